@@ -1,0 +1,159 @@
+"""What every backend provides: capability flags, a Backend and its Repositories.
+
+Repositories work on stored documents (dicts in the backend's stored form) and
+on the shared expression tree; models and the Go-style layer both sit on top,
+so each backend has one implementation for both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
+
+from ..errors import ConfigError
+from ..expressions.nodes import Node
+from ..fields import SortKey
+from ..schema import TableSpec
+from .codec import Codec
+
+
+class Features:
+    """Capability flags; a backend overrides only what differs (Django-style)."""
+
+    # Can the backend enforce unique secondary indexes?
+    supports_unique_indexes: ClassVar[bool] = True
+    # Can it order by any attribute (not only an index's range key)?
+    supports_arbitrary_order: ClassVar[bool] = True
+    # Does insert_many run as one transaction (all or nothing)?
+    atomic_insert_many: ClassVar[bool] = False
+    # Does it have DynamoDB-style global/local secondary indexes?
+    has_secondary_indexes: ClassVar[bool] = False
+    # Can it hold several databases/tables in one process (":memory:" is per connection)?
+    persistent: ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
+class Action:
+    """One thing ``sync`` did, printable as a sentence."""
+
+    verb: str
+    target: str
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.verb} {self.target}" + (f" ({self.detail})" if self.detail else "")
+
+
+@dataclass(frozen=True)
+class QuerySpec:
+    """A compiled-agnostic query: filter, order, window and index hint."""
+
+    where: Node | None = None
+    order: tuple[SortKey, ...] = ()
+    limit: int | None = None
+    offset: int = 0
+    index: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def but(self, **changes: Any) -> QuerySpec:
+        return replace(self, **changes)
+
+
+@dataclass
+class Page:
+    """One page of results: ``items`` and an opaque ``next_cursor`` (None on the last page)."""
+
+    items: list[Any]
+    next_cursor: str | None
+
+
+class Repository:
+    """One table/collection: stored documents in, stored documents out."""
+
+    codec: Codec
+
+    def __init__(self, backend: Backend, spec: TableSpec) -> None:
+        self.backend = backend
+        self.spec = spec
+
+    # Each method below is implemented by every backend.
+    def sync(self) -> list[Action]:
+        raise NotImplementedError
+
+    def insert(self, doc: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def put(self, doc: dict[str, Any], condition: Node | None = None) -> None:
+        raise NotImplementedError
+
+    def get(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    def batch_get(self, keys: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def update(self, key: tuple[Any, ...], sets: dict[str, Any], incs: dict[str, Any],
+               unsets: Sequence[str], condition: Node | None = None) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    def delete(self, key: tuple[Any, ...], condition: Node | None = None) -> bool:
+        raise NotImplementedError
+
+    def insert_many(self, docs: Sequence[dict[str, Any]]) -> None:
+        raise NotImplementedError
+
+    def find(self, query: QuerySpec) -> Iterator[dict[str, Any]]:
+        raise NotImplementedError
+
+    def count(self, query: QuerySpec) -> int:
+        raise NotImplementedError
+
+    def delete_where(self, query: QuerySpec) -> int:
+        raise NotImplementedError
+
+    def explain(self, query: QuerySpec) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def page(self, query: QuerySpec, size: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        from ..pagination import keyset_page
+
+        return keyset_page(self, query, size, cursor)
+
+
+class Backend:
+    """A configured connection; builds one repository per table spec."""
+
+    name: ClassVar[str] = "backend"
+    features: ClassVar[type[Features]] = Features
+    repository_class: ClassVar[type[Repository]] = Repository
+
+    def __init__(self, info: dict[str, Any]) -> None:
+        self.info = info
+        self.repositories: dict[str, Repository] = {}
+
+    def repository(self, spec: TableSpec) -> Repository:
+        existing = self.repositories.get(spec.name)
+        if existing is not None:
+            if existing.spec != spec:
+                raise ConfigError(f"The table '{spec.name}' is already defined differently on this backend.")
+            return existing
+        repo = self.repositories[spec.name] = self.repository_class(self, spec)
+        return repo
+
+    def close(self) -> None:
+        """Release connections; safe to call twice."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+
+def require(info: dict[str, Any], key: str, backend: str) -> Any:
+    if key not in info or info[key] in (None, ""):
+        raise ConfigError(f"The {backend} backend needs dbInfo key '{key}'.")
+    return info[key]
+
+
+def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]

@@ -1,0 +1,190 @@
+"""Stored forms: how each field kind is written to, and read from, a backend.
+
+The base codec writes JSON-compatible values (the SQL backends' documents);
+backends override the ``enc_<kind>``/``dec_<kind>`` pairs that differ. Per model,
+``model_plan`` composes these once into two closures (encode and decode), so a
+read converts an item with a loop over pre-bound functions and no validation.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import decimal
+import enum
+import uuid
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..fields import Field
+
+if TYPE_CHECKING:
+    from ..schema import TableSpec
+
+Fn = Callable[[Any], Any]
+UTC = _dt.timezone.utc
+
+
+def iso_utc(value: _dt.datetime) -> str:
+    """Fixed-width UTC ISO-8601 with microseconds, so string order is time order."""
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def parse_iso_utc(text: str) -> _dt.datetime:
+    return _dt.datetime.fromisoformat(text[:-1] if text.endswith("Z") else text).replace(tzinfo=UTC)
+
+
+class Codec:
+    """JSON-compatible stored forms (used as is by the SQL backends)."""
+
+    # -- per-kind encoders: return None for "store as is" --------------------------
+    def enc_datetime(self, field: Field | None, ttl: bool) -> Fn | None:
+        return iso_utc
+
+    def dec_datetime(self, field: Field | None, ttl: bool) -> Fn | None:
+        return parse_iso_utc
+
+    def enc_date(self, field: Field | None, ttl: bool) -> Fn | None:
+        return _dt.date.isoformat
+
+    def dec_date(self, field: Field | None, ttl: bool) -> Fn | None:
+        return _dt.date.fromisoformat
+
+    def enc_uuid(self, field: Field | None, ttl: bool) -> Fn | None:
+        return str
+
+    def dec_uuid(self, field: Field | None, ttl: bool) -> Fn | None:
+        return uuid.UUID
+
+    def enc_bytes(self, field: Field | None, ttl: bool) -> Fn | None:
+        return lambda v: base64.b64encode(v).decode("ascii")
+
+    def dec_bytes(self, field: Field | None, ttl: bool) -> Fn | None:
+        return base64.b64decode
+
+    def enc_decimal(self, field: Field | None, ttl: bool) -> Fn | None:
+        return None
+
+    def dec_decimal(self, field: Field | None, ttl: bool) -> Fn | None:
+        return lambda v: v if isinstance(v, decimal.Decimal) else decimal.Decimal(str(v))
+
+    def dec_float(self, field: Field | None, ttl: bool) -> Fn | None:
+        return lambda v: v if type(v) is float else float(v)
+
+    def dec_int(self, field: Field | None, ttl: bool) -> Fn | None:
+        return lambda v: v if type(v) is int else int(v)
+
+    def enc_set(self, field: Field | None, ttl: bool) -> Fn | None:
+        inner = self.field_encoder(field.inner, False) if field is not None else None  # type: ignore[attr-defined]
+        if inner is None:
+            return lambda v: sorted(v)
+        return lambda v: sorted(inner(x) for x in v)
+
+    def dec_set(self, field: Field | None, ttl: bool) -> Fn | None:
+        inner = self.field_decoder(field.inner, False) if field is not None else None  # type: ignore[attr-defined]
+        if inner is None:
+            return set
+        return lambda v: {inner(x) for x in v}
+
+    # -- composition -------------------------------------------------------------------
+    def field_encoder(self, field: Field, ttl: bool) -> Fn | None:
+        kind = field.kind
+        method = getattr(self, "enc_" + kind, None)
+        if method is not None:
+            return method(field, ttl)  # type: ignore[no-any-return]
+        if kind == "enum":
+            return lambda v: v.value
+        if kind == "list":
+            inner = self.field_encoder(field.inner, False)  # type: ignore[attr-defined]
+            return None if inner is None else (lambda v: [inner(x) for x in v])
+        if kind == "dict":
+            values = field.values  # type: ignore[attr-defined]
+            inner = self.field_encoder(values, False) if values is not None else self.encode_any
+            return None if inner is None else (lambda v: {k: inner(x) for k, x in v.items()})
+        if kind == "embedded":
+            encode, _ = self.model_plan(field.embedded, None)  # type: ignore[attr-defined]
+            return encode
+        return None
+
+    def field_decoder(self, field: Field, ttl: bool) -> Fn | None:
+        kind = field.kind
+        method = getattr(self, "dec_" + kind, None)
+        if method is not None:
+            return method(field, ttl)  # type: ignore[no-any-return]
+        if kind == "enum":
+            return field.enum  # type: ignore[attr-defined, no-any-return]
+        if kind == "list":
+            inner = self.field_decoder(field.inner, False)  # type: ignore[attr-defined]
+            return None if inner is None else (lambda v: [inner(x) for x in v])
+        if kind == "dict":
+            values = field.values  # type: ignore[attr-defined]
+            inner = self.field_decoder(values, False) if values is not None else None
+            return None if inner is None else (lambda v: {k: inner(x) for k, x in v.items()})
+        if kind == "embedded":
+            _, decode = self.model_plan(field.embedded, None)  # type: ignore[attr-defined]
+            return decode
+        return None
+
+    def model_plan(self, model: type, spec: TableSpec | None) -> tuple[Callable[[Any], dict[str, Any]], Callable[[Mapping[str, Any]], Any]]:
+        """Compile one model's encode (instance -> stored dict) and decode (stored -> instance)."""
+        ttl = spec.ttl_attribute if spec is not None else None
+        fields = model._fields.values()  # type: ignore[attr-defined]
+        enc = tuple((f.name, f.data_key or f.name, self.field_encoder(f, f.data_key == ttl)) for f in fields)
+        dec = tuple((f.name, f.data_key or f.name, self.field_decoder(f, f.data_key == ttl)) for f in fields)
+        new = object.__new__
+
+        def encode(obj: Any) -> dict[str, Any]:
+            d = obj.__dict__
+            out = {}
+            for name, key, fn in enc:
+                v = d.get(name)
+                if v is not None:
+                    out[key] = v if fn is None else fn(v)
+            return out
+
+        def decode(doc: Mapping[str, Any]) -> Any:
+            values = {}
+            get = doc.get
+            for name, key, fn in dec:
+                v = get(key)
+                values[name] = v if fn is None or v is None else fn(v)
+            obj = new(model)
+            obj.__dict__ = values
+            return obj
+
+        return encode, decode
+
+    # -- values without a declared field (queries on plain dicts, the Go layer) ---------
+    def encode_any(self, value: Any) -> Any:
+        if isinstance(value, (str, int, float, bool)) or value is None:
+            return value
+        if isinstance(value, _dt.datetime):
+            fn = self.enc_datetime(None, False)
+        elif isinstance(value, _dt.date):
+            fn = self.enc_date(None, False)
+        elif isinstance(value, decimal.Decimal):
+            fn = self.enc_decimal(None, False)
+        elif isinstance(value, uuid.UUID):
+            fn = self.enc_uuid(None, False)
+        elif isinstance(value, (bytes, bytearray)):
+            fn = self.enc_bytes(None, False)
+        elif isinstance(value, enum.Enum):
+            return self.encode_any(value.value)
+        elif isinstance(value, Mapping):
+            return {k: self.encode_any(v) for k, v in value.items()}
+        elif isinstance(value, (set, frozenset)):
+            return sorted(self.encode_any(v) for v in value)
+        elif isinstance(value, (list, tuple)):
+            return [self.encode_any(v) for v in value]
+        else:
+            return value
+        return value if fn is None else fn(value)
+
+    def encode_value(self, value: Any, field: Field | None, ttl: bool = False) -> Any:
+        """A query value in stored form: by its field when known, else by its type."""
+        if field is None or value is None:
+            return self.encode_any(value)
+        fn = self.field_encoder(field, ttl)
+        return value if fn is None else fn(value)

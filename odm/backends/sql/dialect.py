@@ -1,0 +1,97 @@
+"""The SQL dialect strategy: what differs between SQLite (JSON1) and PostgreSQL (JSONB).
+
+The shared compiler and repository ask the dialect for every piece of SQL that
+is not common to both, peewee-style, instead of testing the vendor name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from ...errors import QueryError
+from ...fields import Field
+
+
+class Dialect:
+    name: ClassVar[str] = "sql"
+    #: The driver's placeholder.
+    ph: ClassVar[str] = "?"
+    OPERATORS: ClassVar[dict[str, str]] = {"eq": "=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+    #: SQL type of a key column by field kind (None: untyped).
+    KEY_TYPES: ClassVar[dict[str, str]] = {}
+    DOC_TYPE: ClassVar[str] = "TEXT"
+    EXP_TYPE: ClassVar[str] = "REAL"
+    #: Whether ORDER BY needs NULLS FIRST/LAST to put missing values first ascending.
+    explicit_nulls_order: ClassVar[bool] = False
+
+    def quote(self, name: str) -> str:
+        if "\x00" in name:
+            raise QueryError(f"The name {name!r} contains a NUL character and cannot be used.")
+        return '"' + name.replace('"', '""') + '"'
+
+    def literal(self, text: str) -> str:
+        return "'" + text.replace("'", "''") + "'"
+
+    # -- operands and parameters ---------------------------------------------------
+    def json_operand(self, parts: Sequence[str], field: Field | None) -> str:
+        raise NotImplementedError
+
+    def json_param(self, value: Any, field: Field | None) -> Any:
+        return value
+
+    def column_param(self, value: Any) -> Any:
+        return value
+
+    def key_type(self, kind: str) -> str:
+        return self.KEY_TYPES.get(kind, "")
+
+    # -- predicates ------------------------------------------------------------------
+    def not_sql(self, inner: str) -> str:
+        # NULL (a missing attribute) must become "true" under NOT: two-valued logic.
+        return f"({inner}) IS NOT TRUE"
+
+    def prefix_sql(self, operand: str, ph: str) -> str:
+        raise NotImplementedError
+
+    def prefix_param(self, prefix: str) -> Any:
+        return prefix
+
+    def like_sql(self, operand: str, ph: str) -> str:
+        raise NotImplementedError
+
+    def like_param(self, pattern: str) -> Any:
+        return pattern
+
+    def contains_list_sql(self, parts: Sequence[str], ph: str) -> str:
+        raise NotImplementedError
+
+    def contains_list_param(self, value: Any) -> Any:
+        return value
+
+    def contains_str_sql(self, operand: str, ph: str) -> str:
+        raise NotImplementedError
+
+    def order_term(self, operand: str, descending: bool) -> str:
+        direction = "DESC" if descending else "ASC"
+        if self.explicit_nulls_order:
+            return f"{operand} {direction} NULLS {'LAST' if descending else 'FIRST'}"
+        return f"{operand} {direction}"
+
+    # -- documents and writes ------------------------------------------------------------
+    def dumps_param(self, text: str) -> Any:
+        """The parameter for a whole document given as JSON text."""
+        return text
+
+    def doc_select(self) -> str:
+        return '"doc"'
+
+    def empty_row(self, key_columns: Sequence[str]) -> str:
+        """A one-row relation with an empty document, to evaluate a condition on a missing item."""
+        cols = ", ".join(f"NULL AS {c}" for c in key_columns)
+        return f"(SELECT '{{}}' AS \"doc\", {cols}) AS t"
+
+    def update_doc_sql(self, sets: dict[str, str], incs: dict[str, Any], unsets: Sequence[str],
+                       params: list[Any]) -> str:
+        """The new value of "doc" after top-level sets (JSON text), increments and removals."""
+        raise NotImplementedError

@@ -1,0 +1,383 @@
+"""One repository for every SQL dialect: items as JSON documents with key columns.
+
+Table layout: ``_hk`` (and ``_rk``) hold the key, ``doc`` the whole stored
+document, ``_exp`` the TTL expiry in epoch seconds (NULL without TTL). Expired
+rows are filtered out of every read and swept before every write, so an
+expired item is absent for every operation, inserts included.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import time
+from collections.abc import Iterator, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from ...errors import ConditionFailed, DuplicateKey, SchemaMismatch
+from ...expressions.nodes import Node
+from ..base import Action, QuerySpec, Repository, chunks
+from ..codec import Codec, parse_iso_utc
+from .compiler import SQLCompiler
+
+if TYPE_CHECKING:
+    from .backend import SQLBackend
+
+
+class _HasDecimal(Exception):
+    pass
+
+
+def _refuse_decimal(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        raise _HasDecimal
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _dump_exact(value: Any, out: list[str]) -> None:
+    """JSON with Decimals written as exact numbers (the json module cannot)."""
+    if isinstance(value, dict):
+        out.append("{")
+        for i, (k, v) in enumerate(value.items()):
+            if i:
+                out.append(",")
+            out.append(json.dumps(k, ensure_ascii=False))
+            out.append(":")
+            _dump_exact(v, out)
+        out.append("}")
+    elif isinstance(value, (list, tuple)):
+        out.append("[")
+        for i, v in enumerate(value):
+            if i:
+                out.append(",")
+            _dump_exact(v, out)
+        out.append("]")
+    elif isinstance(value, Decimal):
+        out.append(str(value) if value == value.to_integral_value() or "E" not in str(value) else format(value, "f"))
+    else:
+        out.append(json.dumps(value, ensure_ascii=False, allow_nan=False))
+
+
+def dumps(doc: Any) -> str:
+    try:
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_refuse_decimal)
+    except _HasDecimal:
+        out: list[str] = []
+        _dump_exact(doc, out)
+        return "".join(out)
+
+
+_loads_plain = json.loads
+
+
+def _loads_decimal(text: str) -> Any:
+    return json.loads(text, parse_float=Decimal)
+
+
+class SQLRepository(Repository):
+    backend: SQLBackend
+
+    def __init__(self, backend: SQLBackend, spec: Any) -> None:
+        super().__init__(backend, spec)
+        self.dialect = backend.dialect
+        self.codec: Codec = backend.codec
+        q = self.dialect.quote
+        self.table = q(spec.name)
+        self.key_columns = ['"_hk"'] if spec.range_key is None else ['"_hk"', '"_rk"']
+        self.key_where = " AND ".join(f"{c} = {self.dialect.ph}" for c in self.key_columns)
+        self.ttl = spec.ttl_attribute
+        self.loads = _loads_plain
+        self._last_sweep = 0.0
+
+    def use_exact_decimals(self) -> None:
+        """Read JSON numbers as Decimal (for models with Decimal fields)."""
+        self.loads = _loads_decimal
+
+    # -- helpers -------------------------------------------------------------------
+    def compiler(self) -> SQLCompiler:
+        return SQLCompiler(self.dialect, self.spec, self.codec)
+
+    def _key_params(self, key: tuple[Any, ...]) -> list[Any]:
+        return [self.dialect.column_param(k) for k in key]
+
+    def _row_params(self, doc: dict[str, Any]) -> list[Any]:
+        params = self._key_params(self.spec.key_of(doc))
+        params.append(self.dialect.dumps_param(dumps(doc)))
+        params.append(self._expiry(doc))
+        return params
+
+    def _expiry(self, doc: dict[str, Any]) -> float | None:
+        if not self.ttl:
+            return None
+        value = doc.get(self.ttl)
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return parse_iso_utc(value).timestamp()
+        if isinstance(value, _dt.datetime):
+            return value.timestamp()
+        return float(value)
+
+    def _live(self, params: list[Any], alias: str = "") -> str:
+        if not self.ttl:
+            return "TRUE"
+        params.append(time.time())
+        return f'({alias}"_exp" IS NULL OR {alias}"_exp" > {self.dialect.ph})'
+
+    def _sweep(self, cur: Any) -> None:
+        if self.ttl:
+            cur.execute(f'DELETE FROM {self.table} WHERE "_exp" <= {self.dialect.ph}', [time.time()])
+
+    def _key_label(self, key: tuple[Any, ...]) -> str:
+        return repr(key[0]) if len(key) == 1 else repr(key)
+
+    # -- schema ---------------------------------------------------------------------
+    def key_schema(self) -> dict[str, Any]:
+        spec = self.spec
+        out = {"hash": [spec.hash_key.dotted, getattr(spec.hash_key.field, "kind", spec.extra.get("hash_kind", "str"))]}
+        if spec.range_key is not None:
+            out["range"] = [spec.range_key.dotted, getattr(spec.range_key.field, "kind", spec.extra.get("range_kind", "str"))]
+        return out
+
+    def sync(self) -> list[Action]:
+        actions: list[Action] = []
+        backend = self.backend
+        schema = self.key_schema()
+        with backend.tx() as cur:
+            backend.ensure_meta(cur)
+            existing = backend.stored_key_schema(cur, self.spec.name)
+            if existing is None and backend.table_exists(cur, self.spec.name):
+                raise SchemaMismatch(f"A table named '{self.spec.name}' already exists but was not created by odm; "
+                                     "choose another Meta.name. Nothing was changed.")
+            if existing is not None and existing != schema:
+                raise SchemaMismatch(
+                    f"The table '{self.spec.name}' exists with key {existing}, but the definition declares "
+                    f"{schema}; migrate the data or use another name. Nothing was changed.")
+            if existing is None:
+                cols = []
+                for col, path in zip(self.key_columns, self.spec.key_paths):
+                    kind = schema["hash" if col == '"_hk"' else "range"][1]
+                    cols.append(f"{col} {self.dialect.key_type(kind)} NOT NULL".replace("  ", " "))
+                ddl = (f"CREATE TABLE {self.table} ({', '.join(cols)}, \"doc\" {self.dialect.DOC_TYPE} NOT NULL, "
+                       f"\"_exp\" {self.dialect.EXP_TYPE}, PRIMARY KEY ({', '.join(self.key_columns)}))")
+                cur.execute(ddl)
+                backend.store_key_schema(cur, self.spec.name, schema)
+                actions.append(Action("created table", self.spec.name))
+            present = backend.index_names(cur, self.spec.name)
+            for ix in self.spec.all_index_specs():
+                name = f"{self.spec.name}__{ix.name}"
+                if name in present:
+                    continue
+                comp = self.compiler()
+                exprs = ", ".join(comp.operand(p) for p in ix.paths)
+                unique = "UNIQUE " if ix.unique else ""
+                cur.execute(f"CREATE {unique}INDEX {self.dialect.quote(name)} ON {self.table} ({exprs})")
+                actions.append(Action("created index", name, ", ".join(p.dotted for p in ix.paths)
+                                      + (" unique" if ix.unique else "")))
+            if self.ttl:
+                name = f"{self.spec.name}___exp"
+                if name not in present:
+                    cur.execute(f'CREATE INDEX {self.dialect.quote(name)} ON {self.table} ("_exp")')
+                    actions.append(Action("enabled TTL", self.spec.name, f"on {self.ttl}"))
+        return actions
+
+    # -- writes -----------------------------------------------------------------------
+    def _duplicate(self, exc: Exception, key: tuple[Any, ...]) -> DuplicateKey:
+        what = self.backend.constraint_name(exc)
+        if what and what.endswith("_uniq"):
+            return DuplicateKey(f"An item in '{self.spec.name}' already has this value for the unique index {what}.")
+        return DuplicateKey(f"An item with key {self._key_label(key)} already exists in '{self.spec.name}'.")
+
+    def insert(self, doc: dict[str, Any]) -> None:
+        params = self._row_params(doc)
+        marks = ", ".join([self.dialect.ph] * len(params))
+        cols = ", ".join([*self.key_columns, '"doc"', '"_exp"'])
+        try:
+            with self.backend.tx() as cur:
+                self._sweep(cur)
+                cur.execute(f"INSERT INTO {self.table} ({cols}) VALUES ({marks})", params)
+        except self.backend.integrity_errors as exc:
+            raise self._duplicate(exc, self.spec.key_of(doc)) from exc
+
+    def put(self, doc: dict[str, Any], condition: Node | None = None) -> None:
+        params = self._row_params(doc)
+        key = self.spec.key_of(doc)
+        cols = ", ".join([*self.key_columns, '"doc"', '"_exp"'])
+        marks = ", ".join([self.dialect.ph] * len(params))
+        try:
+            with self.backend.tx() as cur:
+                self._sweep(cur)
+                if condition is None:
+                    keys = ", ".join(self.key_columns)
+                    cur.execute(f"INSERT INTO {self.table} ({cols}) VALUES ({marks}) ON CONFLICT ({keys}) "
+                                f'DO UPDATE SET "doc" = excluded."doc", "_exp" = excluded."_exp"', params)
+                    return
+                comp = self.compiler()
+                cond = comp.compile(condition)
+                cur.execute(f'UPDATE {self.table} SET "doc" = {self.dialect.ph}, "_exp" = {self.dialect.ph} '
+                            f"WHERE {self.key_where} AND ({cond})", [params[-2], params[-1], *params[:-2], *comp.params])
+                if cur.rowcount == 1:
+                    return
+                cur.execute(f"SELECT 1 FROM {self.table} WHERE {self.key_where}", self._key_params(key))
+                if cur.fetchone() is None:
+                    comp = self.compiler()
+                    cond = comp.compile(condition)
+                    cur.execute(f"SELECT 1 FROM {self.dialect.empty_row(self.key_columns)} WHERE {cond}", comp.params)
+                    if cur.fetchone() is not None:
+                        cur.execute(f"INSERT INTO {self.table} ({cols}) VALUES ({marks})", params)
+                        return
+                raise ConditionFailed(f"The stored item {self._key_label(key)} in '{self.spec.name}' "
+                                      "does not match the save condition; nothing was written.")
+        except self.backend.integrity_errors as exc:
+            raise self._duplicate(exc, key) from exc
+
+    def update(self, key: tuple[Any, ...], sets: dict[str, Any], incs: dict[str, Any],
+               unsets: Sequence[str], condition: Node | None = None) -> dict[str, Any] | None:
+        params: list[Any] = []
+        set_json = {name: dumps(value) for name, value in sets.items()}
+        doc_sql = self.dialect.update_doc_sql(set_json, incs, unsets, params)
+        assignments = f'"doc" = {doc_sql}'
+        if self.ttl and (self.ttl in sets or self.ttl in unsets):
+            assignments += f', "_exp" = {self.dialect.ph}'
+            params.append(self._expiry(sets) if self.ttl in sets else None)
+        params += self._key_params(key)
+        live = self._live(params)
+        cond = ""
+        if condition is not None:
+            comp = self.compiler()
+            cond = f" AND ({comp.compile(condition)})"
+            params += comp.params
+        try:
+            with self.backend.tx() as cur:
+                self._sweep(cur)
+                cur.execute(f"UPDATE {self.table} SET {assignments} WHERE {self.key_where} AND {live}{cond} "
+                            f"RETURNING {self.dialect.doc_select()}", params)
+                row = cur.fetchone()
+                if row is not None:
+                    return self.loads(row[0])  # type: ignore[no-any-return]
+                if condition is None:
+                    return None
+                cur.execute(f"SELECT 1 FROM {self.table} WHERE {self.key_where}", self._key_params(key))
+                if cur.fetchone() is None:
+                    return None
+                raise ConditionFailed(f"The stored item {self._key_label(key)} in '{self.spec.name}' "
+                                      "does not match the update condition; nothing was written.")
+        except self.backend.integrity_errors as exc:
+            raise self._duplicate(exc, key) from exc
+
+    def delete(self, key: tuple[Any, ...], condition: Node | None = None) -> bool:
+        params = self._key_params(key)
+        live = self._live(params)
+        cond = ""
+        if condition is not None:
+            comp = self.compiler()
+            cond = f" AND ({comp.compile(condition)})"
+            params += comp.params
+        with self.backend.tx() as cur:
+            self._sweep(cur)
+            cur.execute(f"DELETE FROM {self.table} WHERE {self.key_where} AND {live}{cond}", params)
+            if cur.rowcount:
+                return True
+            if condition is not None:
+                cur.execute(f"SELECT 1 FROM {self.table} WHERE {self.key_where}", self._key_params(key))
+                if cur.fetchone() is not None:
+                    raise ConditionFailed(f"The stored item {self._key_label(key)} in '{self.spec.name}' "
+                                          "does not match the delete condition; nothing was deleted.")
+            return False
+
+    def insert_many(self, docs: Sequence[dict[str, Any]]) -> None:
+        """All or nothing, in one transaction; a conflict names every clashing key."""
+        if not docs:
+            return
+        rows = [self._row_params(d) for d in docs]
+        cols = ", ".join([*self.key_columns, '"doc"', '"_exp"'])
+        try:
+            with self.backend.tx() as cur:
+                self._sweep(cur)
+                self.backend.insert_rows(cur, self.table, cols, rows)
+        except self.backend.integrity_errors as exc:
+            keys = [self.spec.key_of(d) for d in docs]
+            clashes = self._existing(keys) + [k for i, k in enumerate(keys) if k in keys[:i]]
+            shown = ", ".join(self._key_label(k) for k in clashes[:20]) or "(a unique index value)"
+            raise DuplicateKey(f"insert_many into '{self.spec.name}' wrote nothing: {len(clashes) or 'some'} "
+                               f"item(s) clash with existing keys or each other: {shown}.") from exc
+
+    def _existing(self, keys: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        found = {self.spec.key_of(d) for d in self.batch_get(keys)}
+        return [k for k in keys if k in found]
+
+    # -- reads ------------------------------------------------------------------------
+    def get(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
+        params = self._key_params(key)
+        live = self._live(params)
+        with self.backend.tx(readonly=True) as cur:
+            cur.execute(f"SELECT {self.dialect.doc_select()} FROM {self.table} WHERE {self.key_where} AND {live}", params)
+            row = cur.fetchone()
+        return None if row is None else self.loads(row[0])  # type: ignore[no-any-return]
+
+    def batch_get(self, keys: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        width = len(self.key_columns)
+        for chunk in chunks(list(keys), 400):
+            params: list[Any] = []
+            for k in chunk:
+                params += self._key_params(k)
+            row = "(" + ", ".join([self.dialect.ph] * width) + ")"
+            target = self.key_columns[0] if width == 1 else "(" + ", ".join(self.key_columns) + ")"
+            values = ", ".join([self.dialect.ph if width == 1 else row] * len(chunk))
+            live = self._live(params)
+            with self.backend.tx(readonly=True) as cur:
+                cur.execute(f"SELECT {self.dialect.doc_select()} FROM {self.table} WHERE {target} IN ({values}) AND {live}",
+                            params)
+                out.extend(self.loads(r[0]) for r in cur.fetchall())
+        return out
+
+    def select_sql(self, query: QuerySpec, what: str) -> tuple[str, list[Any]]:
+        comp = self.compiler()
+        where = comp.where(query.where)
+        params = comp.params
+        live = self._live(params)
+        sql = f"SELECT {what} FROM {self.table} WHERE {where} AND {live}"
+        if query.order and what != "COUNT(*)":
+            sql += " ORDER BY " + comp.order(query.order)
+        if query.limit is not None or query.offset:
+            sql += f" LIMIT {self.dialect.ph} OFFSET {self.dialect.ph}"
+            params += [query.limit if query.limit is not None else self.backend.no_limit, query.offset]
+        return sql, params
+
+    def find(self, query: QuerySpec) -> Iterator[dict[str, Any]]:
+        sql, params = self.select_sql(query, self.dialect.doc_select())
+        loads = self.loads
+        for row in self.backend.stream(sql, params):
+            yield loads(row[0])
+
+    def count(self, query: QuerySpec) -> int:
+        if query.limit is not None or query.offset:
+            sql, params = self.select_sql(query, "1")
+            sql = f"SELECT COUNT(*) FROM ({sql}) AS q"
+        else:
+            sql, params = self.select_sql(query, "COUNT(*)")
+        with self.backend.tx(readonly=True) as cur:
+            cur.execute(sql, params)
+            return int(cur.fetchone()[0])
+
+    def delete_where(self, query: QuerySpec) -> int:
+        if query.limit is not None or query.offset or query.order:
+            keys = ", ".join(self.key_columns)
+            inner, params = self.select_sql(query, keys)
+            target = self.key_columns[0] if len(self.key_columns) == 1 else f"({keys})"
+            sql = f"DELETE FROM {self.table} WHERE {target} IN ({inner})"
+        else:
+            comp = self.compiler()
+            where = comp.where(query.where)
+            params = comp.params
+            sql = f"DELETE FROM {self.table} WHERE {where} AND {self._live(params)}"
+        with self.backend.tx() as cur:
+            self._sweep(cur)
+            cur.execute(sql, params)
+            return int(cur.rowcount)
+
+    def explain(self, query: QuerySpec) -> dict[str, Any]:
+        sql, params = self.select_sql(query, self.dialect.doc_select())
+        return {"backend": self.dialect.name, "sql": sql, "params": params, "plan": self.backend.plan(sql, params)}

@@ -1,0 +1,194 @@
+"""SQLite: the embedded default, on the standard library's sqlite3 and JSON1."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any
+
+from ...errors import BackendUnavailable, ConfigError, QueryError
+from ...fields import Field
+from .backend import SQLBackend, SQLFeatures
+from .dialect import Dialect
+
+
+def _glob_escape(text: str) -> str:
+    # GLOB is case-sensitive (LIKE is not, in SQLite); [x] makes x literal.
+    return re.sub(r"([*?\[])", r"[\1]", text)
+
+
+def like_to_glob(pattern: str) -> str:
+    out = []
+    chars = iter(pattern)
+    for ch in chars:
+        if ch == "\\":
+            out.append(_glob_escape(next(chars, "\\")))
+        elif ch == "%":
+            out.append("*")
+        elif ch == "_":
+            out.append("?")
+        else:
+            out.append(_glob_escape(ch))
+    return "".join(out)
+
+
+class SQLiteDialect(Dialect):
+    name = "sqlite"
+    ph = "?"
+
+    def json_path(self, parts: Sequence[str]) -> str:
+        for part in parts:
+            if '"' in part or "\x00" in part:
+                raise QueryError(f"SQLite cannot address an attribute named {part!r} (it contains a double quote).")
+        return self.literal("$" + "".join(f'."{p}"' for p in parts))
+
+    def json_operand(self, parts: Sequence[str], field: Field | None) -> str:
+        return f'json_extract("doc", {self.json_path(parts)})'
+
+    def json_param(self, value: Any, field: Field | None) -> Any:
+        # json_extract yields SQL values: JSON numbers come back as INTEGER/REAL,
+        # objects and arrays as minified JSON text (compared as text).
+        if isinstance(value, Decimal):
+            return float(value)
+        if isinstance(value, (dict, list)):
+            from .repository import dumps
+
+            return dumps(value)
+        return value
+
+    def column_param(self, value: Any) -> Any:
+        return float(value) if isinstance(value, Decimal) else value
+
+    def prefix_sql(self, operand: str, ph: str) -> str:
+        return f"{operand} GLOB {ph}"
+
+    def prefix_param(self, prefix: str) -> Any:
+        return _glob_escape(prefix) + "*"
+
+    def like_sql(self, operand: str, ph: str) -> str:
+        return f"(typeof({operand}) = 'text' AND {operand} GLOB {ph})"
+
+    def like_param(self, pattern: str) -> Any:
+        return like_to_glob(pattern)
+
+    def contains_list_sql(self, parts: Sequence[str], ph: str) -> str:
+        path = self.json_path(parts)
+        return (f"(json_type(\"doc\", {path}) = 'array' AND EXISTS "
+                f"(SELECT 1 FROM json_each(\"doc\", {path}) WHERE json_each.value = {ph}))")
+
+    def contains_list_param(self, value: Any) -> Any:
+        return self.json_param(value, None)
+
+    def contains_str_sql(self, operand: str, ph: str) -> str:
+        return f"(typeof({operand}) = 'text' AND instr({operand}, {ph}) > 0)"
+
+    def update_doc_sql(self, sets: dict[str, str], incs: dict[str, Any], unsets: Sequence[str],
+                       params: list[Any]) -> str:
+        doc = '"doc"'
+        if unsets:
+            doc = f"json_remove({doc}, {', '.join(self.json_path([u]) for u in unsets)})"
+        pieces = []
+        for name, text in sets.items():
+            pieces.append(f"{self.json_path([name])}, json(?)")
+            params.append(text)
+        for name, amount in incs.items():
+            path = self.json_path([name])
+            pieces.append(f"{path}, coalesce(json_extract(\"doc\", {path}), 0) + ?")
+            params.append(float(amount) if isinstance(amount, Decimal) else amount)
+        if pieces:
+            doc = f"json_set({doc}, {', '.join(pieces)})"
+        return doc
+
+
+class SQLiteFeatures(SQLFeatures):
+    pass
+
+
+class SQLiteBackend(SQLBackend):
+    """One connection per backend, serialised by a lock (sqlite3 allows one writer anyway)."""
+
+    name = "sqlite"
+    dialect = SQLiteDialect()
+    features = SQLiteFeatures
+    integrity_errors = (sqlite3.IntegrityError,)
+
+    def __init__(self, info: dict[str, Any]) -> None:
+        super().__init__(info)
+        path = info.get("path", ":memory:")
+        if not isinstance(path, str) or not path:
+            raise ConfigError("The sqlite backend's dbInfo key 'path' must be a file path or ':memory:'.")
+        self.path = path
+        self._lock = threading.RLock()
+        try:
+            self._conn: sqlite3.Connection | None = sqlite3.connect(
+                path, isolation_level=None, check_same_thread=False, timeout=30)
+        except sqlite3.Error as exc:
+            raise BackendUnavailable(f"Cannot open the SQLite database at {path!r}: {exc}.") from exc
+        self._conn.execute("PRAGMA journal_mode=WAL" if path != ":memory:" else "PRAGMA journal_mode=MEMORY")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise BackendUnavailable(f"The SQLite database {self.path!r} has been closed.")
+        return self._conn
+
+    @contextmanager
+    def tx(self, readonly: bool = False) -> Iterator[Any]:
+        with self._lock:
+            conn = self.conn
+            cur = conn.cursor()
+            try:
+                cur.execute("BEGIN" if readonly else "BEGIN IMMEDIATE")
+                yield cur
+            except BaseException:
+                if conn.in_transaction:
+                    conn.rollback()
+                raise
+            else:
+                conn.commit()
+            finally:
+                cur.close()
+
+    def stream(self, sql: str, params: Sequence[Any]) -> Iterator[Sequence[Any]]:
+        with self._lock:
+            cur = self.conn.execute(sql, params)
+        try:
+            while True:
+                with self._lock:
+                    rows = cur.fetchmany(500)
+                if not rows:
+                    return
+                yield from rows
+        finally:
+            cur.close()
+
+    def plan(self, sql: str, params: Sequence[Any]) -> list[str]:
+        with self._lock:
+            return [row[3] for row in self.conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+
+    def constraint_name(self, exc: BaseException) -> str | None:
+        # "UNIQUE constraint failed: index 'users__ix_email_uniq'"
+        match = re.search(r"index '([^']+)'", str(exc))
+        return match.group(1) if match else None
+
+    def table_exists(self, cur: Any, name: str) -> bool:
+        cur.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [name])
+        return cur.fetchone() is not None
+
+    def index_names(self, cur: Any, table: str) -> set[str]:
+        cur.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?", [table])
+        return {r[0] for r in cur.fetchall()}
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __repr__(self) -> str:
+        return f"<SQLiteBackend path={self.path!r}>"

@@ -1,0 +1,99 @@
+"""A model bound to a backend repository: its compiled encode/decode closures."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .errors import ValidationError
+from .fields import Embedded, Field, Invalid
+from .model import Increment
+
+if TYPE_CHECKING:
+    from .backends.base import Repository
+    from .model import Model
+
+
+class Binding:
+    """Everything a model needs to talk to its repository, prepared once at ``register``."""
+
+    __slots__ = ("model", "repo", "spec", "encode", "decode", "_key_encoders", "_codec")
+
+    def __init__(self, model: type[Model], repo: Repository) -> None:
+        assert model._spec is not None
+        self.model = model
+        self.repo = repo
+        self.spec = repo.spec
+        self._codec = repo.codec
+        self.encode: Callable[[Model], dict[str, Any]]
+        self.decode: Callable[[dict[str, Any]], Any]
+        self.encode, self.decode = self._codec.model_plan(model, repo.spec)
+        self._key_encoders = [(p.field, self._codec.field_encoder(p.field, p.parts[0] == repo.spec.ttl_attribute))
+                              for p in repo.spec.key_paths]
+
+    def key(self, hash_value: Any, range_value: Any = None) -> tuple[Any, ...]:
+        """Validate and encode a key given as Python values."""
+        values = (hash_value,) if len(self._key_encoders) == 1 else (hash_value, range_value)
+        if len(self._key_encoders) == 2 and range_value is None:
+            raise ValidationError({self.spec.range_key.field.name: ["A range key value is required."]},  # type: ignore[union-attr]
+                                  self.model.__name__)
+        out = []
+        for (field, enc), value in zip(self._key_encoders, values):
+            try:
+                value = field.load(value)
+            except Invalid as exc:
+                raise ValidationError({field.name: exc.messages}, self.model.__name__) from None
+            if value is None:
+                raise ValidationError({field.name: ["A key value is required."]}, self.model.__name__)
+            out.append(enc(value) if enc else value)
+        return tuple(out)
+
+    def update_parts(self, changes: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+        """Split ``update(**changes)`` into stored sets, increments and removals, validating each."""
+        fields = self.model._fields
+        sets: dict[str, Any] = {}
+        incs: dict[str, Any] = {}
+        unsets: list[str] = []
+        errors: dict[str, Any] = {}
+        keys = {p.field.name for p in self.spec.key_paths}
+        for name, value in changes.items():
+            field: Field | None = fields.get(name)
+            if field is None:
+                errors[name] = ["Unknown field."]
+                continue
+            if name in keys:
+                errors[name] = ["A key field cannot be updated; delete and create the item instead."]
+                continue
+            stored = field.data_key or name
+            if isinstance(value, Increment):
+                if field.kind not in ("int", "float", "decimal"):
+                    errors[name] = ["odm.inc() needs an Integer, Float or Decimal field."]
+                    continue
+                try:
+                    amount = field.convert(value.amount)
+                except Invalid as exc:
+                    errors[name] = exc.messages
+                    continue
+                enc = self._codec.field_encoder(field, False)
+                incs[stored] = enc(amount) if enc else amount
+                continue
+            try:
+                loaded = field.load(value)
+            except Invalid as exc:
+                errors[name] = exc.messages
+                continue
+            if loaded is None:
+                if field.required:
+                    errors[name] = [field.default_error_messages["required"]]
+                else:
+                    unsets.append(stored)
+                continue
+            enc = self._codec.field_encoder(field, stored == self.spec.ttl_attribute)
+            sets[stored] = enc(loaded) if enc else loaded
+        if errors:
+            raise ValidationError(errors, self.model.__name__)
+        return sets, incs, unsets
+
+
+def is_embedded(field: Field) -> bool:
+    return isinstance(field, Embedded)

@@ -1,0 +1,177 @@
+"""The expression tree: frozen, slotted nodes that hold data only.
+
+Every backend compiles this one tree (see ``compiler.py``). Nodes never import
+a backend. Logic is two-valued (see docs/queries.md): a missing attribute is
+neither equal to, less than nor greater than anything, so only ``Not`` turns a
+"missing" into a match.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+
+class Node:
+    """Base of every expression node; ``visit_name`` picks the compiler method."""
+
+    __slots__ = ()
+    visit_name: ClassVar[str] = "node"
+
+    def __and__(self, other: Node) -> Node:
+        return And.of(self, _check(other))
+
+    def __or__(self, other: Node) -> Node:
+        return Or.of(self, _check(other))
+
+    def __invert__(self) -> Node:
+        if isinstance(self, Not):
+            return self.item
+        return Not(self)
+
+    def __bool__(self) -> bool:
+        # `if User.age == 3:` is almost always a bug; fail loudly like PynamoDB.
+        raise TypeError(
+            "An odm expression has no truth value; combine expressions with &, | and ~ "
+            "instead of and, or and not."
+        )
+
+
+def _check(other: object) -> Node:
+    if not isinstance(other, Node):
+        raise TypeError(f"Cannot combine an odm expression with {other!r}; both sides must be expressions.")
+    return other
+
+
+@dataclass(frozen=True, slots=True)
+class Path:
+    """An attribute path in stored names (``data_key``), e.g. ``("address", "city")``.
+
+    ``field`` is the declared field at the end of the path (None for plain-dict
+    repositories); it converts query values to the stored form and is ignored
+    by equality.
+    """
+
+    parts: tuple[str, ...]
+    field: Any = field(default=None, compare=False, repr=False)
+
+    @property
+    def dotted(self) -> str:
+        return ".".join(self.parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Compare(Node):
+    """``path <op> value`` with op one of eq, lt, le, gt, ge (``!=`` is ``Not(eq)``)."""
+
+    visit_name: ClassVar[str] = "compare"
+    op: str
+    path: Path
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Between(Node):
+    """Inclusive range: ``low <= path <= high``."""
+
+    visit_name: ClassVar[str] = "between"
+    path: Path
+    low: Any
+    high: Any
+
+
+@dataclass(frozen=True, slots=True)
+class In(Node):
+    """``path`` equals one of ``values`` (``not_in`` is ``Not(In)``)."""
+
+    visit_name: ClassVar[str] = "in"
+    path: Path
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Exists(Node):
+    """The attribute is present and not null (``== None`` is ``Not(Exists)``)."""
+
+    visit_name: ClassVar[str] = "exists"
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class Prefix(Node):
+    """A string attribute starts with ``prefix``."""
+
+    visit_name: ClassVar[str] = "prefix"
+    path: Path
+    prefix: str
+
+
+@dataclass(frozen=True, slots=True)
+class Contains(Node):
+    """A list attribute holds ``value`` as an element, or a string holds it as a substring."""
+
+    visit_name: ClassVar[str] = "contains"
+    path: Path
+    value: Any
+    is_list: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Like(Node):
+    """Case-sensitive SQL-LIKE match (``%``, ``_``, backslash escapes); the Go layer's match_pattern."""
+
+    visit_name: ClassVar[str] = "like"
+    path: Path
+    pattern: str
+
+
+@dataclass(frozen=True, slots=True)
+class And(Node):
+    visit_name: ClassVar[str] = "and"
+    items: tuple[Node, ...]
+
+    @classmethod
+    def of(cls, *nodes: Node) -> Node:
+        flat: list[Node] = []
+        for node in nodes:
+            flat.extend(node.items if isinstance(node, And) else (node,))
+        return flat[0] if len(flat) == 1 else cls(tuple(flat))
+
+
+@dataclass(frozen=True, slots=True)
+class Or(Node):
+    visit_name: ClassVar[str] = "or"
+    items: tuple[Node, ...]
+
+    @classmethod
+    def of(cls, *nodes: Node) -> Node:
+        flat: list[Node] = []
+        for node in nodes:
+            flat.extend(node.items if isinstance(node, Or) else (node,))
+        return flat[0] if len(flat) == 1 else cls(tuple(flat))
+
+
+@dataclass(frozen=True, slots=True)
+class Not(Node):
+    visit_name: ClassVar[str] = "not"
+    item: Node
+
+
+def like_to_regex(pattern: str) -> str:
+    """Translate a LIKE pattern (``%``, ``_``, ``\\`` escapes) to an anchored Python regex."""
+    import re
+
+    out = ["^"]
+    chars = iter(pattern)
+    for ch in chars:
+        if ch == "\\":
+            nxt = next(chars, "\\")
+            out.append(re.escape(nxt))
+        elif ch == "%":
+            out.append(".*")
+        elif ch == "_":
+            out.append(".")
+        else:
+            out.append(re.escape(ch))
+    out.append("$")
+    return "".join(out)

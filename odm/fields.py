@@ -1,0 +1,658 @@
+"""Field descriptors: validation on input, expression building on the class.
+
+A field is a non-data descriptor: on an instance the value lives in the
+instance ``__dict__`` (plain attribute speed); on the class, ``User.age``
+returns a :class:`FieldRef` whose operators build expression nodes.
+
+Validation is done here, field by field, with marshmallow's messages and
+marshmallow validators; ``Model.schema()`` exposes an equivalent marshmallow
+schema for HTTP payloads. Storage conversion lives in the backend codecs.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as _dt
+import decimal as _decimal
+import enum as _enum
+import math
+import uuid as _uuid
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import marshmallow
+from marshmallow import fields as mm
+
+from .errors import QueryError
+from .expressions.nodes import Between, Compare, Contains, Exists, In, Node, Not, Path, Prefix
+
+if TYPE_CHECKING:
+    from .model import EmbeddedModel
+
+MISSING: Any = marshmallow.missing
+UTC = _dt.timezone.utc
+
+
+class Invalid(Exception):
+    """Internal: one field's validation failure (a message list or a nested dict)."""
+
+    def __init__(self, messages: list[str] | dict[Any, Any]) -> None:
+        super().__init__(messages)
+        self.messages = messages
+
+
+class Field:
+    """Base field: ``required``, ``default``, ``allow_none``, ``validate``, ``data_key``."""
+
+    kind: ClassVar[str] = "any"
+    #: Error codes and their messages (marshmallow's wording where it has one).
+    default_error_messages: ClassVar[dict[str, str]] = {
+        "required": "Missing data for required field.",
+        "null": "Field may not be null.",
+        "validator_failed": "Invalid value.",
+        "invalid": "Invalid value.",
+    }
+    #: Whether the value can be a DynamoDB/SQL key attribute.
+    key_capable: ClassVar[bool] = False
+
+    name: str
+    model: type
+
+    def __init__(
+        self,
+        *,
+        required: bool = False,
+        default: Any = MISSING,
+        allow_none: bool = False,
+        validate: Callable[[Any], Any] | Iterable[Callable[[Any], Any]] | None = None,
+        data_key: str | None = None,
+    ) -> None:
+        self.required = required
+        self.default = default
+        self.allow_none = allow_none
+        if validate is None:
+            self.validators: tuple[Callable[[Any], Any], ...] = ()
+        elif callable(validate):
+            self.validators = (validate,)
+        else:
+            self.validators = tuple(validate)
+        self.data_key = data_key
+        self.name = ""
+
+    # -- descriptor --------------------------------------------------------------
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.bind(owner, name)
+
+    def bind(self, owner: type, name: str) -> None:
+        self.name = name
+        self.model = owner
+        if not self.data_key:
+            self.data_key = name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return FieldRef(owner or self.model, (self,))
+        return obj.__dict__.get(self.name)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {getattr(self.model, '__name__', '?')}.{self.name}>"
+
+    # -- validation --------------------------------------------------------------
+    def fail(self, code: str, **kwargs: Any) -> Invalid:
+        return Invalid([self.default_error_messages[code].format(**kwargs)])
+
+    def get_default(self) -> Any:
+        default = self.default
+        if default is MISSING:
+            return None
+        return default() if callable(default) else default
+
+    def load(self, value: Any) -> Any:
+        """Validate and convert one input value; raises :class:`Invalid`."""
+        if value is None:
+            if self.allow_none or not self.required:
+                return None
+            raise self.fail("null")
+        value = self.convert(value)
+        for validator in self.validators:
+            try:
+                result = validator(value)
+            except marshmallow.ValidationError as exc:
+                msgs = exc.messages
+                raise Invalid(msgs if isinstance(msgs, (list, dict)) else [str(msgs)]) from None
+            if result is False:
+                raise self.fail("validator_failed")
+        return value
+
+    def convert(self, value: Any) -> Any:
+        return value
+
+    def dump(self, value: Any) -> Any:
+        """Plain Python form for ``to_dict`` (embedded models become dicts)."""
+        return value
+
+    # -- marshmallow -------------------------------------------------------------
+    def mm_kwargs(self) -> dict[str, Any]:
+        kw: dict[str, Any] = {"required": self.required, "allow_none": self.allow_none}
+        if self.default is not MISSING:
+            kw["load_default"] = self.default
+        if self.validators:
+            kw["validate"] = list(self.validators)
+        if self.data_key and self.data_key != self.name:
+            kw["data_key"] = self.data_key
+        return kw
+
+    def mm_field(self) -> mm.Field:
+        return mm.Raw(**self.mm_kwargs())
+
+
+class String(Field):
+    kind = "str"
+    key_capable = True
+    default_error_messages = {**Field.default_error_messages, "invalid": "Not a valid string."}
+
+    def convert(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return value
+        raise self.fail("invalid")
+
+    def mm_field(self) -> mm.Field:
+        return mm.String(**self.mm_kwargs())
+
+
+class Integer(Field):
+    kind = "int"
+    key_capable = True
+    default_error_messages = {**Field.default_error_messages, "invalid": "Not a valid integer."}
+
+    def convert(self, value: Any) -> Any:
+        if type(value) is int:
+            return value
+        if isinstance(value, bool):
+            raise self.fail("invalid")
+        if isinstance(value, int):
+            return int(value)
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, (str, _decimal.Decimal)):
+            try:
+                dec = _decimal.Decimal(value)
+                if dec == dec.to_integral_value():
+                    return int(dec)
+            except (ArithmeticError, ValueError):
+                pass
+        raise self.fail("invalid")
+
+    def mm_field(self) -> mm.Field:
+        return mm.Integer(**self.mm_kwargs())
+
+
+class Float(Field):
+    kind = "float"
+    key_capable = True
+    default_error_messages = {
+        **Field.default_error_messages,
+        "invalid": "Not a valid number.",
+        "special": "Special numeric values (nan or infinity) are not permitted.",
+    }
+
+    def convert(self, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise self.fail("invalid")
+        try:
+            result = float(value)
+        except (TypeError, ValueError):
+            raise self.fail("invalid") from None
+        if not math.isfinite(result):
+            raise self.fail("special")
+        return result
+
+    def mm_field(self) -> mm.Field:
+        return mm.Float(**self.mm_kwargs())
+
+
+class Boolean(Field):
+    kind = "bool"
+    default_error_messages = {**Field.default_error_messages, "invalid": "Not a valid boolean."}
+    truthy = frozenset(mm.Boolean.truthy)
+    falsy = frozenset(mm.Boolean.falsy)
+
+    def convert(self, value: Any) -> Any:
+        if value is True or value is False:
+            return value
+        try:
+            if value in self.truthy:
+                return True
+            if value in self.falsy:
+                return False
+        except TypeError:
+            pass
+        raise self.fail("invalid")
+
+    def mm_field(self) -> mm.Field:
+        return mm.Boolean(**self.mm_kwargs())
+
+
+class Decimal(Field):
+    kind = "decimal"
+    key_capable = True
+    default_error_messages = {
+        **Field.default_error_messages,
+        "invalid": "Not a valid number.",
+        "special": "Special numeric values (nan or infinity) are not permitted.",
+    }
+
+    def convert(self, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise self.fail("invalid")
+        try:
+            result = _decimal.Decimal(str(value)) if isinstance(value, float) else _decimal.Decimal(value)
+        except (TypeError, ValueError, ArithmeticError):
+            raise self.fail("invalid") from None
+        if not result.is_finite():
+            raise self.fail("special")
+        return result
+
+    def mm_field(self) -> mm.Field:
+        return mm.Decimal(**self.mm_kwargs())
+
+
+class DateTime(Field):
+    """A timezone-aware datetime, stored in UTC. Naive datetimes are refused.
+
+    Input may also be an ISO-8601 string with an offset, or a number of epoch
+    seconds (the Go package's TTL values).
+    """
+
+    kind = "datetime"
+    key_capable = True
+    default_error_messages = {
+        **Field.default_error_messages,
+        "invalid": "Not a valid datetime.",
+        "naive": "Not a valid aware datetime; pass a timezone-aware value such as odm.utcnow().",
+    }
+
+    def convert(self, value: Any) -> Any:
+        if isinstance(value, _dt.datetime):
+            if value.tzinfo is None or value.utcoffset() is None:
+                raise self.fail("naive")
+            return value if value.tzinfo is UTC else value.astimezone(UTC)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            try:
+                return _dt.datetime.fromtimestamp(value, UTC)
+            except (OverflowError, OSError, ValueError):
+                raise self.fail("invalid") from None
+        if isinstance(value, str):
+            text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
+            try:
+                parsed = _dt.datetime.fromisoformat(text)
+            except ValueError:
+                raise self.fail("invalid") from None
+            return self.convert(parsed)
+        raise self.fail("invalid")
+
+    def mm_field(self) -> mm.Field:
+        return mm.AwareDateTime(default_timezone=UTC, **self.mm_kwargs())
+
+
+class Date(Field):
+    kind = "date"
+    key_capable = True
+    default_error_messages = {**Field.default_error_messages, "invalid": "Not a valid date."}
+
+    def convert(self, value: Any) -> Any:
+        if isinstance(value, _dt.datetime):
+            raise self.fail("invalid")
+        if isinstance(value, _dt.date):
+            return value
+        if isinstance(value, str):
+            try:
+                return _dt.date.fromisoformat(value)
+            except ValueError:
+                pass
+        raise self.fail("invalid")
+
+    def mm_field(self) -> mm.Field:
+        return mm.Date(**self.mm_kwargs())
+
+
+class UUID(Field):
+    kind = "uuid"
+    key_capable = True
+    default_error_messages = {**Field.default_error_messages, "invalid": "Not a valid UUID."}
+
+    def convert(self, value: Any) -> Any:
+        if isinstance(value, _uuid.UUID):
+            return value
+        try:
+            if isinstance(value, str):
+                return _uuid.UUID(value)
+            if isinstance(value, bytes) and len(value) == 16:
+                return _uuid.UUID(bytes=value)
+        except ValueError:
+            pass
+        raise self.fail("invalid")
+
+    def mm_field(self) -> mm.Field:
+        return mm.UUID(**self.mm_kwargs())
+
+
+class Bytes(Field):
+    """Binary data; a base64 string is accepted on input (JSON payloads)."""
+
+    kind = "bytes"
+    key_capable = True
+    default_error_messages = {**Field.default_error_messages, "invalid": "Not a valid bytes value."}
+
+    def convert(self, value: Any) -> Any:
+        if isinstance(value, bytes):
+            return value
+        if isinstance(value, (bytearray, memoryview)):
+            return bytes(value)
+        if isinstance(value, str):
+            try:
+                return base64.b64decode(value, validate=True)
+            except (binascii.Error, ValueError):
+                pass
+        raise self.fail("invalid")
+
+
+class Enum(Field):
+    """A Python ``enum.Enum`` member, stored by value; input may be the member, its value or name."""
+
+    kind = "enum"
+    key_capable = True
+    default_error_messages = {**Field.default_error_messages, "unknown": "Must be one of: {choices}."}
+
+    def __init__(self, enum: type[_enum.Enum], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.enum = enum
+        self._by_value = {m.value: m for m in enum}
+        self._choices = ", ".join(str(m.value) for m in enum)
+
+    def convert(self, value: Any) -> Any:
+        if isinstance(value, self.enum):
+            return value
+        try:
+            member = self._by_value.get(value)
+        except TypeError:
+            member = None
+        if member is None and isinstance(value, str):
+            member = self.enum.__members__.get(value)
+        if member is None:
+            raise self.fail("unknown", choices=self._choices)
+        return member
+
+    def mm_field(self) -> mm.Field:
+        return mm.Enum(self.enum, by_value=True, **self.mm_kwargs())
+
+
+class List(Field):
+    kind = "list"
+    default_error_messages = {**Field.default_error_messages, "invalid": "Not a valid list."}
+
+    def __init__(self, inner: Field, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.inner = inner
+
+    def bind(self, owner: type, name: str) -> None:
+        super().bind(owner, name)
+        self.inner.bind(owner, name)
+
+    def convert(self, value: Any) -> Any:
+        if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+            raise self.fail("invalid")
+        out = []
+        errors: dict[int, Any] = {}
+        load = self.inner.load
+        for i, item in enumerate(value):
+            try:
+                out.append(load(item))
+            except Invalid as exc:
+                errors[i] = exc.messages
+        if errors:
+            raise Invalid(errors)
+        return out
+
+    def dump(self, value: Any) -> Any:
+        inner = self.inner.dump
+        return [inner(v) for v in value]
+
+    def mm_field(self) -> mm.Field:
+        return mm.List(self.inner.mm_field(), **self.mm_kwargs())
+
+
+class Set(List):
+    """A set of strings, numbers or bytes (DynamoDB SS/NS/BS); stored as a sorted list elsewhere."""
+
+    kind = "set"
+    default_error_messages = {**Field.default_error_messages, "invalid": "Not a valid set."}
+
+    def convert(self, value: Any) -> Any:
+        return set(super().convert(value))
+
+    def dump(self, value: Any) -> Any:
+        return set(value)
+
+
+class Dict(Field):
+    """A mapping with string keys; ``values`` optionally validates each value."""
+
+    kind = "dict"
+    default_error_messages = {
+        **Field.default_error_messages,
+        "invalid": "Not a valid mapping type.",
+        "key": "Keys must be strings.",
+    }
+
+    def __init__(self, values: Field | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.values = values
+
+    def bind(self, owner: type, name: str) -> None:
+        super().bind(owner, name)
+        if self.values is not None:
+            self.values.bind(owner, name)
+
+    def convert(self, value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            raise self.fail("invalid")
+        if self.values is None:
+            if all(isinstance(k, str) for k in value):
+                return dict(value)
+            raise self.fail("key")
+        out: dict[str, Any] = {}
+        errors: dict[str, Any] = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise self.fail("key")
+            try:
+                out[k] = self.values.load(v)
+            except Invalid as exc:
+                errors[k] = {"value": exc.messages}
+        if errors:
+            raise Invalid(errors)
+        return out
+
+    def mm_field(self) -> mm.Field:
+        values = self.values.mm_field() if self.values is not None else None
+        return mm.Dict(keys=mm.String(), values=values, **self.mm_kwargs())
+
+
+class Embedded(Field):
+    """An embedded model (``EmbeddedModel`` subclass); a dict is accepted and validated."""
+
+    kind = "embedded"
+    default_error_messages = {**Field.default_error_messages, "type": "Invalid input type."}
+
+    def __init__(self, model: type[EmbeddedModel], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.embedded = model
+
+    def convert(self, value: Any) -> Any:
+        if isinstance(value, self.embedded):
+            return value
+        if not isinstance(value, Mapping):
+            raise self.fail("type")
+        try:
+            return self.embedded._load(value)
+        except Exception as exc:
+            messages = getattr(exc, "messages", None)
+            if messages is None:
+                raise
+            raise Invalid(messages) from None
+
+    def dump(self, value: Any) -> Any:
+        return value.to_dict()
+
+    def mm_field(self) -> mm.Field:
+        return mm.Nested(self.embedded.schema_class(), **self.mm_kwargs())
+
+
+# -- query building --------------------------------------------------------------
+
+
+class SortKey:
+    """One ``order_by`` term: a path and a direction."""
+
+    __slots__ = ("path", "descending")
+
+    def __init__(self, path: Path, descending: bool) -> None:
+        self.path = path
+        self.descending = descending
+
+    def __repr__(self) -> str:
+        return ("-" if self.descending else "+") + self.path.dotted
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SortKey) and (self.path, self.descending) == (other.path, other.descending)
+
+    def __hash__(self) -> int:
+        return hash((self.path, self.descending))
+
+
+class FieldRef:
+    """``User.age`` or ``User.address.city``: builds expression nodes from operators."""
+
+    __slots__ = ("model", "fields", "path")
+
+    def __init__(self, model: type, fields: tuple[Field, ...]) -> None:
+        self.model = model
+        self.fields = fields
+        self.path = Path(tuple(f.data_key or f.name for f in fields), fields[-1])
+
+    @property
+    def field(self) -> Field:
+        return self.fields[-1]
+
+    @property
+    def label(self) -> str:
+        return f"{self.model.__name__}." + ".".join(f.name for f in self.fields)
+
+    def __repr__(self) -> str:
+        return f"<FieldRef {self.label}>"
+
+    def __getattr__(self, name: str) -> FieldRef:
+        last = self.fields[-1]
+        if isinstance(last, Embedded):
+            sub = last.embedded._fields.get(name)
+            if sub is not None:
+                return FieldRef(self.model, (*self.fields, sub))
+            known = ", ".join(last.embedded._fields)
+            raise QueryError(f"{self.label} has no field '{name}'; its fields are: {known}.")
+        raise AttributeError(name)
+
+    def _value(self, value: Any, field: Field | None = None) -> Any:
+        field = field or self.field
+        if value is None:
+            return None
+        try:
+            return field.convert(value)
+        except Invalid as exc:
+            raise QueryError(f"Cannot compare {self.label} with {value!r}: {_flatten(exc.messages)}") from None
+
+    def _cmp(self, op: str, value: Any) -> Node:
+        if value is None:
+            raise QueryError(f"{self.label} cannot be compared with None using an ordering operator.")
+        return Compare(op, self.path, self._value(value))
+
+    def __eq__(self, value: Any) -> Node:  # type: ignore[override]
+        if value is None:
+            return Not(Exists(self.path))
+        return Compare("eq", self.path, self._value(value))
+
+    def __ne__(self, value: Any) -> Node:  # type: ignore[override]
+        return ~self.__eq__(value)
+
+    def __lt__(self, value: Any) -> Node:
+        return self._cmp("lt", value)
+
+    def __le__(self, value: Any) -> Node:
+        return self._cmp("le", value)
+
+    def __gt__(self, value: Any) -> Node:
+        return self._cmp("gt", value)
+
+    def __ge__(self, value: Any) -> Node:
+        return self._cmp("ge", value)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def in_(self, values: Iterable[Any]) -> Node:
+        if isinstance(values, (str, bytes)):
+            raise QueryError(f"{self.label}.in_() takes a list of values, not a single string.")
+        return In(self.path, tuple(self._value(v) for v in values))
+
+    def not_in(self, values: Iterable[Any]) -> Node:
+        return ~self.in_(values)
+
+    def between(self, low: Any, high: Any) -> Node:
+        return Between(self.path, self._value(low), self._value(high))
+
+    def startswith(self, prefix: str) -> Node:
+        if not isinstance(self.field, String) or not isinstance(prefix, str):
+            raise QueryError(f"{self.label}.startswith() needs a String field and a string prefix.")
+        return Prefix(self.path, prefix)
+
+    def contains(self, value: Any) -> Node:
+        field = self.field
+        if isinstance(field, List):
+            return Contains(self.path, self._value(value, field.inner), True)
+        if isinstance(field, String) and isinstance(value, str):
+            return Contains(self.path, value, False)
+        raise QueryError(
+            f"{self.label}.contains() needs a List or Set field (element) or a String field with a string (substring)."
+        )
+
+    def exists(self) -> Node:
+        return Exists(self.path)
+
+    def not_exists(self) -> Node:
+        return Not(Exists(self.path))
+
+    def __neg__(self) -> SortKey:
+        return SortKey(self.path, True)
+
+    def __pos__(self) -> SortKey:
+        return SortKey(self.path, False)
+
+    def asc(self) -> SortKey:
+        return SortKey(self.path, False)
+
+    def desc(self) -> SortKey:
+        return SortKey(self.path, True)
+
+
+def _flatten(messages: Any) -> str:
+    if isinstance(messages, dict):
+        return " ".join(f"{k}: {_flatten(v)}" for k, v in messages.items())
+    if isinstance(messages, list):
+        return " ".join(_flatten(m) for m in messages)
+    return str(messages)
+
+
+__all__ = [
+    "Boolean", "Bytes", "Date", "DateTime", "Decimal", "Dict", "Embedded", "Enum", "Field",
+    "FieldRef", "Float", "Integer", "List", "Set", "SortKey", "String", "UUID",
+]

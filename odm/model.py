@@ -1,0 +1,377 @@
+"""Model, EmbeddedModel and the metaclass that prepares each model once.
+
+At class creation the metaclass collects the fields, parses ``Meta`` (errors
+name the model and key) and builds the :class:`~odm.schema.TableSpec`. When a
+registry binds the model, the backend's codec compiles the model's encode and
+decode functions once; per object, reads then only run those closures.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+import marshmallow
+
+from .errors import ConcurrentModification, ConditionFailed, ConfigError, NotFound, QueryError, ValidationError
+from .expressions.nodes import And, Compare, Exists, Node, Not
+from .fields import Field, FieldRef, Invalid, String
+from .options import ModelOptions
+from .schema import TableSpec
+
+if TYPE_CHECKING:
+    from .binding import Binding
+    from .query import Query
+
+M = TypeVar("M", bound="Model")
+E = TypeVar("E", bound="BaseModel")
+
+
+def utcnow() -> _dt.datetime:
+    """The current time as a timezone-aware UTC datetime (a handy field default)."""
+    return _dt.datetime.now(_dt.timezone.utc)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Increment:
+    """``odm.inc(n)``: an atomic server-side increment inside ``Model.update``."""
+
+    __slots__ = ("amount",)
+
+    def __init__(self, amount: Any = 1) -> None:
+        if isinstance(amount, bool) or not isinstance(amount, (int, float)) and type(amount).__name__ != "Decimal":
+            raise TypeError(f"odm.inc() takes a number, not {amount!r}.")
+        self.amount = amount
+
+    def __repr__(self) -> str:
+        return f"odm.inc({self.amount!r})"
+
+
+def inc(amount: Any = 1) -> Increment:
+    """Atomically add ``amount`` to a numeric field in ``Model.update``."""
+    return Increment(amount)
+
+
+class ModelMeta(type):
+    """Collects fields and parses Meta once, when the class is defined."""
+
+    def __new__(mcs, name: str, bases: tuple[type, ...], ns: dict[str, Any], **kw: Any) -> ModelMeta:
+        meta = ns.pop("Meta", None)
+        cls = super().__new__(mcs, name, bases, ns, **kw)
+        fields: dict[str, Field] = {}
+        for base in reversed(cls.__mro__[1:]):
+            fields.update(getattr(base, "_fields", {}))
+        fields.update({k: v for k, v in ns.items() if isinstance(v, Field)})
+        cls._fields = fields
+        cls._schema_class = None
+        cls._setup(meta)
+        return cls
+
+    def _setup(cls, meta: type | None) -> None:
+        if meta is not None:
+            raise ConfigError(f"{cls.__name__} is an embedded model and takes no Meta.")
+
+
+class BaseModel(metaclass=ModelMeta):
+    """Shared behaviour of models and embedded models: validation and plain dicts."""
+
+    _fields: ClassVar[dict[str, Field]]
+    _schema_class: ClassVar[type[marshmallow.Schema] | None]
+    _input_names: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, **data: Any) -> None:
+        self.__dict__ = self._validated(data)
+
+    @classmethod
+    def _validated(cls, data: Mapping[str, Any]) -> dict[str, Any]:
+        fields = cls._fields
+        values: dict[str, Any] = {}
+        errors: dict[str, Any] = {}
+        for key in data:
+            if key not in fields and key not in cls._input_names:
+                errors[key] = ["Unknown field."]
+        for name, field in fields.items():
+            if name in data:
+                raw = data[name]
+            elif field.data_key in data:
+                raw = data[field.data_key]  # type: ignore[index]
+            else:
+                value = field.get_default()
+                if value is None and field.required:
+                    errors[name] = [field.default_error_messages["required"]]
+                values[name] = value
+                continue
+            try:
+                values[name] = field.load(raw)
+            except Invalid as exc:
+                errors[name] = exc.messages
+        if errors:
+            raise ValidationError(errors, cls.__name__)
+        return values
+
+    @classmethod
+    def _load(cls: type[E], data: Mapping[str, Any]) -> E:
+        obj = cls.__new__(cls)
+        obj.__dict__ = cls._validated(data)
+        return obj
+
+    @classmethod
+    def from_dict(cls: type[E], data: Mapping[str, Any]) -> E:
+        """Validate ``data`` (attribute names or data keys) and build an instance."""
+        if not isinstance(data, Mapping):
+            raise ValidationError({"_schema": ["Invalid input type."]}, cls.__name__)
+        return cls._load(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The instance's set attributes as plain Python values (embedded models as dicts)."""
+        d = self.__dict__
+        return {n: f.dump(d[n]) for n, f in self._fields.items() if d.get(n) is not None}
+
+    def validate(self) -> None:
+        """Re-check the current attribute values (they may have been assigned directly)."""
+        self.__dict__.update(self._validated({k: v for k, v in self.__dict__.items() if k in self._fields}))
+
+    @classmethod
+    def schema_class(cls) -> type[marshmallow.Schema]:
+        if cls._schema_class is None:
+            cls._schema_class = marshmallow.Schema.from_dict(
+                {n: f.mm_field() for n, f in cls._fields.items()}, name=f"{cls.__name__}Schema")
+        return cls._schema_class
+
+    @classmethod
+    def schema(cls, **kwargs: Any) -> marshmallow.Schema:
+        """A marshmallow schema equivalent to this model's fields, for HTTP payloads."""
+        return cls.schema_class()(**kwargs)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.__dict__ == self.__dict__
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items() if v is not None)
+        return f"{type(self).__name__}({shown})"
+
+
+class EmbeddedModel(BaseModel):
+    """A model stored inside another (``fields.Embedded(Address)``); it needs no binding."""
+
+
+class _ModelMeta(ModelMeta):
+    def _setup(cls, meta: type | None) -> None:
+        if cls.__module__ == __name__ and cls.__name__ == "Model":
+            cls._spec = None
+            cls._odm_binding = None
+            return
+        if "id" not in cls._fields and not _declares_hash_key(meta, cls):
+            auto = String(default=new_id)
+            auto.bind(cls, "id")
+            cls.id = auto
+            cls._fields = {"id": auto, **cls._fields}
+        cls._input_names = frozenset(f.data_key for f in cls._fields.values() if f.data_key)
+        options = ModelOptions(cls, meta)  # type: ignore[arg-type]
+        cls._meta = options
+        cls._spec = None if options.abstract else options.table_spec()
+        cls._odm_binding = None
+
+
+def _declares_hash_key(meta: type | None, cls: type) -> bool:
+    if meta is not None and (getattr(meta, "hash_key", None) or getattr(meta, "hashKey", None)):
+        return True
+    for base in cls.__mro__[1:]:
+        spec = getattr(base, "_spec", None)
+        if spec is not None and spec.hash_key.parts != ("id",):
+            return True
+    return False
+
+
+class Model(BaseModel, metaclass=_ModelMeta):
+    """A stored model. See docs/models.md for fields and Meta options."""
+
+    _meta: ClassVar[ModelOptions]
+    _spec: ClassVar[TableSpec | None]
+    _odm_binding: ClassVar[Binding | None]
+
+    # -- binding -------------------------------------------------------------------
+    @classmethod
+    def _bound(cls) -> Binding:
+        binding = cls._odm_binding
+        if binding is None:
+            raise ConfigError(f"{cls.__name__} is not registered; call registry.register({cls.__name__}) first.")
+        return binding
+
+    @classmethod
+    def _key(cls, hash_value: Any, range_value: Any = None) -> tuple[Any, ...]:
+        return cls._bound().key(hash_value, range_value)
+
+    def _own_key(self) -> tuple[Any, ...]:
+        spec = self._spec
+        assert spec is not None
+        d = self.__dict__
+        hash_name = spec.hash_key.field.name
+        if spec.range_key is None:
+            return self._key(d.get(hash_name))
+        return self._key(d.get(hash_name), d.get(spec.range_key.field.name))
+
+    # -- reads ----------------------------------------------------------------------
+    @classmethod
+    def get(cls: type[M], hash_value: Any, range_value: Any = None) -> M:
+        """The item with this key, or ``odm.NotFound``."""
+        obj = cls.get_or_none(hash_value, range_value)
+        if obj is None:
+            shown = repr(hash_value) if range_value is None else f"({hash_value!r}, {range_value!r})"
+            raise NotFound(f"No {cls.__name__} has the key {shown}.")
+        return obj
+
+    @classmethod
+    def get_or_none(cls: type[M], hash_value: Any, range_value: Any = None) -> M | None:
+        binding = cls._bound()
+        doc = binding.repo.get(binding.key(hash_value, range_value))
+        return None if doc is None else binding.decode(doc)
+
+    @classmethod
+    def batch_get(cls: type[M], keys: Iterable[Any]) -> list[M]:
+        """The items that exist among ``keys`` (hash values or (hash, range) tuples), in that order."""
+        binding = cls._bound()
+        wanted = [binding.key(*k) if isinstance(k, tuple) else binding.key(k) for k in keys]
+        docs = binding.repo.batch_get(list(dict.fromkeys(wanted)))
+        spec = binding.spec
+        found = {spec.key_of(d): d for d in docs}
+        return [binding.decode(found[k]) for k in wanted if k in found]
+
+    @classmethod
+    def query(cls: type[M], *conditions: Node, **equals: Any) -> Query[M]:
+        from .query import Query
+
+        return Query(cls).filter(*conditions, **equals)
+
+    # -- writes ---------------------------------------------------------------------
+    def _prepare(self, binding: Binding) -> None:
+        self.validate()
+        spec = binding.spec
+        if spec.ttl_attribute and spec.ttl_seconds and self.__dict__.get(spec.ttl_attribute) is None:
+            self.__dict__[spec.ttl_attribute] = utcnow() + _dt.timedelta(seconds=spec.ttl_seconds)
+
+    @classmethod
+    def create(cls: type[M], **data: Any) -> M:
+        """Insert a new item; an existing key raises ``odm.DuplicateKey``."""
+        obj = cls(**data)
+        binding = cls._bound()
+        obj._prepare(binding)
+        version = binding.spec.version_field
+        if version:
+            obj.__dict__[version] = 1
+        binding.repo.insert(binding.encode(obj))
+        return obj
+
+    def save(self: M, condition: Node | None = None) -> M:
+        """Insert or replace by key; with ``condition`` only if the stored item matches it."""
+        binding = self._bound()
+        self._prepare(binding)
+        version = binding.spec.version_field
+        old = self.__dict__.get(version) if version else None
+        if version:
+            condition = And.of(self._version_condition(binding, old), *([condition] if condition is not None else []))
+            self.__dict__[version] = (old or 0) + 1
+        try:
+            binding.repo.put(binding.encode(self), condition)
+        except ConditionFailed as exc:
+            if version:
+                self.__dict__[version] = old
+            raise self._condition_error(binding, old, exc) from exc
+        return self
+
+    def update(self: M, condition: Node | None = None, **changes: Any) -> M:
+        """One atomic partial update on the server (values or ``odm.inc``), then refresh."""
+        binding = self._bound()
+        if not changes:
+            raise QueryError(f"{type(self).__name__}.update() needs at least one field to change.")
+        sets, incs, unsets = binding.update_parts(changes)
+        version = binding.spec.version_field
+        old = self.__dict__.get(version) if version else None
+        if version:
+            condition = And.of(self._version_condition(binding, old), *([condition] if condition is not None else []))
+            sets[version] = (old or 0) + 1
+        try:
+            doc = binding.repo.update(self._own_key(), sets, incs, unsets, condition)
+        except ConditionFailed as exc:
+            raise self._condition_error(binding, old, exc) from exc
+        if doc is None:
+            raise NotFound(f"{type(self).__name__} {self._own_key()!r} no longer exists.")
+        self.__dict__ = binding.decode(doc).__dict__
+        return self
+
+    def delete(self, condition: Node | None = None) -> None:
+        """Delete this item (no error if it is already gone, unless a condition is given)."""
+        binding = self._bound()
+        version = binding.spec.version_field
+        old = self.__dict__.get(version) if version else None
+        if version and old is not None:
+            condition = And.of(self._version_condition(binding, old), *([condition] if condition is not None else []))
+        try:
+            binding.repo.delete(self._own_key(), condition)
+        except ConditionFailed as exc:
+            raise self._condition_error(binding, old, exc) from exc
+
+    def reload(self: M) -> M:
+        """Replace the attributes with the stored item's; ``odm.NotFound`` if it is gone."""
+        binding = self._bound()
+        doc = binding.repo.get(self._own_key())
+        if doc is None:
+            raise NotFound(f"{type(self).__name__} {self._own_key()!r} no longer exists.")
+        self.__dict__ = binding.decode(doc).__dict__
+        return self
+
+    @classmethod
+    def insert_many(cls: type[M], objs: Iterable[M | Mapping[str, Any]]) -> list[M]:
+        """Validate every object first, then insert them all in server-side batches."""
+        binding = cls._bound()
+        items = [o if isinstance(o, cls) else cls.from_dict(o) for o in objs]  # type: ignore[arg-type]
+        version = binding.spec.version_field
+        for obj in items:
+            obj._prepare(binding)
+            if version:
+                obj.__dict__[version] = 1
+        binding.repo.insert_many([binding.encode(o) for o in items])
+        return items
+
+    @classmethod
+    def delete_many(cls, query: Query[Any] | Node | None = None) -> int:
+        """Delete every item matching ``query`` (an expression or a Query); returns how many."""
+        from .query import Query
+
+        q = query if isinstance(query, Query) else Query(cls).filter(*([query] if query is not None else []))
+        return q.delete()
+
+    # -- versions ---------------------------------------------------------------------
+    def _version_condition(self, binding: Binding, old: Any) -> Node:
+        spec = binding.spec
+        if old is None:
+            return Not(Exists(spec.hash_key))
+        ref = getattr(type(self), spec.version_field or "")
+        assert isinstance(ref, FieldRef)
+        return Compare("eq", ref.path, old)
+
+    def _condition_error(self, binding: Binding, old: Any, exc: ConditionFailed) -> ConditionFailed:
+        version = binding.spec.version_field
+        if not version:
+            return exc
+        doc = binding.repo.get(self._own_key())
+        stored = None if doc is None else binding.decode(doc).__dict__.get(version)
+        if stored == old and doc is not None:
+            return exc
+        name = type(self).__name__
+        if old is None:
+            return ConcurrentModification(f"{name} {self._own_key()!r} already exists; load it before saving over it.")
+        return ConcurrentModification(
+            f"{name} {self._own_key()!r} was modified concurrently: version {old} was expected, "
+            f"the stored version is {stored}; reload and retry.")
+
+
+def keys_of(items: Sequence[Model]) -> list[tuple[Any, ...]]:
+    return [m._own_key() for m in items]

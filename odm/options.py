@@ -1,0 +1,209 @@
+"""``class Meta`` parsed into :class:`ModelOptions`, rejecting anything unknown.
+
+Both spellings are accepted: the Python one (``hash_key``) and the seed's Go
+one (``hashKey``). Every error names the model and the Meta key at fault.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigError
+from .expressions.nodes import Path
+from .fields import DateTime, Embedded, Field, Integer
+from .schema import Index, IndexSpec, SecondaryIndexSpec, TableSpec
+
+if TYPE_CHECKING:
+    from .model import Model
+
+#: Seed (Go) spelling -> Python spelling.
+ALIASES = {
+    "hashKey": "hash_key",
+    "rangeKey": "range_key",
+    "readCapacity": "read_capacity",
+    "writeCapacity": "write_capacity",
+    "GSI": "gsi",
+    "LSI": "lsi",
+    "enableTtl": "enable_ttl",
+    "ttlAttribute": "ttl_attribute",
+    "versionField": "version_field",
+    "allowScan": "allow_scan",
+    "customId": "custom_id",
+}
+KNOWN = {
+    "name", "hash_key", "range_key", "indexes", "read_capacity", "write_capacity", "gsi", "lsi",
+    "ttl", "enable_ttl", "ttl_attribute", "version_field", "allow_scan", "abstract", "custom_id",
+    "hash_key_type",
+}
+SECONDARY_KEYS = {
+    "hashKey": "hash_key", "rangeKey": "range_key", "readCapacity": "read_capacity",
+    "writeCapacity": "write_capacity",
+}
+SECONDARY_KNOWN = {"hash_key", "range_key", "read_capacity", "write_capacity", "projection"}
+
+
+def snake_case(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+class ModelOptions:
+    """The parsed Meta of one model, and the TableSpec backends use."""
+
+    def __init__(self, model: type[Model], meta: type | None) -> None:
+        self.model = model
+        self.label = f"{model.__name__}.Meta"
+        raw = self._collect(meta)
+        self.abstract = bool(raw.pop("abstract", False))
+        raw.pop("custom_id", None)  # accepted for compatibility with the Go package; no effect
+        raw.pop("hash_key_type", None)  # the field type decides
+        self.name: str = raw.pop("name", None) or snake_case(model.__name__)
+        if not isinstance(self.name, str):
+            raise self.error("name", f"must be a string, not {self.name!r}")
+        self.hash_key: str | None = raw.pop("hash_key", None)
+        self.range_key: str | None = raw.pop("range_key", None)
+        self.indexes: list[Any] = list(raw.pop("indexes", None) or [])
+        self.read_capacity = self._capacity(raw.pop("read_capacity", None), "read_capacity")
+        self.write_capacity = self._capacity(raw.pop("write_capacity", None), "write_capacity")
+        self.gsi: dict[str, Any] = dict(raw.pop("gsi", None) or {})
+        self.lsi: dict[str, Any] = dict(raw.pop("lsi", None) or {})
+        self.version_field: str | None = raw.pop("version_field", None)
+        self.allow_scan = bool(raw.pop("allow_scan", True))
+        self.ttl_attribute, self.ttl_seconds = self._ttl(raw)
+        if (self.read_capacity is None) != (self.write_capacity is None):
+            raise self.error("read_capacity", "and write_capacity must be given together (or neither, for on-demand billing)")
+
+    # -- parsing -----------------------------------------------------------------
+    def error(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.label}.{key} {problem}.")
+
+    def _collect(self, meta: type | None) -> dict[str, Any]:
+        raw: dict[str, Any] = {}
+        if meta is None:
+            return raw
+        for key, value in vars(meta).items():
+            if key.startswith("__"):
+                continue
+            canon = ALIASES.get(key, key)
+            if canon not in KNOWN:
+                known = ", ".join(sorted(KNOWN - {"hash_key_type"}))
+                raise ConfigError(f"{self.label} has an unknown option '{key}'; known options are: {known}.")
+            if canon in raw and raw[canon] != value:
+                raise ConfigError(f"{self.label} sets both '{key}' and its other spelling with different values.")
+            raw[canon] = value
+        return raw
+
+    def _capacity(self, value: Any, key: str) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise self.error(key, f"must be a positive integer, not {value!r}")
+        return value
+
+    def _ttl(self, raw: dict[str, Any]) -> tuple[str | None, float | None]:
+        ttl = raw.pop("ttl", None)
+        enable = raw.pop("enable_ttl", None)
+        attribute = raw.pop("ttl_attribute", None)
+        if isinstance(ttl, dict):
+            unknown = set(ttl) - {"attribute", "seconds"}
+            if unknown:
+                raise self.error("ttl", f"has unknown keys {sorted(unknown)}; use 'attribute' and 'seconds'")
+            attribute = ttl.get("attribute", attribute)
+            ttl = ttl.get("seconds")
+        if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl <= 0):
+            raise self.error("ttl", f"must be a positive number of seconds, not {ttl!r}")
+        if enable is False:
+            return None, None
+        if attribute is None:
+            if enable or ttl is not None:
+                raise self.error("ttl_attribute", "is required when TTL is enabled (name the DateTime field that holds the expiry)")
+            return None, None
+        return attribute, ttl
+
+    # -- checks against the fields -------------------------------------------------
+    def resolve(self, path: str, key: str) -> Path:
+        """Turn ``"address.city"`` into a stored Path, or raise naming the Meta key."""
+        fields = self.model._fields
+        chain: list[Field] = []
+        for part in path.split("."):
+            field = fields.get(part)
+            if field is None:
+                known = ", ".join(fields)
+                raise self.error(key, f"names '{path}', which is not a field of {self.model.__name__}; fields are: {known}")
+            chain.append(field)
+            fields = field.embedded._fields if isinstance(field, Embedded) else {}
+        return Path(tuple(f.data_key or f.name for f in chain), chain[-1])
+
+    def key_field(self, name: str, key: str) -> Path:
+        path = self.resolve(name, key)
+        if "." in name or not path.field.key_capable:
+            raise self.error(key, f"names '{name}', which cannot be a key (use a String, Integer, Float, Decimal, Bytes, UUID, Date or DateTime field)")
+        return path
+
+    def table_spec(self) -> TableSpec:
+        model = self.model.__name__
+        if self.range_key and not self.hash_key:
+            raise self.error("range_key", f"needs a hash_key on {model} (the auto 'id' key cannot take a range key)")
+        hash_path = self.key_field(self.hash_key or "id", "hash_key")
+        range_path = self.key_field(self.range_key, "range_key") if self.range_key else None
+        indexes = []
+        for i, entry in enumerate(self.indexes):
+            ix = Index(entry) if isinstance(entry, str) else entry
+            if not isinstance(ix, Index):
+                raise self.error(f"indexes[{i}]", f"must be a field name or odm.Index, not {entry!r}")
+            paths = tuple(self.resolve(f, f"indexes[{i}]") for f in ix.fields)
+            name = ix.name or "ix_" + "_".join(p.dotted.replace(".", "_") for p in paths) + ("_uniq" if ix.unique else "")
+            indexes.append(IndexSpec(name, paths, ix.unique))
+        secondary = [self._secondary(n, d, False) for n, d in self.gsi.items()]
+        if self.lsi and range_path is None:
+            raise self.error("lsi", f"needs a range_key on {model}: DynamoDB local indexes share the table's hash key and need a composite key")
+        secondary += [self._secondary(n, d, True) for n, d in self.lsi.items()]
+        ttl = None
+        if self.ttl_attribute:
+            ttl_path = self.resolve(self.ttl_attribute, "ttl_attribute")
+            if not isinstance(ttl_path.field, DateTime) or "." in self.ttl_attribute:
+                raise self.error("ttl_attribute", f"names '{self.ttl_attribute}', which must be a top-level DateTime field")
+            ttl = ttl_path.parts[0]
+        version = None
+        if self.version_field:
+            vpath = self.resolve(self.version_field, "version_field")
+            if not isinstance(vpath.field, Integer) or "." in self.version_field:
+                raise self.error("version_field", f"names '{self.version_field}', which must be a top-level Integer field")
+            if self.version_field in (self.hash_key, self.range_key):
+                raise self.error("version_field", "cannot be a key field")
+            version = self.version_field
+        return TableSpec(
+            name=self.name, hash_key=hash_path, range_key=range_path, indexes=tuple(indexes),
+            secondary=tuple(secondary), read_capacity=self.read_capacity,
+            write_capacity=self.write_capacity, ttl_attribute=ttl, ttl_seconds=self.ttl_seconds,
+            version_field=version, allow_scan=self.allow_scan,
+        )
+
+    def _secondary(self, name: str, definition: Any, local: bool) -> SecondaryIndexSpec:
+        kind = "lsi" if local else "gsi"
+        key = f"{kind}['{name}']"
+        if not isinstance(definition, dict):
+            raise self.error(key, f"must be a dict, not {definition!r}")
+        spec = {SECONDARY_KEYS.get(k, k): v for k, v in definition.items()}
+        unknown = set(spec) - SECONDARY_KNOWN
+        if unknown:
+            raise self.error(key, f"has unknown keys {sorted(unknown)}; known keys are: {', '.join(sorted(SECONDARY_KNOWN))}")
+        if local and "hash_key" in spec:
+            raise self.error(key, "cannot set hash_key: a local index uses the table's hash key")
+        # The seed's GSI form names the index after its hash key field.
+        hash_name = None if local else spec.get("hash_key", name)
+        hash_path = self.key_field(hash_name, key + ".hash_key") if hash_name else None
+        range_name = spec.get("range_key")
+        if local and not range_name:
+            raise self.error(key, "needs a range_key")
+        range_path = self.key_field(range_name, key + ".range_key") if range_name else None
+        rc = self._capacity(spec.get("read_capacity"), key + ".read_capacity")
+        wc = self._capacity(spec.get("write_capacity"), key + ".write_capacity")
+        projection = spec.get("projection", "ALL")
+        if isinstance(projection, (list, tuple)):
+            for f in projection:
+                self.resolve(f, key + ".projection")
+            projection = tuple(projection)
+        elif projection not in ("ALL", "KEYS_ONLY"):
+            raise self.error(key + ".projection", f"must be 'ALL', 'KEYS_ONLY' or a list of field names, not {projection!r}")
+        return SecondaryIndexSpec(name, hash_path, range_path, local, rc, wc, projection)

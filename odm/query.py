@@ -1,0 +1,122 @@
+"""``Query``: an immutable, chainable description of a read, run by the bound repository."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from .backends.base import Page, QuerySpec
+from .errors import QueryError
+from .expressions.nodes import And, Node
+from .fields import FieldRef, SortKey
+
+if TYPE_CHECKING:
+    from .model import Model
+
+M = TypeVar("M", bound="Model")
+
+
+class Query(Generic[M]):
+    """``User.query(User.age >= 18).order_by(-User.age).limit(10)``; nothing runs until read."""
+
+    __slots__ = ("model", "spec")
+
+    def __init__(self, model: type[M], spec: QuerySpec | None = None) -> None:
+        self.model = model
+        self.spec = spec or QuerySpec()
+
+    def _with(self, **changes: Any) -> Query[M]:
+        return Query(self.model, self.spec.but(**changes))
+
+    # -- building ---------------------------------------------------------------------
+    def filter(self, *conditions: Node, **equals: Any) -> Query[M]:
+        """AND more conditions (expressions, or keyword equalities) onto the query."""
+        nodes = list(conditions)
+        for node in nodes:
+            if not isinstance(node, Node):
+                raise QueryError(f"{self.model.__name__}.query() takes expressions such as "
+                                 f"{self.model.__name__}.age > 3, not {node!r}.")
+        for name, value in equals.items():
+            nodes.append(self._ref(name) == value)
+        if not nodes:
+            return self
+        where = And.of(*([self.spec.where] if self.spec.where is not None else []), *nodes)
+        return self._with(where=where)
+
+    def _ref(self, name: str) -> FieldRef:
+        ref: Any = self.model
+        for part in name.split("__" if "__" in name else "."):
+            field = getattr(ref, "_fields", None) if ref is self.model else None
+            if ref is self.model and (field is None or part not in field):
+                known = ", ".join(self.model._fields)
+                raise QueryError(f"{self.model.__name__} has no field '{part}'; fields are: {known}.")
+            ref = getattr(ref, part)
+        assert isinstance(ref, FieldRef)
+        return ref
+
+    def order_by(self, *keys: SortKey | FieldRef | str) -> Query[M]:
+        """Sort by fields: ``-User.age``, ``User.name``, or ``"-age"``; replaces earlier order."""
+        out = []
+        for key in keys:
+            if isinstance(key, str):
+                desc = key.startswith("-")
+                ref = self._ref(key.lstrip("+-"))
+                key = SortKey(ref.path, desc)
+            elif isinstance(key, FieldRef):
+                key = key.asc()
+            if not isinstance(key, SortKey):
+                raise QueryError(f"order_by() takes fields or '-field' strings, not {key!r}.")
+            out.append(key)
+        return self._with(order=tuple(out))
+
+    def limit(self, n: int | None) -> Query[M]:
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
+            raise QueryError(f"limit() takes a non-negative integer, not {n!r}.")
+        return self._with(limit=n or None)
+
+    def offset(self, n: int) -> Query[M]:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise QueryError(f"offset() takes a non-negative integer, not {n!r}.")
+        return self._with(offset=n)
+
+    def use_index(self, name: str) -> Query[M]:
+        """Force a named index (DynamoDB GSI/LSI); other backends treat it as a hint."""
+        return self._with(index=name)
+
+    # -- running ------------------------------------------------------------------------
+    def __iter__(self) -> Iterator[M]:
+        binding = self.model._bound()
+        decode = binding.decode
+        for doc in binding.repo.find(self.spec):
+            yield decode(doc)
+
+    def all(self) -> list[M]:
+        return list(self)
+
+    def first(self) -> M | None:
+        for obj in self.limit(1):
+            return obj
+        return None
+
+    def count(self) -> int:
+        return self.model._bound().repo.count(self.spec)
+
+    def exists(self) -> bool:
+        return self.first() is not None
+
+    def delete(self) -> int:
+        """Delete every matching item on the server; returns how many."""
+        return self.model._bound().repo.delete_where(self.spec)
+
+    def page(self, size: int, cursor: str | None = None) -> Page:
+        """One page of ``size`` items and the cursor of the next (None after the last)."""
+        binding = self.model._bound()
+        docs, next_cursor = binding.repo.page(self.spec, size, cursor)
+        return Page([binding.decode(d) for d in docs], next_cursor)
+
+    def explain(self) -> dict[str, Any]:
+        """The backend-native query this would run, as data."""
+        return self.model._bound().repo.explain(self.spec)
+
+    def __repr__(self) -> str:
+        return f"<Query {self.model.__name__} {self.spec.where!r} order={self.spec.order}>"
