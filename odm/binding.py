@@ -38,7 +38,7 @@ class Binding:
             raise ValidationError({self.spec.range_key.field.name: ["A range key value is required."]},  # type: ignore[union-attr]
                                   self.model.__name__)
         out = []
-        for (field, enc), value in zip(self._key_encoders, values):
+        for (field, enc), value in zip(self._key_encoders, values, strict=True):
             try:
                 value = field.load(value)
             except Invalid as exc:

@@ -80,7 +80,7 @@ def parse(cfg: Any, source: str) -> tuple[str, dict[str, Any]]:
         try:
             override = json.loads(env_info)
         except ValueError as exc:
-            raise ConfigError(f"The environment variable ODM_DB_INFO is not valid JSON ({exc.msg}).") from None
+            raise ConfigError(f"The environment variable ODM_DB_INFO is not valid JSON ({exc}).") from None
         if not isinstance(override, dict):
             raise ConfigError("The environment variable ODM_DB_INFO must hold a JSON object.")
         info.update(override)

@@ -17,10 +17,9 @@ from . import config
 from .backends import base
 from .backends.base import QuerySpec
 from .errors import ConfigError, NotFound, QueryError, ValidationError
-from .expressions.nodes import And, Compare, Exists, In, Like, Node
+from .expressions.nodes import And, Compare, Exists, In, Like, Node, Path
 from .fields import Bytes, DateTime, Field, Float, Invalid, SortKey, String
 from .schema import Index, IndexSpec, SecondaryIndexSpec, TableSpec
-from .expressions.nodes import Path
 
 _KEY_FIELDS: dict[str, type[Field]] = {"S": String, "N": Float, "B": Bytes}
 _DEFINITION_KEYS = {
@@ -211,7 +210,7 @@ class Repository:
                                            values=tuple(field.load(v) for v in node.values))
         except Invalid as exc:
             raise QueryError(f"Cannot compare '{path.dotted}' with that value: {exc.messages}") from None
-        return dataclasses.replace(node, path=Path(path.parts, field))  # type: ignore[call-arg]
+        return dataclasses.replace(node, path=Path(path.parts, field))  # type: ignore[call-arg, type-var]
 
     def _key(self, doc: Mapping[str, Any]) -> tuple[Any, ...]:
         return self.spec.key_of(doc)  # type: ignore[arg-type]

@@ -67,8 +67,8 @@ class ModelMeta(type):
         for base in reversed(cls.__mro__[1:]):
             fields.update(getattr(base, "_fields", {}))
         fields.update({k: v for k, v in ns.items() if isinstance(v, Field)})
-        cls._fields = fields
-        cls._schema_class = None
+        cls._fields = fields  # type: ignore[attr-defined]
+        cls._schema_class = None  # type: ignore[attr-defined]
         cls._setup(meta)
         return cls
 
@@ -80,7 +80,7 @@ class ModelMeta(type):
 class BaseModel(metaclass=ModelMeta):
     """Shared behaviour of models and embedded models: validation and plain dicts."""
 
-    _fields: ClassVar[dict[str, Field]]
+    _fields: ClassVar[dict[str, Field]] = {}
     _schema_class: ClassVar[type[marshmallow.Schema] | None]
     _input_names: ClassVar[frozenset[str]] = frozenset()
 
@@ -168,12 +168,13 @@ class _ModelMeta(ModelMeta):
             cls._spec = None
             cls._odm_binding = None
             return
-        if "id" not in cls._fields and not _declares_hash_key(meta, cls):
+        fields: dict[str, Field] = cls._fields  # type: ignore[has-type]
+        if "id" not in fields and not _declares_hash_key(meta, cls):
             auto = String(default=new_id)
             auto.bind(cls, "id")
             cls.id = auto
-            cls._fields = {"id": auto, **cls._fields}
-        cls._input_names = frozenset(f.data_key for f in cls._fields.values() if f.data_key)
+            cls._fields = fields = {"id": auto, **fields}
+        cls._input_names = frozenset(f.data_key for f in fields.values() if f.data_key)
         options = ModelOptions(cls, meta)  # type: ignore[arg-type]
         cls._meta = options
         cls._spec = None if options.abstract else options.table_spec()
@@ -208,6 +209,10 @@ class Model(BaseModel, metaclass=_ModelMeta):
     @classmethod
     def _key(cls, hash_value: Any, range_value: Any = None) -> tuple[Any, ...]:
         return cls._bound().key(hash_value, range_value)
+
+    def _key_label(self) -> str:
+        key = self._own_key()
+        return repr(key[0]) if len(key) == 1 else repr(key)
 
     def _own_key(self) -> tuple[Any, ...]:
         spec = self._spec
@@ -302,7 +307,7 @@ class Model(BaseModel, metaclass=_ModelMeta):
         except ConditionFailed as exc:
             raise self._condition_error(binding, old, exc) from exc
         if doc is None:
-            raise NotFound(f"{type(self).__name__} {self._own_key()!r} no longer exists.")
+            raise NotFound(f"{type(self).__name__} {self._key_label()} no longer exists.")
         self.__dict__ = binding.decode(doc).__dict__
         return self
 
@@ -323,7 +328,7 @@ class Model(BaseModel, metaclass=_ModelMeta):
         binding = self._bound()
         doc = binding.repo.get(self._own_key())
         if doc is None:
-            raise NotFound(f"{type(self).__name__} {self._own_key()!r} no longer exists.")
+            raise NotFound(f"{type(self).__name__} {self._key_label()} no longer exists.")
         self.__dict__ = binding.decode(doc).__dict__
         return self
 
@@ -367,9 +372,9 @@ class Model(BaseModel, metaclass=_ModelMeta):
             return exc
         name = type(self).__name__
         if old is None:
-            return ConcurrentModification(f"{name} {self._own_key()!r} already exists; load it before saving over it.")
+            return ConcurrentModification(f"{name} {self._key_label()} already exists; load it before saving over it.")
         return ConcurrentModification(
-            f"{name} {self._own_key()!r} was modified concurrently: version {old} was expected, "
+            f"{name} {self._key_label()} was modified concurrently: version {old} was expected, "
             f"the stored version is {stored}; reload and retry.")
 
 

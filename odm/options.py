@@ -40,7 +40,7 @@ SECONDARY_KEYS = {
     "hashKey": "hash_key", "rangeKey": "range_key", "readCapacity": "read_capacity",
     "writeCapacity": "write_capacity",
 }
-SECONDARY_KNOWN = {"hash_key", "range_key", "read_capacity", "write_capacity", "projection"}
+SECONDARY_KNOWN: set[str] = {"hash_key", "range_key", "read_capacity", "write_capacity", "projection"}
 
 
 def snake_case(name: str) -> str:
@@ -184,7 +184,7 @@ class ModelOptions:
         key = f"{kind}['{name}']"
         if not isinstance(definition, dict):
             raise self.error(key, f"must be a dict, not {definition!r}")
-        spec = {SECONDARY_KEYS.get(k, k): v for k, v in definition.items()}
+        spec: dict[str, Any] = {str(SECONDARY_KEYS.get(k, k)): v for k, v in definition.items()}
         unknown = set(spec) - SECONDARY_KNOWN
         if unknown:
             raise self.error(key, f"has unknown keys {sorted(unknown)}; known keys are: {', '.join(sorted(SECONDARY_KNOWN))}")

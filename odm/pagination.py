@@ -111,7 +111,7 @@ def after(order: tuple[SortKey, ...], values: list[Any]) -> Node | None:
     """Items strictly after ``values`` in ``order`` (missing sorts first ascending)."""
     disjuncts: list[Node] = []
     equal: list[Node] = []
-    for key, value in zip(order, values):
+    for key, value in zip(order, values, strict=True):
         path = key.path
         if key.descending:
             beyond: Node | None = None if value is None else Or.of(Compare("lt", path, value), Not(Exists(path)))

@@ -36,6 +36,14 @@ def parse_iso_utc(text: str) -> _dt.datetime:
     return _dt.datetime.fromisoformat(text[:-1] if text.endswith("Z") else text).replace(tzinfo=UTC)
 
 
+def _each(fn: Fn) -> Fn:
+    return lambda v: [fn(x) for x in v]
+
+
+def _each_value(fn: Fn) -> Fn:
+    return lambda v: {k: fn(x) for k, x in v.items()}
+
+
 class Codec:
     """JSON-compatible stored forms (used as is by the SQL backends)."""
 
@@ -97,12 +105,12 @@ class Codec:
         if kind == "enum":
             return lambda v: v.value
         if kind == "list":
-            inner = self.field_encoder(field.inner, False)  # type: ignore[attr-defined]
-            return None if inner is None else (lambda v: [inner(x) for x in v])
+            item_enc = self.field_encoder(field.inner, False)  # type: ignore[attr-defined]
+            return None if item_enc is None else _each(item_enc)
         if kind == "dict":
             values = field.values  # type: ignore[attr-defined]
-            inner = self.field_encoder(values, False) if values is not None else self.encode_any
-            return None if inner is None else (lambda v: {k: inner(x) for k, x in v.items()})
+            value_enc = self.field_encoder(values, False) if values is not None else self.encode_any
+            return None if value_enc is None else _each_value(value_enc)
         if kind == "embedded":
             encode, _ = self.model_plan(field.embedded, None)  # type: ignore[attr-defined]
             return encode
@@ -116,12 +124,12 @@ class Codec:
         if kind == "enum":
             return field.enum  # type: ignore[attr-defined, no-any-return]
         if kind == "list":
-            inner = self.field_decoder(field.inner, False)  # type: ignore[attr-defined]
-            return None if inner is None else (lambda v: [inner(x) for x in v])
+            item_dec = self.field_decoder(field.inner, False)  # type: ignore[attr-defined]
+            return None if item_dec is None else _each(item_dec)
         if kind == "dict":
             values = field.values  # type: ignore[attr-defined]
-            inner = self.field_decoder(values, False) if values is not None else None
-            return None if inner is None else (lambda v: {k: inner(x) for k, x in v.items()})
+            value_dec = self.field_decoder(values, False) if values is not None else None
+            return None if value_dec is None else _each_value(value_dec)
         if kind == "embedded":
             _, decode = self.model_plan(field.embedded, None)  # type: ignore[attr-defined]
             return decode
@@ -150,7 +158,7 @@ class Codec:
             for name, key, fn in dec:
                 v = get(key)
                 values[name] = v if fn is None or v is None else fn(v)
-            obj = new(model)
+            obj: Any = new(model)
             obj.__dict__ = values
             return obj
 

@@ -15,12 +15,13 @@ from .dialect import Dialect
 class SQLCompiler(Compiler):
     """Collects SQL text and parameters; user values only ever travel as parameters."""
 
+    backend_name = "SQL"
+
     def __init__(self, dialect: Dialect, spec: TableSpec, codec: Codec) -> None:
         self.dialect = dialect
         self.spec = spec
         self.codec = codec
         self.params: list[Any] = []
-        self.backend_name = dialect.name
         self._columns = {spec.hash_key.parts: '"_hk"'}
         if spec.range_key is not None:
             self._columns[spec.range_key.parts] = '"_rk"'

@@ -71,6 +71,11 @@ def dumps(doc: Any) -> str:
 _loads_plain = json.loads
 
 
+def _and(*parts: str) -> str:
+    kept = [p for p in parts if p != "TRUE"]
+    return " AND ".join(kept) if kept else "TRUE"
+
+
 def _loads_decimal(text: str) -> Any:
     return json.loads(text, parse_float=Decimal)
 
@@ -87,7 +92,7 @@ class SQLRepository(Repository):
         self.key_columns = ['"_hk"'] if spec.range_key is None else ['"_hk"', '"_rk"']
         self.key_where = " AND ".join(f"{c} = {self.dialect.ph}" for c in self.key_columns)
         self.ttl = spec.ttl_attribute
-        self.loads = _loads_plain
+        self.loads: Any = _loads_plain
         self._last_sweep = 0.0
 
     def use_exact_decimals(self) -> None:
@@ -156,7 +161,7 @@ class SQLRepository(Repository):
                     f"{schema}; migrate the data or use another name. Nothing was changed.")
             if existing is None:
                 cols = []
-                for col, path in zip(self.key_columns, self.spec.key_paths):
+                for col in self.key_columns:
                     kind = schema["hash" if col == '"_hk"' else "range"][1]
                     cols.append(f"{col} {self.dialect.key_type(kind)} NOT NULL".replace("  ", " "))
                 ddl = (f"CREATE TABLE {self.table} ({', '.join(cols)}, \"doc\" {self.dialect.DOC_TYPE} NOT NULL, "
@@ -183,7 +188,7 @@ class SQLRepository(Repository):
         return actions
 
     # -- writes -----------------------------------------------------------------------
-    def _duplicate(self, exc: Exception, key: tuple[Any, ...]) -> DuplicateKey:
+    def _duplicate(self, exc: BaseException, key: tuple[Any, ...]) -> DuplicateKey:
         what = self.backend.constraint_name(exc)
         if what and what.endswith("_uniq"):
             return DuplicateKey(f"An item in '{self.spec.name}' already has this value for the unique index {what}.")
@@ -338,7 +343,7 @@ class SQLRepository(Repository):
         where = comp.where(query.where)
         params = comp.params
         live = self._live(params)
-        sql = f"SELECT {what} FROM {self.table} WHERE {where} AND {live}"
+        sql = f"SELECT {what} FROM {self.table} WHERE {_and(where, live)}"
         if query.order and what != "COUNT(*)":
             sql += " ORDER BY " + comp.order(query.order)
         if query.limit is not None or query.offset:
@@ -372,7 +377,7 @@ class SQLRepository(Repository):
             comp = self.compiler()
             where = comp.where(query.where)
             params = comp.params
-            sql = f"DELETE FROM {self.table} WHERE {where} AND {self._live(params)}"
+            sql = f"DELETE FROM {self.table} WHERE {_and(where, self._live(params))}"
         with self.backend.tx() as cur:
             self._sweep(cur)
             cur.execute(sql, params)

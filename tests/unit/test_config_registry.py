@@ -1,0 +1,118 @@
+"""Config files, env overrides, registry and the Go layer's BackendSupport (SQLite only)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import odm
+from odm import config
+
+
+def write(tmp_path: Path, data: object, name: str = "config.json") -> Path:
+    path = tmp_path / name
+    path.write_text(data if isinstance(data, str) else json.dumps(data))
+    return path
+
+
+def test_from_file_builds_the_configured_backend(tmp_path: Path) -> None:
+    cfg = write(tmp_path, {"database": {"dbName": "sqlite", "dbInfo": {"path": str(tmp_path / "a.db")}}})
+    with odm.Registry.from_file(cfg) as reg:
+        assert reg.backend.name == "sqlite"
+    assert (tmp_path / "a.db").exists()
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{not json", "not valid JSON"),
+        ({"db": {}}, "'database' is missing"),
+        ({"database": {"dbInfo": {}}}, "'database.dbName' is missing"),
+        ({"database": {"dbName": "oracle"}}, "dbName 'oracle' is not a known backend"),
+        ({"database": {"dbName": "sqlite", "dbInfo": []}}, "'database.dbInfo' must be an object"),
+        ({"database": {"dbName": "sqlite", "dbInfo": {"path": ""}}}, "'path'"),
+    ],
+)
+def test_bad_config_names_file_and_key(tmp_path: Path, content: object, message: str) -> None:
+    cfg = write(tmp_path, content)
+    with pytest.raises(odm.ConfigError) as info:
+        odm.Registry.from_file(cfg)
+    assert message in str(info.value) and str(cfg) in str(info.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(odm.ConfigError, match="does not exist"):
+        odm.Registry.from_file(tmp_path / "nope.json")
+
+
+def test_env_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = write(tmp_path, {"database": {"dbName": "mongodb", "dbInfo": {"host": "mongo:27017"}}})
+    monkeypatch.setenv("ODM_DB_NAME", "sqlite")
+    monkeypatch.setenv("ODM_DB_INFO", json.dumps({"path": str(tmp_path / "env.db")}))
+    name, info = config.load_file(cfg)
+    assert name == "sqlite" and info == {"host": "mongo:27017", "path": str(tmp_path / "env.db")}
+    monkeypatch.setenv("ODM_DB_INFO", "{broken")
+    with pytest.raises(odm.ConfigError, match="ODM_DB_INFO"):
+        config.load_file(cfg)
+
+
+def test_aliases_and_from_dict() -> None:
+    assert config.canonical_name("postgresql", "x") == "postgres"
+    reg = odm.Registry.from_dict({"database": {"dbName": "sqlite", "dbInfo": {"path": ":memory:"}}})
+    reg.close()
+    reg.close()
+
+
+def test_secrets_are_redacted() -> None:
+    info = {"user": "u", "pass": "hunter2", "awsSecretAccessKey": "AKS3CRET", "awsSessionToken": "TOK",
+            "uri": "mongodb://u:hunter2@h:27017/db", "dsn": "host=h password=hunter2"}
+    shown = repr(config.redact(info))
+    for secret in ("hunter2", "AKS3CRET", "TOK"):
+        assert secret not in shown
+    support = odm.BackendSupport({"mongodb": info})
+    assert "hunter2" not in repr(support)
+
+
+def test_backend_support() -> None:
+    support = odm.BackendSupport({"sqlite": {"path": ":memory:"}, "weird": {}})
+    assert {"sqlite", "mongodb", "dynamodb", "postgres"} <= set(support.supported_backends())
+    backend = support.get_backend("sqlite")
+    assert support.get_backend("sqlite") is backend
+    with pytest.raises(odm.ConfigError, match="not configured"):
+        support.get_backend("mongodb")
+    with pytest.raises(odm.ConfigError, match="not a known backend"):
+        support.get_backend("weird")
+    backend.shutdown()
+    backend.shutdown()
+
+
+def test_register_rejects_non_models_and_abstract() -> None:
+    class Base(odm.Model):
+        x = odm.fields.String()
+
+        class Meta:
+            abstract = True
+
+    with odm.Registry("sqlite", path=":memory:") as reg:
+        with pytest.raises(odm.ConfigError, match="abstract"):
+            reg.register(Base)
+        with pytest.raises(odm.ConfigError):
+            reg.register(dict)  # type: ignore[arg-type]
+
+
+def test_registry_binds_and_close_unbinds() -> None:
+    class Item(odm.Model):
+        x = odm.fields.Integer()
+
+        class Meta:
+            name = "items_bind"
+
+    reg = odm.Registry("sqlite", path=":memory:")
+    reg.register(Item)
+    reg.sync()
+    Item.create(x=1)
+    reg.close()
+    with pytest.raises(odm.ConfigError, match="not registered"):
+        Item.create(x=2)
