@@ -116,3 +116,23 @@ def test_registry_binds_and_close_unbinds() -> None:
     reg.close()
     with pytest.raises(odm.ConfigError, match="not registered"):
         Item.create(x=2)
+
+
+def test_sqlite_driver_errors_are_translated(tmp_path: Path) -> None:
+    class Unsynced(odm.Model):
+        x = odm.fields.Integer()
+
+        class Meta:
+            name = "never_synced"
+
+    with odm.Registry("sqlite", path=str(tmp_path / "u.db")) as reg:
+        reg.register(Unsynced)
+        with pytest.raises(odm.QueryError, match="sync") as info:
+            Unsynced.create(x=1)
+        assert info.value.__cause__ is not None
+        with pytest.raises(odm.QueryError, match="sync"):
+            list(Unsynced.query())
+    bad = tmp_path / "garbage.db"
+    bad.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(odm.BackendUnavailable, match="garbage.db"):
+        odm.Registry("sqlite", path=str(bad))

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
-from ...errors import BackendUnavailable, ConfigError, QueryError
+from ...errors import BackendUnavailable, ConfigError, ODMError, QueryError
 from ...fields import Field
 from .backend import SQLBackend, SQLFeatures
 from .dialect import Dialect
@@ -127,11 +127,11 @@ class SQLiteBackend(SQLBackend):
             # "file:..." paths are SQLite URIs (e.g. a named shared in-memory database).
             self._conn: sqlite3.Connection | None = sqlite3.connect(
                 path, isolation_level=None, check_same_thread=False, timeout=30, uri=path.startswith("file:"))
+            in_memory = path == ":memory:" or "mode=memory" in path
+            self._conn.execute("PRAGMA journal_mode=MEMORY" if in_memory else "PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.Error as exc:
             raise BackendUnavailable(f"Cannot open the SQLite database at {path!r}: {exc}.") from exc
-        in_memory = path == ":memory:" or "mode=memory" in path
-        self._conn.execute("PRAGMA journal_mode=MEMORY" if in_memory else "PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -147,6 +147,13 @@ class SQLiteBackend(SQLBackend):
             try:
                 cur.execute("BEGIN" if readonly else "BEGIN IMMEDIATE")
                 yield cur
+            except sqlite3.IntegrityError:
+                conn.rollback()
+                raise  # the repository maps it to DuplicateKey with the key it was writing
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    conn.rollback()
+                raise self.translate(exc) from exc
             except BaseException:
                 if conn.in_transaction:
                     conn.rollback()
@@ -156,9 +163,20 @@ class SQLiteBackend(SQLBackend):
             finally:
                 cur.close()
 
+    def translate(self, exc: sqlite3.Error) -> ODMError:
+        """A driver error as the public error: locked/unreadable files are BackendUnavailable."""
+        if isinstance(exc, sqlite3.OperationalError) and "no such table" in str(exc):
+            return QueryError(f"{exc}: call registry.sync() to create the tables first.")
+        if isinstance(exc, (sqlite3.OperationalError, sqlite3.DatabaseError)):
+            return BackendUnavailable(f"The SQLite database {self.path!r} failed: {exc}.")
+        return ODMError(f"SQLite error on {self.path!r}: {exc}.")
+
     def stream(self, sql: str, params: Sequence[Any]) -> Iterator[Sequence[Any]]:
-        with self._lock:
-            cur = self.conn.execute(sql, params)
+        try:
+            with self._lock:
+                cur = self.conn.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise self.translate(exc) from exc
         try:
             while True:
                 with self._lock:
@@ -166,6 +184,8 @@ class SQLiteBackend(SQLBackend):
                 if not rows:
                     return
                 yield from rows
+        except sqlite3.Error as exc:
+            raise self.translate(exc) from exc
         finally:
             cur.close()
 
