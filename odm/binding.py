@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .errors import ValidationError
-from .fields import Embedded, Field, Invalid
+from .fields import Field, Invalid
 from .model import Increment
 
 if TYPE_CHECKING:
@@ -94,6 +94,3 @@ class Binding:
             raise ValidationError(errors, self.model.__name__)
         return sets, incs, unsets
 
-
-def is_embedded(field: Field) -> bool:
-    return isinstance(field, Embedded)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import marshmallow
@@ -377,6 +377,3 @@ class Model(BaseModel, metaclass=_ModelMeta):
             f"{name} {self._key_label()} was modified concurrently: version {old} was expected, "
             f"the stored version is {stored}; reload and retry.")
 
-
-def keys_of(items: Sequence[Model]) -> list[tuple[Any, ...]]:
-    return [m._own_key() for m in items]

@@ -42,7 +42,7 @@ class Registry:
             if model._spec is None:
                 raise ConfigError(f"{model.__name__} is abstract (Meta.abstract = True) and cannot be registered.")
             repo = self.backend.repository(model._spec)
-            if _has_decimal(model) and hasattr(repo, "use_exact_decimals"):
+            if _has_decimal(model):
                 repo.use_exact_decimals()
             model._odm_binding = Binding(model, repo)
             if model not in self.models:

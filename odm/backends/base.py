@@ -77,6 +77,9 @@ class Repository:
         self.backend = backend
         self.spec = spec
 
+    def use_exact_decimals(self) -> None:
+        """The bound model has Decimal fields: read numbers back exactly (a no-op where they always are)."""
+
     # Each method below is implemented by every backend.
     def sync(self) -> list[Action]:
         raise NotImplementedError
