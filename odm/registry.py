@@ -36,6 +36,8 @@ class Registry:
 
     def register(self, *models: M) -> M:
         """Bind models to this registry's backend (usable as a class decorator)."""
+        if not models:
+            raise ConfigError("register() needs at least one Model class.")
         for model in models:
             if not isinstance(model, type) or not issubclass(model, Model):
                 raise ConfigError(f"register() takes Model classes, not {model!r}.")

@@ -14,7 +14,7 @@ from . import servers
 
 #: The backend suite runs once per entry (pytest -k sqlite, -k mongodb, ...).
 #: A backend is listed here once its suite passes; CI then requires its server.
-BACKENDS = ["sqlite", "sqlite-memory"]
+BACKENDS = ["sqlite", "sqlite-memory", "postgres"]
 
 
 @pytest.fixture(scope="session")

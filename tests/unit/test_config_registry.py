@@ -100,6 +100,8 @@ def test_register_rejects_non_models_and_abstract() -> None:
             reg.register(Base)
         with pytest.raises(odm.ConfigError):
             reg.register(dict)  # type: ignore[arg-type]
+        with pytest.raises(odm.ConfigError, match="at least one"):
+            reg.register()
 
 
 def test_registry_binds_and_close_unbinds() -> None:

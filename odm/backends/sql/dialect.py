@@ -43,6 +43,10 @@ class Dialect:
     def column_param(self, value: Any) -> Any:
         return value
 
+    def explain_param(self, param: Any) -> Any:
+        """A bound parameter as plain data for ``explain()`` (drivers may wrap values)."""
+        return param
+
     def key_type(self, kind: str) -> str:
         return self.KEY_TYPES.get(kind, "")
 
@@ -86,10 +90,20 @@ class Dialect:
     def doc_select(self) -> str:
         return '"doc"'
 
-    def empty_row(self, key_columns: Sequence[str]) -> str:
+    def empty_row(self, key_columns: Sequence[str], table: str = "") -> str:
         """A one-row relation with an empty document, to evaluate a condition on a missing item."""
         cols = ", ".join(f"NULL AS {c}" for c in key_columns)
         return f"(SELECT '{{}}' AS \"doc\", {cols}) AS t"
+
+    # -- schema ------------------------------------------------------------------------
+    def index_name(self, name: str) -> str:
+        """The index name as the database will store it (PostgreSQL truncates at 63 bytes)."""
+        return name
+
+    def create_index_sql(self, name: str, table: str, operands: Sequence[tuple[str, Field | None]], unique: bool) -> str:
+        """DDL for an index whose expressions are exactly the compiler's operands (so queries use it)."""
+        exprs = ", ".join(op for op, _ in operands)
+        return f"CREATE {'UNIQUE ' if unique else ''}INDEX {self.quote(name)} ON {table} ({exprs})"
 
     def update_doc_sql(self, sets: dict[str, str], incs: dict[str, Any], unsets: Sequence[str],
                        params: list[Any]) -> str:

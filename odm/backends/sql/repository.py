@@ -171,17 +171,16 @@ class SQLRepository(Repository):
                 actions.append(Action("created table", self.spec.name))
             present = backend.index_names(cur, self.spec.name)
             for ix in self.spec.all_index_specs():
-                name = f"{self.spec.name}__{ix.name}"
+                name = self.dialect.index_name(f"{self.spec.name}__{ix.name}")
                 if name in present:
                     continue
                 comp = self.compiler()
-                exprs = ", ".join(comp.operand(p) for p in ix.paths)
-                unique = "UNIQUE " if ix.unique else ""
-                cur.execute(f"CREATE {unique}INDEX {self.dialect.quote(name)} ON {self.table} ({exprs})")
+                operands = [(comp.operand(p), p.field) for p in ix.paths]
+                cur.execute(self.dialect.create_index_sql(name, self.table, operands, ix.unique))
                 actions.append(Action("created index", name, ", ".join(p.dotted for p in ix.paths)
                                       + (" unique" if ix.unique else "")))
             if self.ttl:
-                name = f"{self.spec.name}___exp"
+                name = self.dialect.index_name(f"{self.spec.name}___exp")
                 if name not in present:
                     cur.execute(f'CREATE INDEX {self.dialect.quote(name)} ON {self.table} ("_exp")')
                     actions.append(Action("enabled TTL", self.spec.name, f"on {self.ttl}"))
@@ -228,7 +227,7 @@ class SQLRepository(Repository):
                 if cur.fetchone() is None:
                     comp = self.compiler()
                     cond = comp.compile(condition)
-                    cur.execute(f"SELECT 1 FROM {self.dialect.empty_row(self.key_columns)} WHERE {cond}", comp.params)
+                    cur.execute(f"SELECT 1 FROM {self.dialect.empty_row(self.key_columns, self.table)} WHERE {cond}", comp.params)
                     if cur.fetchone() is not None:
                         cur.execute(f"INSERT INTO {self.table} ({cols}) VALUES ({marks})", params)
                         return
@@ -385,4 +384,5 @@ class SQLRepository(Repository):
 
     def explain(self, query: QuerySpec) -> dict[str, Any]:
         sql, params = self.select_sql(query, self.dialect.doc_select())
-        return {"backend": self.dialect.name, "sql": sql, "params": params, "plan": self.backend.plan(sql, params)}
+        shown = [self.dialect.explain_param(p) for p in params]
+        return {"backend": self.dialect.name, "sql": sql, "params": shown, "plan": self.backend.plan(sql, params)}

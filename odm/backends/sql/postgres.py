@@ -1,0 +1,432 @@
+"""PostgreSQL: the shared SQL repository over a JSONB document column, on psycopg 3.
+
+Typed operands make comparisons correct: a field's kind decides whether its
+path is read as text (``COLLATE "C"``, binary order like MongoDB and SQLite),
+as ``numeric`` or as ``boolean``; untyped paths (the Go layer) compare as
+``jsonb``. Meta indexes are expression indexes on exactly those operands, so
+the planner uses them. See docs/backends/postgres.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import psycopg
+import psycopg.errors
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
+
+from ...config import redact_url
+from ...errors import BackendUnavailable, ConfigError, ODMError, QueryError
+from ...fields import Field
+from .backend import SQLBackend, SQLFeatures
+from .dialect import Dialect
+from .repository import dumps
+
+_TEXT_KINDS = frozenset({"str", "uuid", "date", "datetime", "bytes"})
+_NUMERIC_KINDS = frozenset({"int", "float", "decimal"})
+_COLLATE = ' COLLATE "C"'
+#: PostgreSQL truncates identifiers to NAMEDATALEN - 1 bytes.
+_MAX_IDENT = 63
+
+
+def _identity(text: Any) -> Any:
+    return text
+
+
+def operand_class(field: Field | None) -> str:
+    """How a path is read for comparison: 'text', 'numeric', 'bool' or 'jsonb' (untyped or structured)."""
+    kind = getattr(field, "kind", None)
+    if kind in _TEXT_KINDS:
+        return "text"
+    if kind in _NUMERIC_KINDS:
+        return "numeric"
+    if kind == "bool":
+        return "bool"
+    if kind == "enum":
+        members = getattr(field, "enum", None)
+        if members is not None and all(isinstance(m.value, str) for m in members):
+            return "text"
+    return "jsonb"
+
+
+def to_numeric(value: Any) -> Any:
+    """A number as Decimal, so it binds as ``numeric`` (a float8 parameter would defeat numeric indexes)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    return Decimal(value) if isinstance(value, int) else Decimal(repr(value))
+
+
+def escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def normalise_like(pattern: str) -> str:
+    """The API's LIKE pattern for PostgreSQL: a lone trailing backslash is a literal backslash."""
+    out: list[str] = []
+    chars = iter(pattern)
+    for ch in chars:
+        if ch == "\\":
+            out.append("\\" + next(chars, "\\"))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+class PostgresDialect(Dialect):
+    name = "postgres"
+    ph = "%s"
+    KEY_TYPES: ClassVar[dict[str, str]] = {
+        **{kind: 'text COLLATE "C"' for kind in (*_TEXT_KINDS, "enum")},
+        **{kind: "numeric" for kind in _NUMERIC_KINDS},
+    }
+    DOC_TYPE = "jsonb"
+    EXP_TYPE = "double precision"
+    explicit_nulls_order = True
+
+    # Every literal and identifier is escaped for psycopg's %-placeholders as well.
+    def quote(self, name: str) -> str:
+        return super().quote(name).replace("%", "%%")
+
+    def literal(self, text: str) -> str:
+        if "\x00" in text:
+            raise QueryError(f"The name {text!r} contains a NUL character and cannot be used.")
+        return super().literal(text).replace("%", "%%")
+
+    def key_type(self, kind: str) -> str:
+        return self.KEY_TYPES.get(kind, 'text COLLATE "C"')
+
+    # -- operands and parameters ---------------------------------------------------
+    def json_path(self, parts: Sequence[str], as_text: bool) -> str:
+        keys = [self.literal(p) for p in parts]
+        if not as_text:
+            return '"doc"' + "".join(f"->{k}" for k in keys)
+        return '"doc"' + "".join(f"->{k}" for k in keys[:-1]) + f"->>{keys[-1]}"
+
+    def json_operand(self, parts: Sequence[str], field: Field | None) -> str:
+        cls = operand_class(field)
+        if cls == "jsonb":
+            return f"({self.json_path(parts, False)})"
+        text = f"({self.json_path(parts, True)})"
+        if cls == "numeric":
+            return f"{text}::numeric"
+        if cls == "bool":
+            return f"{text}::boolean"
+        return text + _COLLATE
+
+    def json_param(self, value: Any, field: Field | None) -> Any:
+        if value is None:
+            return None
+        cls = operand_class(field)
+        if cls == "text":
+            return value if isinstance(value, str) else str(value)
+        if cls == "numeric":
+            return to_numeric(value)
+        if cls == "bool":
+            return value
+        return Jsonb(value, dumps=dumps)
+
+    def column_param(self, value: Any) -> Any:
+        return Decimal(repr(value)) if isinstance(value, float) else value
+
+    def explain_param(self, param: Any) -> Any:
+        if isinstance(param, Jsonb):
+            obj = param.obj
+            return json.loads(obj) if param.dumps is _identity else obj
+        return param
+
+    def is_jsonb(self, operand: str) -> bool:
+        # Operands are classified by their ending, which no attribute name can forge:
+        # jsonb ones end in the quoted key and ")", the others in COLLATE/::numeric/::boolean.
+        return operand.startswith('("doc"') and operand.endswith("')")
+
+    def text_of(self, operand: str) -> str:
+        """A string-only text form of an operand (NULL for anything that is not a string)."""
+        if operand.endswith(_COLLATE) or operand in ('"_hk"', '"_rk"'):
+            return operand
+        if operand.endswith(("::numeric", "::boolean")):
+            return "NULL::text"
+        return f"(CASE WHEN jsonb_typeof({operand}) = 'string' THEN {operand} #>> '{{}}' END){_COLLATE}"
+
+    def order_term(self, operand: str, descending: bool) -> str:
+        if not self.is_jsonb(operand):
+            return super().order_term(operand, descending)
+        # jsonb orders types as null < string < number and strings by the database's collation
+        # (maybe a locale). Order as MongoDB does instead: missing/null, numbers, strings (by
+        # bytes), objects, arrays, booleans; within a type by value.
+        rank = (f"(CASE jsonb_typeof({operand}) WHEN 'number' THEN 1 WHEN 'string' THEN 2 WHEN 'object' THEN 3 "
+                f"WHEN 'array' THEN 4 WHEN 'boolean' THEN 5 ELSE 0 END)")
+        other = f"(CASE WHEN jsonb_typeof({operand}) <> 'string' THEN {operand} END)"
+        return ", ".join(super(PostgresDialect, self).order_term(term, descending) for term in (rank, other, self.text_of(operand)))
+
+    # -- predicates ------------------------------------------------------------------
+    def prefix_sql(self, operand: str, ph: str) -> str:
+        # LIKE 'abc%' under the "C" collation can use a btree index; starts_with() cannot.
+        return f"{self.text_of(operand)} LIKE {ph}"
+
+    def prefix_param(self, prefix: str) -> Any:
+        return escape_like(prefix) + "%"
+
+    def like_sql(self, operand: str, ph: str) -> str:
+        return f"{self.text_of(operand)} LIKE {ph}"
+
+    def like_param(self, pattern: str) -> Any:
+        return normalise_like(pattern)
+
+    def contains_list_sql(self, parts: Sequence[str], ph: str) -> str:
+        # Containment of a one-element array: served by a GIN (jsonb_path_ops) index.
+        return f"({self.json_path(parts, False)}) @> {ph}"
+
+    def contains_list_param(self, value: Any) -> Any:
+        return Jsonb([value], dumps=dumps)
+
+    def contains_str_sql(self, operand: str, ph: str) -> str:
+        return f"strpos({self.text_of(operand)}, {ph}) > 0"
+
+    # -- schema ----------------------------------------------------------------------
+    def index_name(self, name: str) -> str:
+        raw = name.encode()
+        if len(raw) <= _MAX_IDENT:
+            return name
+        digest = hashlib.blake2b(raw, digest_size=4).hexdigest()
+        suffix = "_uniq" if name.endswith("_uniq") else ""
+        keep = raw[:_MAX_IDENT - len(suffix) - len(digest) - 1].decode(errors="ignore")
+        return f"{keep}_{digest}{suffix}"
+
+    def create_index_sql(self, name: str, table: str, operands: Sequence[tuple[str, Field | None]], unique: bool) -> str:
+        if len(operands) == 1 and not unique and getattr(operands[0][1], "kind", None) in ("list", "set"):
+            return f"CREATE INDEX {self.quote(name)} ON {table} USING GIN (({operands[0][0]}) jsonb_path_ops)"
+        exprs = ", ".join(f"({op})" for op, _ in operands)
+        return f"CREATE {'UNIQUE ' if unique else ''}INDEX {self.quote(name)} ON {table} ({exprs})"
+
+    # -- documents and writes ------------------------------------------------------------
+    def dumps_param(self, text: str) -> Any:
+        return Jsonb(text, dumps=_identity)
+
+    def doc_select(self) -> str:
+        # As text, so the repository's loads (exact Decimals when asked) parses it.
+        return '"doc"::text'
+
+    def empty_row(self, key_columns: Sequence[str], table: str = "") -> str:
+        # Key columns come from the table (LEFT JOIN ... ON FALSE): NULL, but typed like the keys,
+        # so a condition comparing a numeric key still type-checks.
+        cols = ", ".join(f"k.{c}" for c in key_columns)
+        return f"(SELECT '{{}}'::jsonb AS \"doc\", {cols} FROM (SELECT 1) AS one LEFT JOIN {table} AS k ON FALSE) AS t"
+
+    def update_doc_sql(self, sets: dict[str, str], incs: dict[str, Any], unsets: Sequence[str],
+                       params: list[Any]) -> str:
+        doc = '"doc"'
+        for name in unsets:
+            doc = f"{doc} - {self.literal(name)}"
+        if unsets:
+            doc = f"({doc})"
+        if sets:
+            body = ",".join(f"{dumps(name)}:{text}" for name, text in sets.items())
+            doc = f"{doc} || {self.ph}"
+            params.append(Jsonb("{" + body + "}", dumps=_identity))
+        if incs:
+            pieces = []
+            for name, amount in incs.items():
+                pieces.append(f"{self.literal(name)}, COALESCE(({self.json_path([name], True)})::numeric, 0) + {self.ph}")
+                params.append(to_numeric(amount))
+            doc = f"{doc} || jsonb_build_object({', '.join(pieces)})"
+        return doc
+
+
+class PostgresFeatures(SQLFeatures):
+    # insert_many runs in one transaction (executemany in pipeline mode): all or nothing.
+    atomic_insert_many = True
+
+
+class _Cursor(psycopg.Cursor[Any]):
+    """Always passes parameters, so the %% escapes in generated SQL are read the same way everywhere."""
+
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        return super().execute(query, () if params is None else params, **kwargs)
+
+
+def _small_window(sql: str, params: Sequence[Any], size: int) -> bool:
+    """Whether the query ends in ``LIMIT %s OFFSET %s`` with a limit of at most ``size`` rows."""
+    if not sql.endswith(" LIMIT %s OFFSET %s") or len(params) < 2:
+        return False
+    limit = params[-2]
+    return isinstance(limit, int) and limit <= size
+
+
+class PostgresBackend(SQLBackend):
+    """A lazily opened psycopg_pool.ConnectionPool; each operation borrows one connection."""
+
+    name = "postgres"
+    dialect = PostgresDialect()
+    features = PostgresFeatures
+    integrity_errors = (psycopg.errors.UniqueViolation,)
+    no_limit = None
+    #: Rows fetched per round trip when streaming through a server-side cursor.
+    batch_size: int = 500
+
+    def __init__(self, info: dict[str, Any]) -> None:
+        super().__init__(info)
+        params = self._params(info)
+        params.setdefault("connect_timeout", 10)
+        self.password = str(params.get("password") or "")
+        self.conninfo = make_conninfo(**params)
+        host, port, db = params.get("host") or "localhost", params.get("port") or 5432, params.get("dbname") or ""
+        user = params.get("user")
+        self.label = f"{user + '@' if user else ''}{host}:{port}/{db}"
+        try:
+            self.pool_size = int(info.get("poolSize", info.get("pool_size", 10)))
+            self.timeout = float(info.get("timeout", 30))
+        except (TypeError, ValueError):
+            raise ConfigError("The postgres backend's dbInfo keys 'poolSize' and 'timeout' must be numbers.") from None
+        self._pool: ConnectionPool[Any] | None = None
+        self._closed = False
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _params(info: dict[str, Any]) -> dict[str, Any]:
+        dsn = info.get("dsn") or info.get("uri")
+        if dsn:
+            if not isinstance(dsn, str):
+                raise ConfigError("The postgres backend's dbInfo key 'dsn' must be a string.")
+            try:
+                return dict(conninfo_to_dict(dsn))
+            except psycopg.Error:
+                raise ConfigError(f"The postgres backend's dbInfo 'dsn' is not a valid connection string: "
+                                  f"{redact_url(dsn)}.") from None
+        for key in ("host", "database"):
+            if not info.get(key):
+                raise ConfigError(f"The postgres backend needs dbInfo key '{key}' (or 'dsn').")
+        host = str(info["host"])
+        params: dict[str, Any] = {"host": host, "dbname": info["database"]}
+        if ":" in host and not host.startswith("/") and host.count(":") == 1:
+            params["host"], params["port"] = host.split(":")
+        if info.get("port"):
+            params["port"] = info["port"]
+        if info.get("user"):
+            params["user"] = info["user"]
+        password = info.get("pass", info.get("password"))
+        if password:
+            params["password"] = password
+        return params
+
+    # -- errors ------------------------------------------------------------------------
+    def _safe(self, text: str) -> str:
+        text = redact_url(text)
+        return text.replace(self.password, "***") if self.password else text
+
+    def _unavailable(self, exc: BaseException) -> BackendUnavailable:
+        reason = self._safe(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        return BackendUnavailable(f"Cannot reach PostgreSQL at {self.label}: {reason}.")
+
+    def translate(self, exc: BaseException) -> ODMError:
+        """A driver error as the public error (UniqueViolation is left to the repository)."""
+        if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout, PoolClosed)):
+            return self._unavailable(exc)
+        message = self._safe(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        if isinstance(exc, psycopg.errors.UndefinedTable):
+            return QueryError(f"{message}: call registry.sync() to create the tables first.")
+        if isinstance(exc, psycopg.DataError):
+            return QueryError(f"PostgreSQL refused a value: {message}. A stored value may not have the type "
+                              "its field declares, or a string holds a NUL character (jsonb cannot store it).")
+        return QueryError(f"PostgreSQL refused the query: {message}.")
+
+    # -- connections ------------------------------------------------------------------------
+    @property
+    def pool(self) -> ConnectionPool[Any]:
+        current = self._pool
+        if current is not None:
+            return current
+        with self._lock:
+            if self._closed:
+                raise BackendUnavailable(f"The PostgreSQL backend for {self.label} has been closed.")
+            pool = self._pool
+            if pool is None:
+                # One direct connection first: a refused, unknown or unauthorised server is
+                # reported at once with its reason, instead of a pool timeout later.
+                try:
+                    psycopg.connect(self.conninfo, autocommit=True).close()
+                except psycopg.Error as exc:
+                    raise self._unavailable(exc) from exc
+                pool = ConnectionPool(
+                    self.conninfo, min_size=1, max_size=max(1, self.pool_size), open=False, timeout=self.timeout,
+                    kwargs={"autocommit": True, "cursor_factory": _Cursor}, check=ConnectionPool.check_connection,
+                    name=f"odm-{self.label}")
+                pool.open(wait=False)
+                self._pool = pool
+            return pool
+
+    @contextmanager
+    def tx(self, readonly: bool = False) -> Iterator[Any]:
+        """A cursor inside one transaction (readonly work runs statement by statement, autocommit)."""
+        try:
+            with self.pool.connection() as conn:
+                if readonly:
+                    with conn.cursor() as cur:
+                        yield cur
+                else:
+                    with conn.transaction(), conn.cursor() as cur:
+                        yield cur
+        except self.integrity_errors:
+            raise
+        except (psycopg.Error, PoolTimeout, PoolClosed) as exc:
+            raise self.translate(exc) from exc
+
+    def stream(self, sql: str, params: Sequence[Any]) -> Iterator[Sequence[Any]]:
+        """Rows through a server-side (named) cursor, ``batch_size`` rows per round trip."""
+        if _small_window(sql, params, self.batch_size):
+            # A window that fits in one batch (first(), a page): one plain round trip.
+            with self.tx(readonly=True) as cur:
+                cur.execute(sql, params)
+                rows = cur.fetchall()
+            yield from rows
+            return
+        try:
+            with self.pool.connection() as conn, conn.transaction():
+                with conn.cursor(name=f"odm_{uuid.uuid4().hex[:16]}") as cur:
+                    cur.execute(sql, params)
+                    while True:
+                        rows = cur.fetchmany(self.batch_size)
+                        if not rows:
+                            return
+                        yield from rows
+        except (psycopg.Error, PoolTimeout, PoolClosed) as exc:
+            raise self.translate(exc) from exc
+
+    def plan(self, sql: str, params: Sequence[Any]) -> list[str]:
+        with self.tx(readonly=True) as cur:
+            cur.execute("EXPLAIN (FORMAT TEXT) " + sql, params)
+            return [row[0] for row in cur.fetchall()]
+
+    def constraint_name(self, exc: BaseException) -> str | None:
+        diag = getattr(exc, "diag", None)
+        return getattr(diag, "constraint_name", None)
+
+    # -- catalog --------------------------------------------------------------------------
+    def table_exists(self, cur: Any, name: str) -> bool:
+        # Any relation (table, view, sequence) of that name blocks CREATE TABLE; ::name truncates like the server.
+        cur.execute("SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = current_schema() AND c.relname = %s::name", [name])
+        return cur.fetchone() is not None
+
+    def index_names(self, cur: Any, table: str) -> set[str]:
+        cur.execute("SELECT indexname FROM pg_catalog.pg_indexes WHERE schemaname = current_schema() "
+                    "AND tablename = %s::name", [table])
+        return {r[0] for r in cur.fetchall()}
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+
+    def __repr__(self) -> str:
+        return f"<PostgresBackend {self.label}>"
