@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 class Binding:
     """Everything a model needs to talk to its repository, prepared once at ``register``."""
 
-    __slots__ = ("model", "repo", "spec", "encode", "decode", "_key_encoders", "_codec")
+    __slots__ = ("model", "repo", "spec", "encode", "decode", "_key_encoders", "_codec", "ttl_name", "version_key")
 
     def __init__(self, model: type[Model], repo: Repository) -> None:
         assert model._spec is not None
@@ -28,6 +28,12 @@ class Binding:
         self.encode: Callable[[Model], dict[str, Any]]
         self.decode: Callable[[dict[str, Any]], Any]
         self.encode, self.decode = self._codec.model_plan(model, repo.spec)
+        by_stored = {f.data_key or n: n for n, f in model._fields.items()}
+        #: Attribute name of the TTL field (the spec holds stored names).
+        self.ttl_name = by_stored.get(repo.spec.ttl_attribute or "")
+        version = repo.spec.version_field
+        #: Stored name of the version field (the spec holds its attribute name).
+        self.version_key = (model._fields[version].data_key or version) if version else None
         self._key_encoders = [(p.field, self._codec.field_encoder(p.field, p.parts[0] == repo.spec.ttl_attribute))
                               for p in repo.spec.key_paths]
 

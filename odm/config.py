@@ -26,7 +26,7 @@ BACKENDS: dict[str, tuple[str, str, str | None]] = {
     "dynamodb": ("odm.backends.dynamodb.backend", "DynamoBackend", "dynamodb"),
 }
 ALIASES = {"postgresql": "postgres", "mongo": "mongodb", "dynamo": "dynamodb"}
-SECRET_KEYS = {"pass", "password", "awsSecretAccessKey", "awsSessionToken", "awsSecretKeyId", "secret"}
+SECRET_KEYS = {"pass", "password", "passwd", "awssecretaccesskey", "awssessiontoken", "awssecretkeyid", "secret", "token"}
 
 
 def canonical_name(name: Any, source: str) -> str:
@@ -43,7 +43,7 @@ def redact(info: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of dbInfo safe to print: secrets masked, passwords in URIs/DSNs masked."""
     out: dict[str, Any] = {}
     for key, value in info.items():
-        if key in SECRET_KEYS:
+        if str(key).lower() in SECRET_KEYS:
             out[key] = "***"
         elif isinstance(value, str) and key in ("uri", "dsn", "url"):
             out[key] = redact_url(value)
@@ -53,8 +53,15 @@ def redact(info: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def redact_url(text: str) -> str:
-    text = re.sub(r"(://[^:/@]+:)[^@/]*@", r"\1***@", text)
-    return re.sub(r"(password\s*=\s*)(\S+)", r"\1***", text, flags=re.IGNORECASE)
+    """Mask the password of a URI (``scheme://user:pass@host``) or a libpq DSN (``password=...``)."""
+    scheme = re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", text)
+    at = text.rfind("@")
+    if scheme and at > scheme.end():  # the userinfo ends at the last "@" (a password may hold "/" or "@")
+        userinfo = text[scheme.end():at]
+        user = userinfo.split(":", 1)[0]
+        text = text[:scheme.end()] + (f"{user}:***" if ":" in userinfo else user) + text[at:]
+    text = re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", text, flags=re.IGNORECASE)
+    return re.sub(r"([?&]password=)[^&]*", r"\1***", text, flags=re.IGNORECASE)
 
 
 def parse(cfg: Any, source: str) -> tuple[str, dict[str, Any]]:
@@ -95,6 +102,8 @@ def load_file(path: str | os.PathLike[str]) -> tuple[str, dict[str, Any]]:
         raise ConfigError(f"{source}: the config file does not exist.") from None
     except OSError as exc:
         raise ConfigError(f"{source}: the config file cannot be read ({exc.strerror}).") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{source}: the config file is not UTF-8 text.") from None
     try:
         cfg = json.loads(text)
     except ValueError as exc:

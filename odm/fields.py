@@ -161,25 +161,34 @@ class String(Field):
         return mm.String(**self.mm_kwargs())
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
 class Integer(Field):
+    """A 64-bit signed integer (the range every backend can store and compare)."""
+
     kind = "int"
     key_capable = True
-    default_error_messages = {**Field.default_error_messages, "invalid": "Not a valid integer."}
+    default_error_messages = {
+        **Field.default_error_messages,
+        "invalid": "Not a valid integer.",
+        "range": "Number out of range: integers must fit in 64 bits (-2**63 to 2**63 - 1).",
+    }
 
     def convert(self, value: Any) -> Any:
         if type(value) is int:
-            return value
+            if INT64_MIN <= value <= INT64_MAX:
+                return value
+            raise self.fail("range")
         if isinstance(value, bool):
             raise self.fail("invalid")
-        if isinstance(value, int):
-            return int(value)
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
+        if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+            return self.convert(int(value))
         if isinstance(value, (str, _decimal.Decimal)):
             try:
                 dec = _decimal.Decimal(value)
-                if dec == dec.to_integral_value():
-                    return int(dec)
+                if dec.is_finite() and dec == dec.to_integral_value():
+                    return self.convert(int(dec))
             except (ArithmeticError, ValueError):
                 pass
         raise self.fail("invalid")
@@ -202,7 +211,7 @@ class Float(Field):
             raise self.fail("invalid")
         try:
             result = float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise self.fail("invalid") from None
         if not math.isfinite(result):
             raise self.fail("special")
@@ -459,9 +468,10 @@ class Dict(Field):
         if not isinstance(value, Mapping):
             raise self.fail("invalid")
         if self.values is None:
-            if all(isinstance(k, str) for k in value):
-                return dict(value)
-            raise self.fail("key")
+            problem = plain_data_problem(value)
+            if problem:
+                raise Invalid([problem])
+            return dict(value)
         out: dict[str, Any] = {}
         errors: dict[str, Any] = {}
         for k, v in value.items():
@@ -508,6 +518,35 @@ class Embedded(Field):
 
     def mm_field(self) -> mm.Field:
         return mm.Nested(self.embedded.schema_class(), **self.mm_kwargs())
+
+
+def plain_data_problem(value: Any, depth: int = 0) -> str | None:
+    """Why ``value`` is not storable as plain data on every backend (None when it is)."""
+    if depth > 64:
+        return "Nested too deeply (more than 64 levels)."
+    if value is None or isinstance(value, (str, bool, _decimal.Decimal, _dt.date, _uuid.UUID, bytes)):
+        return None
+    if isinstance(value, int):
+        return None if INT64_MIN <= value <= INT64_MAX else Integer.default_error_messages["range"]
+    if isinstance(value, float):
+        return None if math.isfinite(value) else Float.default_error_messages["special"]
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                return Dict.default_error_messages["key"]
+            problem = plain_data_problem(v, depth + 1)
+            if problem:
+                return problem
+        return None
+    if isinstance(value, (list, tuple, set, frozenset)):
+        for v in value:
+            problem = plain_data_problem(v, depth + 1)
+            if problem:
+                return problem
+        return None
+    if isinstance(value, _enum.Enum):
+        return plain_data_problem(value.value, depth + 1)
+    return f"Values of type {type(value).__name__} cannot be stored; use strings, numbers, booleans, lists and dicts."
 
 
 # -- query building --------------------------------------------------------------
@@ -561,7 +600,9 @@ class FieldRef:
                 return FieldRef(self.model, (*self.fields, sub))
             known = ", ".join(last.embedded._fields)
             raise QueryError(f"{self.label} has no field '{name}'; its fields are: {known}.")
-        raise AttributeError(name)
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise QueryError(f"{self.label} is not an embedded model, so it has no sub-field '{name}'.")
 
     def _value(self, value: Any, field: Field | None = None) -> Any:
         field = field or self.field
@@ -600,14 +641,19 @@ class FieldRef:
     __hash__ = None  # type: ignore[assignment]
 
     def in_(self, values: Iterable[Any]) -> Node:
-        if isinstance(values, (str, bytes)):
-            raise QueryError(f"{self.label}.in_() takes a list of values, not a single string.")
+        if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
+            raise QueryError(f"{self.label}.in_() takes a list of values, not {values!r}.")
+        values = tuple(values)
+        if any(v is None for v in values):
+            raise QueryError(f"{self.label}.in_() cannot hold None; combine with | (field == None) instead.")
         return In(self.path, tuple(self._value(v) for v in values))
 
     def not_in(self, values: Iterable[Any]) -> Node:
         return ~self.in_(values)
 
     def between(self, low: Any, high: Any) -> Node:
+        if low is None or high is None:
+            raise QueryError(f"{self.label}.between() needs two values, not None.")
         return Between(self.path, self._value(low), self._value(high))
 
     def startswith(self, prefix: str) -> Node:

@@ -16,9 +16,9 @@ from typing import Any
 from . import config
 from .backends import base
 from .backends.base import QuerySpec
-from .errors import ConfigError, NotFound, QueryError, ValidationError
+from .errors import ConditionFailed, ConfigError, NotFound, QueryError, ValidationError
 from .expressions.nodes import And, Compare, Exists, In, Like, Node, Path
-from .fields import Bytes, DateTime, Field, Float, Invalid, SortKey, String
+from .fields import Bytes, DateTime, Field, Float, Invalid, SortKey, String, plain_data_problem
 from .schema import Index, IndexSpec, SecondaryIndexSpec, TableSpec
 
 _KEY_FIELDS: dict[str, type[Field]] = {"S": String, "N": Float, "B": Bytes}
@@ -165,6 +165,10 @@ class Repository:
                 continue
             special = self._special.get(key)
             if special is None:
+                problem = plain_data_problem(value)
+                if problem:
+                    errors[key] = [problem]
+                    continue
                 out[key] = self.repo.codec.encode_any(value)
                 continue
             field, enc, _ = special
@@ -238,16 +242,24 @@ class Repository:
         if len(matches) > 1:
             raise QueryError(f"Several items in '{self.name}' match {_as_filter(flt)!r}; save() updates exactly one, "
                              "so nothing was saved. Narrow the filter.")
-        current = self._decode(matches[0])
-        merged = {**current, **data}
-        for key in self._special:
-            if key in data and key != self.spec.ttl_attribute and self._encode({key: data[key]}) != self._encode({key: current.get(key)}):
-                raise QueryError(f"save() cannot change the key attribute '{key}'; delete and insert instead.")
-        merged = {k: v for k, v in merged.items() if v is not None}
-        doc = self._encode(merged)
-        # The item must still exist: a concurrent delete makes this a ConditionFailed.
-        self.repo.put(doc, Exists(self.spec.hash_key))
-        return self._decode(doc)
+        key = self._key(matches[0])
+        sets = self._encode(data)
+        for name, value in zip((p.parts[0] for p in self.spec.key_paths), key, strict=True):
+            if name in sets and sets.pop(name) != value:
+                raise QueryError(f"save() cannot change the key attribute '{name}'; delete and insert instead.")
+        unsets = [k for k, v in data.items() if v is None and k not in self._special]
+        if not sets and not unsets:
+            return self._decode(matches[0])
+        # One atomic update, conditioned on the filter: a concurrent change that makes the item stop
+        # matching is refused instead of being overwritten.
+        try:
+            updated = self.repo.update(key, sets, {}, unsets, self._query(flt).where)
+        except ConditionFailed as exc:
+            raise NotFound(f"The item in '{self.name}' stopped matching {_as_filter(flt)!r} before it was saved; "
+                           "nothing was saved.") from exc
+        if updated is None:
+            raise NotFound(f"The item in '{self.name}' matching {_as_filter(flt)!r} was deleted before it was saved.")
+        return self._decode(updated)
 
     def _fill_ttl(self, item: dict[str, Any]) -> None:
         attr = self.spec.ttl_attribute
@@ -264,7 +276,9 @@ class Repository:
         direction = (sorting or "asc").lower()
         if direction not in ("asc", "desc"):
             raise QueryError(f"sorting must be 'asc' or 'desc', not {sorting!r}.")
-        if not isinstance(limit, int) or limit < 0 or not isinstance(offset, int) or offset < 0:
+        if order is not None and not isinstance(order, str):
+            raise QueryError(f"order must be an attribute name, not {order!r}.")
+        if any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in (limit, offset)):
             raise QueryError("limit and offset must be non-negative integers (limit=0 means no limit).")
         keys: tuple[SortKey, ...] = ()
         if order:

@@ -245,9 +245,9 @@ class Model(BaseModel, metaclass=_ModelMeta):
         binding = cls._bound()
         wanted = [binding.key(*k) if isinstance(k, tuple) else binding.key(k) for k in keys]
         docs = binding.repo.batch_get(list(dict.fromkeys(wanted)))
-        spec = binding.spec
-        found = {spec.key_of(d): d for d in docs}
-        return [binding.decode(found[k]) for k in wanted if k in found]
+        # Key the results by their re-encoded key: a stored number may read back as another type.
+        found = {obj._own_key(): obj for obj in map(binding.decode, docs)}
+        return [found[k] for k in wanted if k in found]
 
     @classmethod
     def query(cls: type[M], *conditions: Node, **equals: Any) -> Query[M]:
@@ -258,15 +258,15 @@ class Model(BaseModel, metaclass=_ModelMeta):
     # -- writes ---------------------------------------------------------------------
     def _prepare(self, binding: Binding) -> None:
         self.validate()
-        spec = binding.spec
-        if spec.ttl_attribute and spec.ttl_seconds and self.__dict__.get(spec.ttl_attribute) is None:
-            self.__dict__[spec.ttl_attribute] = utcnow() + _dt.timedelta(seconds=spec.ttl_seconds)
+        ttl = binding.ttl_name
+        if ttl and binding.spec.ttl_seconds and self.__dict__.get(ttl) is None:
+            self.__dict__[ttl] = utcnow() + _dt.timedelta(seconds=binding.spec.ttl_seconds)
 
     @classmethod
     def create(cls: type[M], **data: Any) -> M:
         """Insert a new item; an existing key raises ``odm.DuplicateKey``."""
-        obj = cls(**data)
         binding = cls._bound()
+        obj = cls(**data)
         obj._prepare(binding)
         version = binding.spec.version_field
         if version:
@@ -285,10 +285,12 @@ class Model(BaseModel, metaclass=_ModelMeta):
             self.__dict__[version] = (old or 0) + 1
         try:
             binding.repo.put(binding.encode(self), condition)
-        except ConditionFailed as exc:
+        except BaseException as exc:
             if version:
-                self.__dict__[version] = old
-            raise self._condition_error(binding, old, exc) from exc
+                self.__dict__[version] = old  # nothing was written: keep the version we had
+            if isinstance(exc, ConditionFailed):
+                raise self._condition_error(binding, old, exc) from exc
+            raise
         return self
 
     def update(self: M, condition: Node | None = None, **changes: Any) -> M:
@@ -299,9 +301,9 @@ class Model(BaseModel, metaclass=_ModelMeta):
         sets, incs, unsets = binding.update_parts(changes)
         version = binding.spec.version_field
         old = self.__dict__.get(version) if version else None
-        if version:
+        if version and binding.version_key:
             condition = And.of(self._version_condition(binding, old), *([condition] if condition is not None else []))
-            sets[version] = (old or 0) + 1
+            sets[binding.version_key] = (old or 0) + 1
         try:
             doc = binding.repo.update(self._own_key(), sets, incs, unsets, condition)
         except ConditionFailed as exc:

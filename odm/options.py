@@ -146,6 +146,8 @@ class ModelOptions:
             raise self.error("range_key", f"needs a hash_key on {model} (the auto 'id' key cannot take a range key)")
         hash_path = self.key_field(self.hash_key or "id", "hash_key")
         range_path = self.key_field(self.range_key, "range_key") if self.range_key else None
+        if range_path is not None and range_path.parts == hash_path.parts:
+            raise self.error("range_key", f"names '{self.range_key}', which is already the hash key; use another field")
         indexes = []
         for i, entry in enumerate(self.indexes):
             ix = Index(entry) if isinstance(entry, str) else entry
@@ -164,6 +166,8 @@ class ModelOptions:
             if not isinstance(ttl_path.field, DateTime) or "." in self.ttl_attribute:
                 raise self.error("ttl_attribute", f"names '{self.ttl_attribute}', which must be a top-level DateTime field")
             ttl = ttl_path.parts[0]
+            if self.ttl_attribute in (self.hash_key or "id", self.range_key):
+                raise self.error("ttl_attribute", f"names '{self.ttl_attribute}', which is a key field; use a separate DateTime field")
         version = None
         if self.version_field:
             vpath = self.resolve(self.version_field, "version_field")

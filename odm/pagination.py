@@ -81,6 +81,17 @@ def _untag(value: Any) -> Any:
     return value
 
 
+def _as_field_value(key: SortKey, value: Any) -> Any:
+    """The cursor's plain value as the field's Python value (e.g. an Enum member)."""
+    field = key.path.field
+    if value is None or field is None:
+        return value
+    try:
+        return field.convert(value)
+    except Exception:
+        raise QueryError("The page cursor is invalid for this query; start again with cursor=None.") from None
+
+
 def fingerprint(name: str, *parts: Any) -> str:
     return hashlib.blake2b(repr((name, *parts)).encode(), digest_size=8).hexdigest()
 
@@ -136,7 +147,7 @@ def keyset_page(repo: Repository, query: QuerySpec, size: int, cursor: str | Non
         payload = unsign(cursor, fp)
         if not isinstance(payload, list) or len(payload) != len(order):
             raise QueryError("The page cursor is invalid for this query; start again with cursor=None.")
-        cond = after(order, [_untag(v) for v in payload])
+        cond = after(order, [_as_field_value(k, _untag(v)) for k, v in zip(order, payload, strict=True)])
         if cond is None:
             return [], None
         where = cond if where is None else And.of(where, cond)

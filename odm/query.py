@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from .model import Model
 
 M = TypeVar("M", bound="Model")
+_UNORDERABLE = frozenset({"list", "set", "dict", "embedded"})
 
 
 class Query(Generic[M]):
@@ -44,14 +45,15 @@ class Query(Generic[M]):
         return self._with(where=where)
 
     def _ref(self, name: str) -> FieldRef:
-        ref: Any = self.model
-        for part in name.split("__" if "__" in name else "."):
-            field = getattr(ref, "_fields", None) if ref is self.model else None
-            if ref is self.model and (field is None or part not in field):
-                known = ", ".join(self.model._fields)
-                raise QueryError(f"{self.model.__name__} has no field '{part}'; fields are: {known}.")
+        first, *rest = name.split("__" if "__" in name else ".")
+        if first not in self.model._fields:
+            known = ", ".join(self.model._fields)
+            raise QueryError(f"{self.model.__name__} has no field '{first}'; fields are: {known}.")
+        ref: FieldRef = getattr(self.model, first)
+        for part in rest:
+            if part.startswith("_"):
+                raise QueryError(f"{ref.label} has no field '{part}'.")
             ref = getattr(ref, part)
-        assert isinstance(ref, FieldRef)
         return ref
 
     def order_by(self, *keys: SortKey | FieldRef | str) -> Query[M]:
@@ -66,6 +68,10 @@ class Query(Generic[M]):
                 key = key.asc()
             if not isinstance(key, SortKey):
                 raise QueryError(f"order_by() takes fields or '-field' strings, not {key!r}.")
+            kind = getattr(key.path.field, "kind", None)
+            if kind in _UNORDERABLE:
+                raise QueryError(f"Cannot order by '{key.path.dotted}', a {kind} field: its values have no order shared by "
+                                 "every backend; order by a scalar field (or a scalar sub-field of an embedded model).")
             out.append(key)
         return self._with(order=tuple(out))
 

@@ -7,6 +7,7 @@ so each backend has one implementation for both.
 
 from __future__ import annotations
 
+import datetime as _dt
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
@@ -31,6 +32,8 @@ class Features:
     has_secondary_indexes: ClassVar[bool] = False
     # Can it hold several databases/tables in one process (":memory:" is per connection)?
     persistent: ClassVar[bool] = True
+    # How fine is a stored DateTime? (MongoDB's BSON dates keep milliseconds.)
+    datetime_resolution: ClassVar[_dt.timedelta] = _dt.timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)

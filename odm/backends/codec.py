@@ -8,7 +8,6 @@ read converts an item with a loop over pre-bound functions and no validation.
 
 from __future__ import annotations
 
-import base64
 import datetime as _dt
 import decimal
 import enum
@@ -67,10 +66,11 @@ class Codec:
         return uuid.UUID
 
     def enc_bytes(self, field: Field | None, ttl: bool) -> Fn | None:
-        return lambda v: base64.b64encode(v).decode("ascii")
+        # Lowercase hex: its text order is the bytes' unsigned order (base64's is not).
+        return bytes.hex
 
     def dec_bytes(self, field: Field | None, ttl: bool) -> Fn | None:
-        return base64.b64decode
+        return bytes.fromhex
 
     def enc_decimal(self, field: Field | None, ttl: bool) -> Fn | None:
         return None

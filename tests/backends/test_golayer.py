@@ -112,3 +112,31 @@ def test_expired_items_absent_in_go_layer(repo: odm.Repository) -> None:
     with pytest.raises(odm.NotFound):
         repo.get_one({"email": "old"})
     assert repo.save({"email": "old", "name": "again"})["name"] == "again"
+
+
+def test_untyped_equality_respects_json_types(repo: odm.Repository) -> None:
+    repo.save({"email": "bool", "v": True})
+    repo.save({"email": "int", "v": 1})
+    repo.save({"email": "float", "v": 1.0})
+    repo.save({"email": "text", "v": '["x"]'})
+    repo.save({"email": "list", "v": ["x"]})
+    repo.save({"email": "obj", "v": {"a": 1}})
+
+    def match(value: Any) -> set[str]:
+        return {d["email"] for d in repo.get_all({"v": value})}
+
+    assert match(True) == {"bool"}
+    assert match(1) == {"int", "float"}
+    assert match(["x"]) == {"list"}
+    assert match('["x"]') == {"text"}
+    assert match({"a": 1}) == {"obj"}
+    assert {d["email"] for d in repo.get_all(odm.Filter().match_any("v", [True, ["x"]]))} == {"bool", "list"}
+
+
+def test_unstorable_values_are_validation_errors(repo: odm.Repository) -> None:
+    with pytest.raises(odm.ValidationError):
+        repo.save({"email": "nan", "x": float("nan")})
+    with pytest.raises(odm.ValidationError):
+        repo.save({"email": "obj", "x": object()})
+    with pytest.raises(odm.NotFound):
+        repo.get_one({"email": "nan"})

@@ -138,3 +138,20 @@ def test_sqlite_driver_errors_are_translated(tmp_path: Path) -> None:
     bad.write_bytes(b"this is not a database" * 100)
     with pytest.raises(odm.BackendUnavailable, match="garbage.db"):
         odm.Registry("sqlite", path=str(bad))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["mongodb://user:pa/ss@host/db", "mongodb://user:p@ss@host", "postgresql://u:pa55@h:5432/db?sslmode=disable",
+     "host=h password='pa55 word' user=u", "mongodb://h/?authSource=admin&password=pa55"],
+)
+def test_passwords_in_urls_and_dsns_are_masked(text: str) -> None:
+    shown = config.redact_url(text)
+    assert "pa55" not in shown and "pa/ss" not in shown and "p@ss" not in shown and "***" in shown
+
+
+def test_non_utf8_config(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    path.write_bytes(b"\xff\xfe{}")
+    with pytest.raises(odm.ConfigError, match="UTF-8"):
+        odm.Registry.from_file(path)

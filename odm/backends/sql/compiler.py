@@ -49,9 +49,17 @@ class SQLCompiler(Compiler):
         return ", ".join(self.dialect.order_term(self.operand(k.path), k.descending) for k in keys)
 
     # -- nodes --------------------------------------------------------------------------
+    def _guard(self, path: Path, value: Any) -> str | None:
+        """For untyped paths (plain-dict repositories), the dialect's JSON type check, if it needs one."""
+        if path.field is not None or path.parts in self._columns:
+            return None
+        return self.dialect.type_guard(path.parts, self.codec.encode_value(value, None))
+
     def visit_compare(self, node: Compare) -> str:
         op = self.dialect.OPERATORS[node.op]
-        return f"{self.operand(node.path)} {op} {self.bind(node.path, node.value)}"
+        sql = f"{self.operand(node.path)} {op} {self.bind(node.path, node.value)}"
+        guard = self._guard(node.path, node.value) if node.op == "eq" else None
+        return sql if guard is None else f"({sql} AND {guard})"
 
     def visit_between(self, node: Between) -> str:
         operand = self.operand(node.path)
@@ -60,6 +68,8 @@ class SQLCompiler(Compiler):
     def visit_in(self, node: In) -> str:
         if not node.values:
             return "FALSE"
+        if any(self._guard(node.path, v) for v in node.values):
+            return "(" + " OR ".join(self.visit_compare(Compare("eq", node.path, v)) for v in node.values) + ")"
         operand = self.operand(node.path)
         marks = ", ".join(self.bind(node.path, v) for v in node.values)
         return f"{operand} IN ({marks})"

@@ -22,6 +22,8 @@ class Dialect:
     KEY_TYPES: ClassVar[dict[str, str]] = {}
     DOC_TYPE: ClassVar[str] = "TEXT"
     EXP_TYPE: ClassVar[str] = "REAL"
+    #: Is SQL arithmetic on JSON numbers exact (numeric), so Decimal increments can run in SQL?
+    exact_decimal_arithmetic: ClassVar[bool] = True
     #: Whether ORDER BY needs NULLS FIRST/LAST to put missing values first ascending.
     explicit_nulls_order: ClassVar[bool] = False
 
@@ -46,6 +48,10 @@ class Dialect:
     def explain_param(self, param: Any) -> Any:
         """A bound parameter as plain data for ``explain()`` (drivers may wrap values)."""
         return param
+
+    def type_guard(self, parts: Sequence[str], value: Any) -> str | None:
+        """Extra SQL that makes an untyped equality also compare JSON types (None: already typed)."""
+        return None
 
     def key_type(self, kind: str) -> str:
         return self.KEY_TYPES.get(kind, "")

@@ -176,15 +176,41 @@ class SQLRepository(Repository):
                     continue
                 comp = self.compiler()
                 operands = [(comp.operand(p), p.field) for p in ix.paths]
-                cur.execute(self.dialect.create_index_sql(name, self.table, operands, ix.unique))
+                try:
+                    cur.execute(self.dialect.create_index_sql(name, self.table, operands, ix.unique))
+                except backend.integrity_errors as exc:
+                    raise SchemaMismatch(f"Cannot create the unique index {name} on '{self.spec.name}': stored items already "
+                                         "share a value; remove the duplicates first. Nothing was changed.") from exc
                 actions.append(Action("created index", name, ", ".join(p.dotted for p in ix.paths)
                                       + (" unique" if ix.unique else "")))
             if self.ttl:
                 name = self.dialect.index_name(f"{self.spec.name}___exp")
                 if name not in present:
                     cur.execute(f'CREATE INDEX {self.dialect.quote(name)} ON {self.table} ("_exp")')
+                    if existing is not None:
+                        self._backfill_expiry(cur)
                     actions.append(Action("enabled TTL", self.spec.name, f"on {self.ttl}"))
         return actions
+
+    def _backfill_expiry(self, cur: Any) -> None:
+        """TTL enabled on an existing table: fill ``_exp`` from each stored item's TTL attribute."""
+        cols = ", ".join(self.key_columns)
+        cur.execute(f'SELECT {cols}, {self.dialect.doc_select()} FROM {self.table} WHERE "_exp" IS NULL')
+        rows = [(row[:-1], self._expiry(self.loads(row[-1]))) for row in cur.fetchall()]
+        for key, expiry in rows:
+            if expiry is not None:
+                cur.execute(f'UPDATE {self.table} SET "_exp" = {self.dialect.ph} WHERE {self.key_where}', [expiry, *key])
+
+    def _holds_for_missing(self, cur: Any, condition: Node) -> bool:
+        """Evaluate a condition against a missing item (all attributes missing), as DynamoDB does."""
+        comp = self.compiler()
+        cond = comp.compile(condition)
+        cur.execute(f"SELECT 1 FROM {self.dialect.empty_row(self.key_columns, self.table)} WHERE {cond}", comp.params)
+        return cur.fetchone() is not None
+
+    def _exists(self, cur: Any, key: tuple[Any, ...]) -> bool:
+        cur.execute(f"SELECT 1 FROM {self.table} WHERE {self.key_where}", self._key_params(key))
+        return cur.fetchone() is not None
 
     # -- writes -----------------------------------------------------------------------
     def _duplicate(self, exc: BaseException, key: tuple[Any, ...]) -> DuplicateKey:
@@ -223,14 +249,9 @@ class SQLRepository(Repository):
                             f"WHERE {self.key_where} AND ({cond})", [params[-2], params[-1], *params[:-2], *comp.params])
                 if cur.rowcount == 1:
                     return
-                cur.execute(f"SELECT 1 FROM {self.table} WHERE {self.key_where}", self._key_params(key))
-                if cur.fetchone() is None:
-                    comp = self.compiler()
-                    cond = comp.compile(condition)
-                    cur.execute(f"SELECT 1 FROM {self.dialect.empty_row(self.key_columns, self.table)} WHERE {cond}", comp.params)
-                    if cur.fetchone() is not None:
-                        cur.execute(f"INSERT INTO {self.table} ({cols}) VALUES ({marks})", params)
-                        return
+                if not self._exists(cur, key) and self._holds_for_missing(cur, condition):
+                    cur.execute(f"INSERT INTO {self.table} ({cols}) VALUES ({marks})", params)
+                    return
                 raise ConditionFailed(f"The stored item {self._key_label(key)} in '{self.spec.name}' "
                                       "does not match the save condition; nothing was written.")
         except self.backend.integrity_errors as exc:
@@ -238,37 +259,49 @@ class SQLRepository(Repository):
 
     def update(self, key: tuple[Any, ...], sets: dict[str, Any], incs: dict[str, Any],
                unsets: Sequence[str], condition: Node | None = None) -> dict[str, Any] | None:
-        params: list[Any] = []
-        set_json = {name: dumps(value) for name, value in sets.items()}
-        doc_sql = self.dialect.update_doc_sql(set_json, incs, unsets, params)
-        assignments = f'"doc" = {doc_sql}'
-        if self.ttl and (self.ttl in sets or self.ttl in unsets):
-            assignments += f', "_exp" = {self.dialect.ph}'
-            params.append(self._expiry(sets) if self.ttl in sets else None)
-        params += self._key_params(key)
-        live = self._live(params)
-        cond = ""
-        if condition is not None:
-            comp = self.compiler()
-            cond = f" AND ({comp.compile(condition)})"
-            params += comp.params
         try:
             with self.backend.tx() as cur:
                 self._sweep(cur)
+                if incs and not self.dialect.exact_decimal_arithmetic and any(isinstance(a, Decimal) for a in incs.values()):
+                    sets, incs = self._decimal_increments(cur, key, sets, incs)
+                params: list[Any] = []
+                set_json = {name: dumps(value) for name, value in sets.items()}
+                assignments = f'"doc" = {self.dialect.update_doc_sql(set_json, incs, unsets, params)}'
+                if self.ttl and (self.ttl in sets or self.ttl in unsets):
+                    assignments += f', "_exp" = {self.dialect.ph}'
+                    params.append(self._expiry(sets) if self.ttl in sets else None)
+                params += self._key_params(key)
+                live = self._live(params)
+                cond = ""
+                if condition is not None:
+                    comp = self.compiler()
+                    cond = f" AND ({comp.compile(condition)})"
+                    params += comp.params
                 cur.execute(f"UPDATE {self.table} SET {assignments} WHERE {self.key_where} AND {live}{cond} "
                             f"RETURNING {self.dialect.doc_select()}", params)
                 row = cur.fetchone()
                 if row is not None:
                     return self.loads(row[0])  # type: ignore[no-any-return]
-                if condition is None:
-                    return None
-                cur.execute(f"SELECT 1 FROM {self.table} WHERE {self.key_where}", self._key_params(key))
-                if cur.fetchone() is None:
+                if condition is None or not self._exists(cur, key):
                     return None
                 raise ConditionFailed(f"The stored item {self._key_label(key)} in '{self.spec.name}' "
                                       "does not match the update condition; nothing was written.")
         except self.backend.integrity_errors as exc:
             raise self._duplicate(exc, key) from exc
+
+    def _decimal_increments(self, cur: Any, key: tuple[Any, ...], sets: dict[str, Any],
+                            incs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Exact Decimal increments where SQL arithmetic is binary floating point (SQLite's REAL).
+
+        Runs inside the update's write transaction, so the read and the write stay atomic.
+        """
+        cur.execute(f"SELECT {self.dialect.doc_select()} FROM {self.table} WHERE {self.key_where}", self._key_params(key))
+        row = cur.fetchone()
+        current = _loads_decimal(row[0]) if row is not None else {}
+        sets = dict(sets)
+        for name, amount in incs.items():
+            sets[name] = Decimal(str(current.get(name) or 0)) + Decimal(str(amount))
+        return sets, {}
 
     def delete(self, key: tuple[Any, ...], condition: Node | None = None) -> bool:
         params = self._key_params(key)
@@ -283,11 +316,9 @@ class SQLRepository(Repository):
             cur.execute(f"DELETE FROM {self.table} WHERE {self.key_where} AND {live}{cond}", params)
             if cur.rowcount:
                 return True
-            if condition is not None:
-                cur.execute(f"SELECT 1 FROM {self.table} WHERE {self.key_where}", self._key_params(key))
-                if cur.fetchone() is not None:
-                    raise ConditionFailed(f"The stored item {self._key_label(key)} in '{self.spec.name}' "
-                                          "does not match the delete condition; nothing was deleted.")
+            if condition is not None and (self._exists(cur, key) or not self._holds_for_missing(cur, condition)):
+                raise ConditionFailed(f"The item {self._key_label(key)} in '{self.spec.name}' "
+                                      "does not match the delete condition; nothing was deleted.")
             return False
 
     def insert_many(self, docs: Sequence[dict[str, Any]]) -> None:

@@ -61,7 +61,30 @@ class SQLiteDialect(Dialect):
         return value
 
     def column_param(self, value: Any) -> Any:
-        return float(value) if isinstance(value, Decimal) else value
+        if isinstance(value, Decimal):
+            # Key columns: a double where that is exact (numeric order), else exact text (no collisions).
+            as_float = float(value)
+            return as_float if Decimal(repr(as_float)) == value else str(value.normalize())
+        return value
+
+    exact_decimal_arithmetic = False
+
+    def type_guard(self, parts: Sequence[str], value: Any) -> str | None:
+        # json_extract maps true to 1 and arrays/objects to JSON text: compare the JSON type too.
+        if isinstance(value, bool):
+            types = "'true'" if value else "'false'"
+        elif isinstance(value, (int, float, Decimal)):
+            types = "'integer', 'real'"
+        elif isinstance(value, str):
+            types = "'text'"
+        elif isinstance(value, dict):
+            types = "'object'"
+        elif isinstance(value, list):
+            types = "'array'"
+        else:
+            return None
+        return f'json_type("doc", {self.json_path(parts)}) IN ({types})'
+
 
     def prefix_sql(self, operand: str, ph: str) -> str:
         return f"{operand} GLOB {ph}"
@@ -127,8 +150,8 @@ class SQLiteBackend(SQLBackend):
             # "file:..." paths are SQLite URIs (e.g. a named shared in-memory database).
             self._conn: sqlite3.Connection | None = sqlite3.connect(
                 path, isolation_level=None, check_same_thread=False, timeout=30, uri=path.startswith("file:"))
-            in_memory = path == ":memory:" or "mode=memory" in path
-            self._conn.execute("PRAGMA journal_mode=MEMORY" if in_memory else "PRAGMA journal_mode=WAL")
+            self.in_memory = path == ":memory:" or "mode=memory" in path
+            self._conn.execute("PRAGMA journal_mode=MEMORY" if self.in_memory else "PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.Error as exc:
             raise BackendUnavailable(f"Cannot open the SQLite database at {path!r}: {exc}.") from exc
@@ -172,22 +195,37 @@ class SQLiteBackend(SQLBackend):
         return ODMError(f"SQLite error on {self.path!r}: {exc}.")
 
     def stream(self, sql: str, params: Sequence[Any]) -> Iterator[Sequence[Any]]:
+        """Rows in batches from a snapshot, so writes made while iterating are not read again.
+
+        A file database streams from its own read-only connection inside a read transaction
+        (WAL gives it a snapshot while the main connection writes). An in-memory database has
+        no second connection to read from, and is in memory anyway: its rows are fetched at once.
+        """
+        if self.in_memory:
+            try:
+                with self._lock:
+                    rows = self.conn.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise self.translate(exc) from exc
+            yield from rows
+            return
         try:
-            with self._lock:
-                cur = self.conn.execute(sql, params)
+            reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30,
+                                     uri=self.path.startswith("file:"))
+            reader.execute("BEGIN")
+            cur = reader.execute(sql, params)
         except sqlite3.Error as exc:
             raise self.translate(exc) from exc
         try:
             while True:
-                with self._lock:
-                    rows = cur.fetchmany(500)
+                rows = cur.fetchmany(500)
                 if not rows:
                     return
                 yield from rows
         except sqlite3.Error as exc:
             raise self.translate(exc) from exc
         finally:
-            cur.close()
+            reader.close()
 
     def plan(self, sql: str, params: Sequence[Any]) -> list[str]:
         with self._lock:
