@@ -60,7 +60,8 @@ class Process:
         log = CACHE / "logs" / f"{name}-{port}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         self.log = log
-        self.proc = subprocess.Popen(argv, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+        # cwd: DynamoDB Local writes a metadata file into its working directory.
+        self.proc = subprocess.Popen(argv, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=log.parent,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
         self.pid = self.proc.pid
         try:
