@@ -1,0 +1,1 @@
+"""MongoDB on pymongo: one compiler, one repository, schema sync (see docs/backends/mongodb.md)."""

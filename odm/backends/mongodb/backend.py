@@ -1,0 +1,140 @@
+"""The MongoDB backend: a pymongo client built from ``uri`` or host/database/user/pass."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+import urllib.parse
+from typing import Any
+
+import pymongo
+from bson.errors import BSONError, InvalidDocument
+from pymongo.errors import (
+    ConfigurationError,
+    ConnectionFailure,
+    DocumentTooLarge,
+    DuplicateKeyError,
+    InvalidOperation,
+    OperationFailure,
+    PyMongoError,
+)
+
+from ...config import redact_url
+from ...errors import BackendUnavailable, ConfigError, DuplicateKey, ODMError, QueryError, ValidationError
+from ..base import Backend, Features, require
+from .codec import CODEC_OPTIONS, MongoCodec
+from .repository import MongoRepository
+
+#: Server error codes meaning "who you are was refused", reported as BackendUnavailable.
+AUTH_CODES = {13, 18}
+
+
+class MongoFeatures(Features):
+    # insert_many is unordered: items without a conflict are written, the others are reported.
+    atomic_insert_many = False
+    # BSON dates hold milliseconds; finer digits are dropped on write (docs/backends/mongodb.md).
+    datetime_resolution = _dt.timedelta(milliseconds=1)
+
+
+class MongoBackend(Backend):
+    """One ``MongoClient`` (its own pool and retries) per backend; one database."""
+
+    name = "mongodb"
+    features = MongoFeatures
+    repository_class = MongoRepository
+    codec = MongoCodec()
+
+    def __init__(self, info: dict[str, Any]) -> None:
+        super().__init__(info)
+        try:
+            timeout_ms = max(1, int(float(info.get("timeout", 5)) * 1000))
+            self.batch_size = int(info.get("batchSize", 500))
+        except (TypeError, ValueError):
+            raise ConfigError("The mongodb backend's dbInfo keys 'timeout' (seconds) and 'batchSize' must be numbers.") from None
+        options: dict[str, Any] = {
+            "tz_aware": True, "tzinfo": CODEC_OPTIONS.tzinfo, "type_registry": CODEC_OPTIONS.type_registry,
+            "serverSelectionTimeoutMS": timeout_ms, "connectTimeoutMS": timeout_ms, "appname": "microkubes-odm",
+        }
+        uri = info.get("uri")
+        self._secrets: list[str] = []
+        try:
+            if uri:
+                if not isinstance(uri, str):
+                    raise ConfigError("The mongodb backend's dbInfo key 'uri' must be a string.")
+                match = re.match(r"^mongodb(?:\+srv)?://(?:([^@/]*)@)?([^/?]*)", uri)
+                if match is None:
+                    raise ConfigError(f"The mongodb backend's dbInfo 'uri' must start with mongodb:// or "
+                                      f"mongodb+srv://, not {redact_url(uri)!r}.")
+                if match.group(1) and ":" in match.group(1):
+                    raw = match.group(1).split(":", 1)[1]
+                    self._secrets += [raw, urllib.parse.unquote(raw)]
+                hosts = match.group(2)
+                self.client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(uri, **options)
+                database = info.get("database") or self.client.get_default_database(default="odm").name
+            else:
+                hosts = str(require(info, "host", "mongodb"))
+                database = info.get("database") or "odm"
+                user = info.get("user") or info.get("username")
+                password = info.get("pass", info.get("password"))
+                if password:
+                    self._secrets.append(str(password))
+                if user:
+                    options.update(username=user, password=password,
+                                   authSource=info.get("authSource") or database)
+                self.client = pymongo.MongoClient([h.strip() for h in hosts.split(",")], **options)
+        except ConfigError:
+            raise
+        except (PyMongoError, TypeError, ValueError) as exc:
+            raise ConfigError(f"The mongodb backend's dbInfo is not usable: {self.safe(str(exc))}.") from None
+        if not isinstance(database, str) or not database:
+            raise ConfigError("The mongodb backend's dbInfo key 'database' must be a non-empty string.")
+        self.label = f"{hosts}/{database}"
+        self.db = self.client.get_database(database)
+        self._closed = False
+
+    # -- errors ----------------------------------------------------------------------------
+    def safe(self, text: str) -> str:
+        """Text with any password removed (the host stays: it is what the reader needs)."""
+        text = redact_url(text)
+        for secret in self._secrets:
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+    def _reason(self, exc: BaseException) -> str:
+        text = str(exc).split(", Timeout:")[0].split(", full error:")[0].strip()
+        return self.safe(text or type(exc).__name__)
+
+    def translate(self, exc: BaseException, collection: str) -> ODMError | None:
+        """A driver exception as the public error (None: not a driver error, let it through)."""
+        if isinstance(exc, DuplicateKeyError):
+            return DuplicateKey(f"A key or unique index value already exists in '{collection}': {self._reason(exc)}.")
+        if isinstance(exc, ConnectionFailure):
+            return BackendUnavailable(f"Cannot reach MongoDB at {self.label}: {self._reason(exc)}.")
+        if isinstance(exc, InvalidOperation) and self._closed:
+            return BackendUnavailable(f"The MongoDB backend for {self.label} has been closed.")
+        if isinstance(exc, OperationFailure) and exc.code in AUTH_CODES:
+            return BackendUnavailable(f"MongoDB at {self.label} refused the credentials or the operation "
+                                      f"({exc.code}: {self._reason(exc)}); check user, pass and authSource.")
+        if isinstance(exc, DocumentTooLarge):
+            return ValidationError({"_schema": [f"The document is over MongoDB's 16 MB document limit: "
+                                                f"{self._reason(exc)}."]}, collection)
+        if isinstance(exc, OverflowError):  # pymongo: "MongoDB can only handle up to 8-byte ints"
+            return ValidationError({"_schema": [f"MongoDB cannot store this number: {exc}."]}, collection)
+        if isinstance(exc, (InvalidDocument, BSONError)):
+            return ValidationError({"_schema": [f"MongoDB cannot store this value: {self._reason(exc)}."]}, collection)
+        if isinstance(exc, OperationFailure):
+            return QueryError(f"MongoDB refused the operation on '{collection}' ({exc.code}): {self._reason(exc)}.")
+        if isinstance(exc, ConfigurationError):
+            return ConfigError(f"MongoDB configuration error for {self.label}: {self._reason(exc)}.")
+        if isinstance(exc, PyMongoError):
+            return QueryError(f"MongoDB error on '{collection}': {self._reason(exc)}.")
+        return None
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.client.close()
+
+    def __repr__(self) -> str:
+        return f"<MongoBackend {self.label}>"

@@ -1,0 +1,192 @@
+"""The expression tree as MongoDB filter documents, sort lists and key ``_id`` values.
+
+Two-valued logic maps onto MongoDB's own: a comparison never matches a missing
+attribute, and ``Not`` becomes ``$nor`` (or ``$ne``/``$nin``/``$eq: null`` where
+those mean exactly the same), which matches it. User values only ever appear
+as operands of ``$eq``/``$in``/``$lt``..., where MongoDB treats them as data,
+and attribute names are checked so a ``.`` or a leading ``$`` cannot change
+what a query addresses.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from bson.code import Code
+from bson.regex import Regex
+
+from ...errors import QueryError
+from ...expressions.compiler import Compiler
+from ...expressions.nodes import (
+    And,
+    Between,
+    Compare,
+    Contains,
+    Exists,
+    In,
+    Like,
+    Node,
+    Not,
+    Or,
+    Path,
+    Prefix,
+    like_to_regex,
+)
+from ...fields import SortKey
+from ...schema import TableSpec
+from ..codec import Codec
+
+OPERATORS = {"eq": "$eq", "lt": "$lt", "le": "$lte", "gt": "$gt", "ge": "$gte"}
+#: Field kinds whose stored value is never an array, so MongoDB's "any element" rule cannot apply.
+SCALAR_KINDS = frozenset({"str", "int", "float", "decimal", "bool", "datetime", "date", "uuid", "bytes", "enum",
+                          "dict", "embedded"})
+#: A regex end anchor that means "end of string" in PCRE (MongoDB) and Python's re alike;
+#: ``$`` also matches before a final newline in both.
+END = r"(?![\s\S])"
+_NOT_ARRAY = {"$not": {"$type": "array"}}
+
+
+def check_name(part: str) -> str:
+    """One attribute name, refused if MongoDB would read it as a path or an operator."""
+    if not isinstance(part, str) or not part or "." in part or part.startswith("$") or "\x00" in part:
+        raise QueryError(f"The attribute name {part!r} cannot be queried on MongoDB: names must be non-empty "
+                         "and must not contain '.' or NUL or start with '$' (MongoDB would read them as a path "
+                         "or an operator).")
+    return part
+
+
+def and_filters(*parts: dict[str, Any]) -> dict[str, Any]:
+    """AND filter documents: merged into one when their keys differ, else ``$and``."""
+    kept = [p for p in parts if p]
+    if not kept:
+        return {}
+    if len(kept) == 1:
+        return kept[0]
+    merged: dict[str, Any] = {}
+    for part in kept:
+        if merged.keys() & part.keys():
+            return {"$and": kept}
+        merged.update(part)
+    return merged
+
+
+def matches_missing(node: Node) -> bool:
+    """Whether ``node`` is true for an item that does not exist (every attribute missing)."""
+    if isinstance(node, Not):
+        return not matches_missing(node.item)
+    if isinstance(node, And):
+        return all(matches_missing(n) for n in node.items)
+    if isinstance(node, Or):
+        return any(matches_missing(n) for n in node.items)
+    return False
+
+
+def _check_value(value: Any) -> Any:
+    # A regex inside $in is a pattern, not data; Code is never data we write.
+    if isinstance(value, (re.Pattern, Regex, Code)):
+        raise QueryError(f"A query value cannot be a regular expression or code object ({value!r}); "
+                         "use .startswith(), .contains() or match_pattern().")
+    return value
+
+
+class MongoCompiler(Compiler):
+    """One compile per query; returns plain dicts ready for pymongo."""
+
+    backend_name = "MongoDB"
+
+    def __init__(self, spec: TableSpec, codec: Codec) -> None:
+        self.spec = spec
+        self.codec = codec
+        # A hash-only key is the _id itself, so key lookups use the _id index.
+        self._id_path = spec.hash_key.parts if spec.range_key is None else None
+
+    # -- names and values ------------------------------------------------------------------
+    def field(self, path: Path) -> str:
+        if path.parts == self._id_path:
+            return "_id"
+        return ".".join(check_name(p) for p in path.parts)
+
+    def value(self, path: Path, value: Any, field: Any = None) -> Any:
+        field = field if field is not None else path.field
+        ttl = len(path.parts) == 1 and path.parts[0] == self.spec.ttl_attribute
+        return _check_value(self.codec.encode_value(value, field, ttl))
+
+    def _scalar(self, path: Path) -> bool:
+        """Is the stored value known never to be an array (a declared scalar field)?"""
+        return getattr(path.field, "kind", None) in SCALAR_KINDS
+
+    def _ops(self, path: Path, ops: dict[str, Any], literal_list: bool = False) -> dict[str, Any]:
+        """``{field: ops}``; on untyped paths an array never matches a scalar test (as on SQL/DynamoDB)."""
+        if path.field is None and not literal_list:
+            ops = {**ops, **_NOT_ARRAY}
+        return {self.field(path): ops}
+
+    # -- public helpers -------------------------------------------------------------------
+    def where(self, node: Node | None) -> dict[str, Any]:
+        return {} if node is None else self.compile(node)  # type: ignore[no-any-return]
+
+    def sort(self, keys: tuple[SortKey, ...]) -> list[tuple[str, int]]:
+        return [(self.field(k.path), -1 if k.descending else 1) for k in keys]
+
+    def key_id(self, key: tuple[Any, ...]) -> Any:
+        """The ``_id`` of a stored key tuple: the hash value, or ``{"h": hash, "r": range}``."""
+        if len(key) == 1:
+            return key[0]
+        return {"h": key[0], "r": key[1]}
+
+    # -- nodes ----------------------------------------------------------------------------
+    def visit_compare(self, node: Compare) -> dict[str, Any]:
+        value = self.value(node.path, node.value)
+        return self._ops(node.path, {OPERATORS[node.op]: value}, isinstance(value, list))
+
+    def visit_between(self, node: Between) -> dict[str, Any]:
+        low, high = self.value(node.path, node.low), self.value(node.path, node.high)
+        return self._ops(node.path, {"$gte": low, "$lte": high})
+
+    def visit_in(self, node: In) -> dict[str, Any]:
+        values = [self.value(node.path, v) for v in node.values]
+        if any(isinstance(v, Mapping) for v in values):
+            # MongoDB refuses "$"-keys nested under $in; $eq keeps every dict literal.
+            return {"$or": [self._ops(node.path, {"$eq": v}, isinstance(v, list)) for v in values]} if values else \
+                {self.field(node.path): {"$in": []}}
+        return self._ops(node.path, {"$in": values}, any(isinstance(v, list) for v in values))
+
+    def visit_exists(self, node: Exists) -> dict[str, Any]:
+        return {self.field(node.path): {"$ne": None}}
+
+    def visit_prefix(self, node: Prefix) -> dict[str, Any]:
+        return self._ops(node.path, {"$regex": "^" + re.escape(node.prefix)})
+
+    def visit_like(self, node: Like) -> dict[str, Any]:
+        pattern = like_to_regex(node.pattern)
+        assert pattern.endswith("$")
+        # "s": "_" and "%" match newlines too, as SQL LIKE does.
+        return self._ops(node.path, {"$regex": pattern[:-1] + END, "$options": "s"})
+
+    def visit_contains(self, node: Contains) -> dict[str, Any]:
+        if node.is_list:
+            value = self.value(node.path, node.value, getattr(node.path.field, "inner", None))
+            return {self.field(node.path): {"$elemMatch": {"$eq": value}}}
+        if not isinstance(node.value, str):
+            raise QueryError(f"{node.path.dotted}.contains() on a string needs a string, not {node.value!r}.")
+        return self._ops(node.path, {"$regex": re.escape(node.value)})
+
+    def visit_and(self, node: And) -> dict[str, Any]:
+        return and_filters(*(self.compile(n) for n in node.items))
+
+    def visit_or(self, node: Or) -> dict[str, Any]:
+        return {"$or": [self.compile(n) for n in node.items]}
+
+    def visit_not(self, node: Not) -> dict[str, Any]:
+        inner = node.item
+        if isinstance(inner, Exists):
+            return {self.field(inner.path): {"$eq": None}}  # missing or null
+        if isinstance(inner, Compare) and inner.op == "eq" and self._scalar(inner.path):
+            return {self.field(inner.path): {"$ne": self.value(inner.path, inner.value)}}
+        if isinstance(inner, In) and self._scalar(inner.path):
+            values = [self.value(inner.path, v) for v in inner.values]
+            if not any(isinstance(v, Mapping) for v in values):
+                return {self.field(inner.path): {"$nin": values}}
+        return {"$nor": [self.compile(inner)]}

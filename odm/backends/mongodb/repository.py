@@ -1,0 +1,320 @@
+"""One MongoDB collection: stored documents in and out, on pymongo.
+
+The primary key is ``_id`` (the hash value, or ``{"h": hash, "r": range}``);
+the key attributes are also stored as ordinary attributes, so filters and
+order work on them like on any attribute. ``_id`` never leaves this module.
+Expired TTL items are filtered out of every read and deleted before an insert
+of the same key, so they are absent for every operation even before the
+server's TTL monitor removes them.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import bson
+from bson.raw_bson import RawBSONDocument
+from pymongo import ReturnDocument
+from pymongo.errors import BulkWriteError, DocumentTooLarge, DuplicateKeyError
+
+from ...errors import ConditionFailed, DuplicateKey, ODMError, QueryError, ValidationError
+from ...expressions.nodes import Node
+from ..base import Action, QuerySpec, Repository, chunks
+from .codec import CODEC_OPTIONS
+from .compiler import MongoCompiler, and_filters, check_name, matches_missing
+from .sync import sync
+
+if TYPE_CHECKING:
+    from pymongo.collection import Collection
+
+    from ...schema import TableSpec
+    from .backend import MongoBackend
+
+UTC = _dt.timezone.utc
+NO_ID = {"_id": 0}
+DUPLICATE_CODES = (11000, 11001, 12582)
+
+
+class MongoRepository(Repository):
+    backend: MongoBackend
+
+    def __init__(self, backend: MongoBackend, spec: TableSpec) -> None:
+        super().__init__(backend, spec)
+        self.codec = backend.codec
+        self.compiler = MongoCompiler(spec, backend.codec)
+        self.collection: Collection[dict[str, Any]] = backend.db.get_collection(spec.name)
+        self.ttl = spec.ttl_attribute
+        self.batch_size = backend.batch_size
+
+    # -- helpers ----------------------------------------------------------------------------
+    @contextmanager
+    def translated(self) -> Iterator[None]:
+        """Driver exceptions become public errors here, with the original chained."""
+        try:
+            yield
+        except ODMError:
+            raise
+        except Exception as exc:
+            public = self.backend.translate(exc, self.spec.name)
+            if public is None:
+                raise
+            raise public from exc
+
+    def _live(self) -> dict[str, Any]:
+        """Items whose TTL has not passed (a missing TTL attribute never expires)."""
+        if not self.ttl:
+            return {}
+        return {self.ttl: {"$not": {"$lte": _dt.datetime.now(UTC)}}}
+
+    def _expired(self) -> dict[str, Any]:
+        return {self.ttl: {"$lte": _dt.datetime.now(UTC)}} if self.ttl else {}
+
+    def _id(self, key: tuple[Any, ...]) -> Any:
+        return self.compiler.key_id(key)
+
+    def _label(self, key: tuple[Any, ...]) -> str:
+        return repr(key[0]) if len(key) == 1 else repr(key)
+
+    def _full(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """The document as written: ``_id`` first, attribute names checked."""
+        for name in doc:
+            if not isinstance(name, str) or name.startswith("$") or name == "_id" or "\x00" in name:
+                raise ValidationError({str(name): ["MongoDB cannot store a top-level attribute named "
+                                                   f"{name!r}: '_id' is reserved and names cannot start with '$'."]},
+                                      self.spec.name)
+        return {"_id": self._id(self.spec.key_of(doc)), **doc}
+
+    def _filter(self, where: Node | None) -> dict[str, Any]:
+        return and_filters(self.compiler.where(where), self._live())
+
+    def _duplicate(self, exc: BaseException, key: tuple[Any, ...] | None) -> DuplicateKey:
+        details = getattr(exc, "details", None) or {}
+        pattern = details.get("keyPattern") or {}
+        if pattern and "_id" not in pattern:
+            value = details.get("keyValue")
+            return DuplicateKey(f"An item in '{self.spec.name}' already has the value {value!r} for the unique index "
+                                f"on {', '.join(pattern)}.")
+        shown = self._label(key) if key is not None else repr(details.get("keyValue"))
+        return DuplicateKey(f"An item with key {shown} already exists in '{self.spec.name}'.")
+
+    def _too_large(self, doc: dict[str, Any], written: str = "") -> ValidationError:
+        """Name the attribute that makes a document exceed MongoDB's 16 MB limit."""
+        sizes = {name: len(bson.encode({name: value}, codec_options=CODEC_OPTIONS)) for name, value in doc.items()}
+        name = max(sizes, key=sizes.__getitem__) if sizes else "_schema"
+        total = len(bson.encode(doc, codec_options=CODEC_OPTIONS))
+        return ValidationError({name: [f"The item {self._label(self.spec.key_of(doc))} is {total} bytes, over MongoDB's "
+                                       f"16 MB (16777216 bytes) document limit; '{name}' holds {sizes.get(name, 0)} "
+                                       f"bytes of it.{written}"]}, self.spec.name)
+
+    def _is_key_clash(self, exc: BaseException) -> bool:
+        pattern = (getattr(exc, "details", None) or {}).get("keyPattern") or {}
+        return not pattern or "_id" in pattern
+
+    # -- schema -------------------------------------------------------------------------------
+    def sync(self) -> list[Action]:
+        return sync(self)
+
+    # -- writes -----------------------------------------------------------------------------------
+    def insert(self, doc: dict[str, Any]) -> None:
+        full = self._full(doc)
+        with self.translated():
+            if self.ttl:
+                self.collection.delete_one({"_id": full["_id"], **self._expired()})
+            try:
+                self.collection.insert_one(full)
+            except DuplicateKeyError as exc:
+                raise self._duplicate(exc, self.spec.key_of(doc)) from exc
+            except DocumentTooLarge as exc:
+                raise self._too_large(doc) from exc
+
+    def put(self, doc: dict[str, Any], condition: Node | None = None) -> None:
+        full = self._full(doc)
+        key = self.spec.key_of(doc)
+        ident = full["_id"]
+        with self.translated():
+            try:
+                if condition is None:
+                    self.collection.replace_one({"_id": ident}, full, upsert=True)
+                    return
+                flt = and_filters({"_id": ident}, self._live(), self.compiler.compile(condition))
+                if self.collection.replace_one(flt, full).matched_count:
+                    return
+                if matches_missing(condition):
+                    # Written only if no live item has the key (an expired one counts as absent).
+                    if self.ttl:
+                        self.collection.delete_one({"_id": ident, **self._expired()})
+                    try:
+                        self.collection.insert_one(full)
+                        return
+                    except DuplicateKeyError as exc:
+                        if not self._is_key_clash(exc):
+                            raise
+            except DuplicateKeyError as exc:
+                raise self._duplicate(exc, key) from exc
+            except DocumentTooLarge as exc:
+                raise self._too_large(doc) from exc
+        raise ConditionFailed(f"The stored item {self._label(key)} in '{self.spec.name}' does not match the save "
+                              "condition; nothing was written.")
+
+    def update(self, key: tuple[Any, ...], sets: dict[str, Any], incs: dict[str, Any],
+               unsets: Sequence[str], condition: Node | None = None) -> dict[str, Any] | None:
+        ops: dict[str, Any] = {}
+        for group in (sets, incs, unsets):
+            for name in group:
+                check_name(name)
+        if sets:
+            ops["$set"] = sets
+        if incs:
+            ops["$inc"] = incs
+        if unsets:
+            ops["$unset"] = {name: "" for name in unsets}
+        ident = self._id(key)
+        where = and_filters({"_id": ident}, self._live())
+        flt = where if condition is None else and_filters(where, self.compiler.compile(condition))
+        with self.translated():
+            try:
+                if ops:
+                    doc = self.collection.find_one_and_update(flt, ops, projection=NO_ID,
+                                                              return_document=ReturnDocument.AFTER)
+                else:
+                    doc = self.collection.find_one(flt, NO_ID)
+            except DuplicateKeyError as exc:
+                raise self._duplicate(exc, key) from exc
+            if doc is not None or condition is None:
+                return doc
+            if self.collection.find_one(where, {"_id": 1}) is None:
+                return None
+        raise ConditionFailed(f"The stored item {self._label(key)} in '{self.spec.name}' does not match the update "
+                              "condition; nothing was written.")
+
+    def delete(self, key: tuple[Any, ...], condition: Node | None = None) -> bool:
+        ident = self._id(key)
+        where = and_filters({"_id": ident}, self._live())
+        flt = where if condition is None else and_filters(where, self.compiler.compile(condition))
+        with self.translated():
+            if self.collection.delete_one(flt).deleted_count:
+                return True
+            if condition is None:
+                return False
+            # A missing item is judged like any other: the condition must hold for it.
+            if matches_missing(condition) and self.collection.find_one(where, {"_id": 1}) is None:
+                return False
+        raise ConditionFailed(f"The stored item {self._label(key)} in '{self.spec.name}' does not match the delete "
+                              "condition; nothing was deleted.")
+
+    def insert_many(self, docs: Sequence[dict[str, Any]]) -> None:
+        """Unordered: every item without a conflict is written; every refused item is named."""
+        if not docs:
+            return
+        fulls = [self._full(d) for d in docs]
+        with self.translated():
+            if self.ttl:
+                for chunk in chunks([f["_id"] for f in fulls], 500):
+                    self.collection.delete_many({"_id": {"$in": list(chunk)}, **self._expired()})
+            try:
+                self.collection.insert_many(fulls, ordered=False)
+            except BulkWriteError as exc:
+                raise self._bulk_error(exc, docs) from exc
+
+    def _bulk_error(self, exc: BulkWriteError, docs: Sequence[dict[str, Any]]) -> ODMError:
+        details = exc.details or {}
+        errors = details.get("writeErrors") or []
+        failed = []
+        labels = []
+        for err in errors:
+            index = err.get("index")
+            key = self.spec.key_of(docs[index]) if isinstance(index, int) and 0 <= index < len(docs) else None
+            failed.append(key)
+            label = self._label(key) if key is not None else f"item {index}"
+            pattern = err.get("keyPattern") or {}
+            if err.get("code") in DUPLICATE_CODES and pattern and "_id" not in pattern:
+                label += f" (unique {', '.join(pattern)} = {err.get('keyValue')!r})"
+            elif err.get("code") not in DUPLICATE_CODES:
+                label += f" ({self.backend.safe(str(err.get('errmsg', '')))})"
+            labels.append(label)
+        written = details.get("nInserted", len(docs) - len(errors))
+        text = (f"insert_many into '{self.spec.name}' wrote {written} of {len(docs)} items; "
+                f"{len(errors)} were refused: {', '.join(labels)}.")
+        public: ODMError
+        large = [i for i, e in enumerate(errors) if "too large" in str(e.get("errmsg", ""))]
+        if large and len(large) == len(errors) and isinstance(errors[large[0]].get("index"), int):
+            public = self._too_large(docs[errors[large[0]]["index"]], f" {text}")
+        elif errors and all(e.get("code") in DUPLICATE_CODES for e in errors):
+            public = DuplicateKey(text.replace("were refused:", "were refused because their key or a unique value "
+                                                                "already exists (or repeats in the batch):"))
+        elif errors:
+            public = QueryError(text)
+        else:
+            public = self.backend.translate(exc, self.spec.name) or QueryError(text)
+        public.failed = failed  # type: ignore[attr-defined]
+        return public
+
+    # -- reads ------------------------------------------------------------------------------------
+    def get(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
+        with self.translated():
+            return self.collection.find_one(and_filters({"_id": self._id(key)}, self._live()), NO_ID)
+
+    def batch_get(self, keys: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        with self.translated():
+            for chunk in chunks(list(keys), 500):
+                flt = and_filters({"_id": {"$in": [self._id(k) for k in chunk]}}, self._live())
+                out.extend(self.collection.find(flt, NO_ID, batch_size=self.batch_size))
+        return out
+
+    def _cursor_args(self, query: QuerySpec) -> dict[str, Any]:
+        args: dict[str, Any] = {"filter": self._filter(query.where), "projection": NO_ID}
+        if query.order:
+            args["sort"] = self.compiler.sort(query.order)
+        if query.offset:
+            args["skip"] = query.offset
+        if query.limit:
+            args["limit"] = query.limit
+        return args
+
+    def find(self, query: QuerySpec) -> Iterator[dict[str, Any]]:
+        if query.limit == 0:
+            return
+        with self.translated():
+            cursor = self.collection.find(batch_size=self.batch_size, **self._cursor_args(query))
+        try:
+            with self.translated():
+                yield from cursor
+        finally:
+            cursor.close()
+
+    def count(self, query: QuerySpec) -> int:
+        if query.limit == 0:
+            return 0
+        args = self._cursor_args(query)
+        options = {k: args[k] for k in ("skip", "limit") if k in args}
+        with self.translated():
+            return self.collection.count_documents(args["filter"], **options)
+
+    def delete_where(self, query: QuerySpec) -> int:
+        flt = self._filter(query.where)
+        with self.translated():
+            if query.limit is None and not query.offset:
+                return self.collection.delete_many(flt).deleted_count
+            args = self._cursor_args(query)
+            args["projection"] = {"_id": 1}
+            ids = [d["_id"] for d in self.collection.find(**args)] if query.limit != 0 else []
+            deleted = 0
+            for chunk in chunks(ids, 500):
+                deleted += self.collection.delete_many(and_filters({"_id": {"$in": list(chunk)}}, flt)).deleted_count
+            return deleted
+
+    def explain(self, query: QuerySpec) -> dict[str, Any]:
+        """The filter, sort, skip and limit sent to MongoDB, and the server's winning plan."""
+        args = self._cursor_args(query)
+        out = {"backend": "mongodb", "collection": self.spec.name, "filter": args["filter"],
+               "sort": args.get("sort", []), "skip": args.get("skip", 0), "limit": args.get("limit"),
+               "projection": NO_ID}
+        with self.translated():
+            plan = self.collection.find(**args).explain()
+        winning = (plan.get("queryPlanner") or {}).get("winningPlan", plan)
+        out["plan"] = bson.decode(winning.raw, CODEC_OPTIONS) if isinstance(winning, RawBSONDocument) else winning
+        return out

@@ -1,0 +1,169 @@
+"""Schema sync for one collection: key schema record, collection, indexes, TTL index.
+
+Everything is planned first and checked against what exists, so a conflict
+(another key schema, an index of the same name or keys with other options)
+raises ``odm.SchemaMismatch`` before anything is created; existing indexes are
+never dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pymongo.errors import DuplicateKeyError
+
+from ...errors import SchemaMismatch
+from ..base import Action
+from .compiler import check_name
+
+if TYPE_CHECKING:
+    from .repository import MongoRepository
+
+SCHEMA_COLLECTION = "_odm_schema"
+
+
+@dataclass(frozen=True)
+class IndexPlan:
+    name: str
+    keys: tuple[tuple[str, int], ...]
+    options: dict[str, Any] = field(default_factory=dict)
+    what: str = "created index"
+
+    def describe(self) -> str:
+        text = ", ".join(k for k, _ in self.keys)
+        if self.options.get("unique"):
+            text += " unique"
+        if "expireAfterSeconds" in self.options:
+            text += f" TTL expireAfterSeconds={self.options['expireAfterSeconds']}"
+        return text
+
+
+def _normal(value: Any) -> Any:
+    """Index options as plain comparable data (SON -> dict, numbers -> float)."""
+    if isinstance(value, dict):
+        return {k: _normal(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_normal(v) for v in value]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+_COMPARED = ("unique", "sparse", "partialFilterExpression", "expireAfterSeconds")
+
+
+def _options_of(info: dict[str, Any]) -> dict[str, Any]:
+    return {k: _normal(info[k]) for k in _COMPARED if k in info and not (k in ("unique", "sparse") and not info[k])}
+
+
+def _keys(info: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    return tuple((k, d if isinstance(d, str) else int(d)) for k, d in info["key"])
+
+
+def key_schema(repo: MongoRepository) -> dict[str, Any]:
+    spec = repo.spec
+    out: dict[str, Any] = {"hash": [spec.hash_key.dotted, getattr(spec.hash_key.field, "kind", None)
+                                    or spec.extra.get("hash_kind", "str")]}
+    if spec.range_key is not None:
+        out["range"] = [spec.range_key.dotted, getattr(spec.range_key.field, "kind", None)
+                        or spec.extra.get("range_kind", "str")]
+    return out
+
+
+def plan_indexes(repo: MongoRepository) -> list[IndexPlan]:
+    spec = repo.spec
+    plans: list[IndexPlan] = []
+    hash_only = spec.range_key is None
+    if not hash_only:
+        plans.append(IndexPlan("odm_key", ((spec.hash_key.dotted, 1), (spec.range_key.dotted, 1))))  # type: ignore[union-attr]
+    ttl = spec.ttl_attribute
+    for ix in spec.all_index_specs():
+        keys = tuple((".".join(check_name(p) for p in path.parts), 1) for path in ix.paths)
+        if hash_only and keys == ((spec.hash_key.dotted, 1),):
+            continue  # the hash key is the _id: its index already serves (and enforces) it
+        if ttl and keys == ((ttl, 1),) and not ix.unique:
+            continue  # the TTL index below serves it
+        options: dict[str, Any] = {}
+        if ix.unique:
+            # Unique among items that have every indexed attribute, as on the other backends.
+            options = {"unique": True, "partialFilterExpression": {k: {"$exists": True} for k, _ in keys}}
+        plans.append(IndexPlan(ix.name, keys, options))
+    if ttl:
+        plans.append(IndexPlan(f"odm_ttl_{ttl}", ((ttl, 1),), {"expireAfterSeconds": 0}, "enabled TTL"))
+    return plans
+
+
+def sync(repo: MongoRepository) -> list[Action]:
+    spec = repo.spec
+    db = repo.backend.db
+    name = spec.name
+    schema = key_schema(repo)
+    actions: list[Action] = []
+    with repo.translated():
+        registry = db[SCHEMA_COLLECTION]
+        record = registry.find_one({"_id": name})
+        exists = bool(db.list_collection_names(filter={"name": name}))
+        if record is not None and record.get("keys") != schema:
+            raise SchemaMismatch(f"The collection '{name}' exists with key {record.get('keys')}, but the definition "
+                                 f"declares {schema}; migrate the data or use another name. Nothing was changed.")
+        if record is None and exists and repo.collection.estimated_document_count() > 0:
+            raise SchemaMismatch(f"A collection named '{name}' already holds documents but was not created by odm "
+                                 "(its _id values are not this definition's keys); choose another Meta.name or "
+                                 "migrate it. Nothing was changed.")
+        present = repo.collection.index_information() if exists else {}
+        todo: list[IndexPlan] = []
+        by_keys = {_keys(info): (ix_name, info) for ix_name, info in present.items()}
+        for plan in plan_indexes(repo):
+            wanted = _normal(plan.options)
+            same_name = present.get(plan.name)
+            same_keys = by_keys.get(plan.keys)
+            if same_name is not None:
+                have = (_keys(same_name), _options_of(same_name))
+                if have != (plan.keys, wanted):
+                    raise _conflict(name, plan, plan.name, same_name)
+                continue
+            if same_keys is not None:
+                other_name, info = same_keys
+                if _options_of(info) != wanted:
+                    raise _conflict(name, plan, other_name, info)
+                continue  # an equivalent index under another name already serves
+            if plan.options.get("unique") and exists:
+                _check_unique(repo, plan)
+            todo.append(plan)
+        if record is None:
+            if not exists:
+                db.create_collection(name)
+                actions.append(Action("created collection", name))
+            registry.replace_one({"_id": name}, {"_id": name, "keys": schema}, upsert=True)
+        for plan in todo:
+            try:
+                repo.collection.create_index(list(plan.keys), name=plan.name, **plan.options)
+            except DuplicateKeyError as exc:  # written concurrently since the check above
+                raise _duplicates(name, plan, (exc.details or {}).get("keyValue")) from exc
+            target = name if plan.what == "enabled TTL" else f"{name}.{plan.name}"
+            actions.append(Action(plan.what, target, plan.describe()))
+    return actions
+
+
+def _check_unique(repo: MongoRepository, plan: IndexPlan) -> None:
+    """Refuse a unique index that existing documents already violate (MongoDB would fail half-way)."""
+    group = {f"k{i}": "$" + key for i, (key, _) in enumerate(plan.keys)}
+    pipeline = [{"$match": plan.options["partialFilterExpression"]},
+                {"$group": {"_id": group, "n": {"$sum": 1}}}, {"$match": {"n": {"$gt": 1}}}, {"$limit": 1}]
+    for row in repo.collection.aggregate(pipeline):
+        raise _duplicates(repo.spec.name, plan, {key: row["_id"].get(f"k{i}") for i, (key, _) in enumerate(plan.keys)})
+
+
+def _duplicates(collection: str, plan: IndexPlan, value: Any) -> SchemaMismatch:
+    return SchemaMismatch(
+        f"Cannot add the unique index '{plan.name}' on '{collection}' ({plan.describe()}): several documents "
+        f"already share the value {value!r}; remove the duplicates first. Nothing was changed.")
+
+
+def _conflict(collection: str, plan: IndexPlan, existing: str, info: dict[str, Any]) -> SchemaMismatch:
+    shown = {k: info[k] for k in ("key", *_COMPARED) if k in info}
+    return SchemaMismatch(
+        f"The collection '{collection}' already has an index '{existing}' {shown} that conflicts with the declared "
+        f"index '{plan.name}' ({plan.describe()}); drop or rename it yourself (odm never drops indexes). "
+        "Nothing was changed.")
