@@ -37,13 +37,16 @@ $(CACHE)/dynamodb/.installed:
 
 servers: $(CACHE)/mongo-venv/bin/secantusd-py $(CACHE)/dynamodb/.installed
 
-# pytest starts each server on a free port when its tests first need it and stops it at the end.
+# pytest starts each server on a free port when its tests first need it and stops it at the end;
+# then the code must be ruff- and mypy-clean.
 test: $(VENV)/.test servers
 	$(BIN)/python -m pytest -q
+	$(MAKE) --no-print-directory lint
 
 lint: $(VENV)/.test
 	$(BIN)/ruff check odm tests examples bench
 	$(BIN)/mypy
+	@echo "lint: ruff and mypy clean"
 
 clean:
 	rm -rf $(VENV) $(CACHE) .pytest_cache .mypy_cache .ruff_cache
