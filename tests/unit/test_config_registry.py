@@ -155,3 +155,16 @@ def test_non_utf8_config(tmp_path: Path) -> None:
     path.write_bytes(b"\xff\xfe{}")
     with pytest.raises(odm.ConfigError, match="UTF-8"):
         odm.Registry.from_file(path)
+
+
+@pytest.mark.parametrize("backend, driver, extra", [("mongodb", "pymongo", "mongodb"), ("postgres", "psycopg", "postgres")])
+def test_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch, backend: str, driver: str, extra: str) -> None:
+    import sys
+
+    for name in list(sys.modules):
+        if name == driver or name.startswith(driver + ".") or name.startswith(f"odm.backends.{backend}") \
+                or name == config.BACKENDS[backend][0]:
+            monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, driver, None)  # makes "import <driver>" fail
+    with pytest.raises(odm.ConfigError, match=rf"pip install 'microkubes-odm\[{extra}\]'"):
+        odm.Registry(backend, host="h")
