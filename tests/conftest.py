@@ -14,7 +14,7 @@ from . import servers
 
 #: The backend suite runs once per entry (pytest -k sqlite, -k mongodb, ...).
 #: A backend is listed here once its suite passes; CI then requires its server.
-BACKENDS = ["sqlite", "sqlite-memory", "postgres", "mongodb"]
+BACKENDS = ["sqlite", "sqlite-memory", "postgres", "mongodb", "dynamodb"]
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,130 @@
+"""DynamoDB: the connection (boto3's low-level client) and error translation.
+
+dbInfo: ``endpoint``, ``awsRegion`` (default us-east-1), ``credentials`` (an
+AWS shared-credentials file), ``awsSecretKeyId``/``awsSecretAccessKey``/
+``awsSessionToken`` (else boto3's default chain) and ``tablePrefix``. Keys
+never appear in reprs or errors. See docs/backends/dynamodb.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import boto3
+import botocore.exceptions as bexc
+from botocore.config import Config
+
+from ...errors import BackendUnavailable, ConfigError, ODMError, QueryError
+from ..base import Backend, Features
+from .codec import DynamoCodec
+from .repository import DynamoRepository
+
+#: Error codes that mean "slow down"; botocore retries them, we report them when it gives up.
+THROTTLED = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
+                       "LimitExceededException"})
+#: Codes the repositories handle themselves.
+PASS_THROUGH = frozenset({"ConditionalCheckFailedException", "TransactionCanceledException", "ResourceInUseException"})
+
+
+class DynamoFeatures(Features):
+    # Unique secondary indexes cannot be enforced (a GSI is not a constraint).
+    supports_unique_indexes = False
+    # Order only by the range key of the table/index a Query runs on.
+    supports_arbitrary_order = False
+    has_secondary_indexes = True
+
+
+class DynamoBackend(Backend):
+    name: ClassVar[str] = "dynamodb"
+    features = DynamoFeatures
+    repository_class = DynamoRepository
+    codec: ClassVar[DynamoCodec] = DynamoCodec()
+
+    def __init__(self, info: dict[str, Any]) -> None:
+        super().__init__(info)
+        self.endpoint: str | None = info.get("endpoint") or None
+        self.region: str = info.get("awsRegion") or info.get("region") or "us-east-1"
+        prefix = info.get("tablePrefix") or ""
+        if not isinstance(prefix, str):
+            raise ConfigError(f"The dynamodb backend's dbInfo key 'tablePrefix' must be a string, not {type(prefix).__name__}.")
+        self.prefix = prefix
+        self.client = self._client(info)
+        self._closed = False
+
+    def _client(self, info: dict[str, Any]) -> Any:
+        import botocore.session
+
+        core = botocore.session.Session()
+        path = info.get("credentials")
+        if path:
+            import os
+
+            if not os.path.isfile(path):
+                raise ConfigError(f"The dynamodb backend's dbInfo key 'credentials' names {path!r}, which is not a file.")
+            core.set_config_variable("credentials_file", path)
+        kwargs: dict[str, Any] = {}
+        key_id, secret = info.get("awsSecretKeyId"), info.get("awsSecretAccessKey")
+        if key_id or secret:
+            if not (key_id and secret):
+                raise ConfigError("The dynamodb backend needs both dbInfo keys 'awsSecretKeyId' and 'awsSecretAccessKey' "
+                                  "(or neither, to use the credentials file or boto3's default chain).")
+            kwargs = {"aws_access_key_id": key_id, "aws_secret_access_key": secret}
+            if info.get("awsSessionToken"):
+                kwargs["aws_session_token"] = info["awsSessionToken"]
+        session = boto3.Session(botocore_session=core, **kwargs)
+        config = Config(retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=5, read_timeout=60,
+                        max_pool_connections=20)
+        try:
+            return session.client("dynamodb", endpoint_url=self.endpoint, region_name=self.region, config=config)
+        except ValueError as exc:
+            raise ConfigError(f"The dynamodb backend's dbInfo key 'endpoint' ({self.endpoint!r}) is not a valid URL.") from exc
+
+    @property
+    def where(self) -> str:
+        return self.endpoint or f"DynamoDB in {self.region}"
+
+    def call(self, op: str, *, write: bool = False, **kwargs: Any) -> Any:
+        """One client call with driver errors translated (conditional failures pass through)."""
+        try:
+            return getattr(self.client, op)(**kwargs)
+        except bexc.ClientError as exc:
+            err = exc.response.get("Error", {})
+            code, message = err.get("Code", ""), err.get("Message", "")
+            if code in PASS_THROUGH:
+                raise
+            table = kwargs.get("TableName", "")
+            if code == "ResourceNotFoundException":
+                raise QueryError(f"The DynamoDB table '{table}' (or its index) does not exist at {self.where}; "
+                                 "run registry.sync() to create it.") from exc
+            if code in THROTTLED:
+                raise BackendUnavailable(f"DynamoDB at {self.where} kept throttling {op} on '{table}' after retries "
+                                         f"({code}); raise the table's capacity or retry later.") from exc
+            if code == "ValidationException":
+                if write:
+                    from ...errors import ValidationError
+
+                    raise ValidationError({"_schema": [f"DynamoDB refused the item: {message}"]}) from exc
+                raise QueryError(f"DynamoDB refused the {op} request on '{table}': {message}") from exc
+            if code in ("UnrecognizedClientException", "InvalidSignatureException", "AccessDeniedException",
+                        "ExpiredTokenException", "MissingAuthenticationTokenException"):
+                raise ConfigError(f"DynamoDB at {self.where} refused the credentials ({code}); check the dbInfo "
+                                  "credentials or the AWS credential chain.") from exc
+            raise ODMError(f"DynamoDB at {self.where} failed {op} on '{table}': {code}: {message}") from exc
+        except (bexc.EndpointConnectionError, bexc.ConnectionClosedError, bexc.ConnectTimeoutError,
+                bexc.ReadTimeoutError, bexc.HTTPClientError) as exc:
+            raise BackendUnavailable(f"DynamoDB at {self.where} cannot be reached ({type(exc).__name__}).") from exc
+        except (bexc.NoCredentialsError, bexc.PartialCredentialsError) as exc:
+            raise ConfigError(f"No AWS credentials for DynamoDB at {self.where}: set dbInfo 'credentials' (a shared "
+                              "credentials file) or 'awsSecretKeyId'/'awsSecretAccessKey', or configure boto3's chain.") from exc
+        except bexc.ParamValidationError as exc:
+            raise QueryError(f"Invalid DynamoDB {op} request: {exc}") from exc
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            close = getattr(self.client, "close", None)
+            if close is not None:
+                close()
+
+    def __repr__(self) -> str:
+        return f"<DynamoBackend endpoint={self.endpoint!r} region={self.region!r} prefix={self.prefix!r}>"
