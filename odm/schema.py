@@ -72,6 +72,13 @@ class TableSpec:
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
+    def label(self) -> str:
+        """The model's name for error messages (the table name for plain-dict repositories)."""
+        model = getattr(self.hash_key.field, "model", None)
+        name = getattr(model, "__name__", None) if model is not None and model is not dict else None
+        return name or self.name
+
+    @property
     def key_paths(self) -> tuple[Path, ...]:
         return (self.hash_key,) if self.range_key is None else (self.hash_key, self.range_key)
 

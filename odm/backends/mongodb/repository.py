@@ -107,7 +107,7 @@ class MongoRepository(Repository):
         total = len(bson.encode(doc, codec_options=CODEC_OPTIONS))
         return ValidationError({name: [f"The item {self._label(self.spec.key_of(doc))} is {total} bytes, over MongoDB's "
                                        f"16 MB (16777216 bytes) document limit; '{name}' holds {sizes.get(name, 0)} "
-                                       f"bytes of it.{written}"]}, self.spec.name)
+                                       f"bytes of it.{written}"]}, self.spec.label)
 
     def _is_key_clash(self, exc: BaseException) -> bool:
         pattern = (getattr(exc, "details", None) or {}).get("keyPattern") or {}
