@@ -184,3 +184,15 @@ def test_enabling_ttl_later_hides_expired_items(make_registry: Callable[..., odm
 
     make_registry(WithTTL)
     assert WithTTL.get_or_none("old") is None and [x.key for x in WithTTL.query()] == ["new"]
+
+
+def test_extra_conditions_on_key_attributes(reg: odm.Registry) -> None:
+    from .models import Event
+
+    Event.insert_many([Event(stream="s", seq=i, kind="k" if i % 2 else "j") for i in range(1, 7)])
+    assert [e.seq for e in Event.query(Event.stream == "s", Event.seq > 1, Event.seq < 5).order_by(Event.seq)] == [2, 3, 4]
+    assert {e.seq for e in Event.query(Event.stream == "s", Event.seq != 3)} == {1, 2, 4, 5, 6}
+    assert {e.seq for e in Event.query(Event.stream == "s", Event.seq.in_([1, 3]))} == {1, 3}
+    assert {e.seq for e in Event.query(Event.stream == "s", (Event.seq == 1) | (Event.kind == "j"))} == {1, 2, 4, 6}
+    assert list(Event.query(Event.stream == "s", Event.seq.between(5, 2))) == []
+    assert Event.query(Event.stream == "s", Event.seq >= 2, Event.seq != 4).count() == 4

@@ -110,14 +110,15 @@ class DynamoBackend(Backend):
                 raise ConfigError(f"DynamoDB at {self.where} refused the credentials ({code}); check the dbInfo "
                                   "credentials or the AWS credential chain.") from exc
             raise ODMError(f"DynamoDB at {self.where} failed {op} on '{table}': {code}: {message}") from exc
-        except (bexc.EndpointConnectionError, bexc.ConnectionClosedError, bexc.ConnectTimeoutError,
-                bexc.ReadTimeoutError, bexc.HTTPClientError) as exc:
+        except (bexc.ConnectionError, bexc.ConnectionClosedError, bexc.ReadTimeoutError, bexc.HTTPClientError) as exc:
             raise BackendUnavailable(f"DynamoDB at {self.where} cannot be reached ({type(exc).__name__}).") from exc
         except (bexc.NoCredentialsError, bexc.PartialCredentialsError) as exc:
             raise ConfigError(f"No AWS credentials for DynamoDB at {self.where}: set dbInfo 'credentials' (a shared "
                               "credentials file) or 'awsSecretKeyId'/'awsSecretAccessKey', or configure boto3's chain.") from exc
         except bexc.ParamValidationError as exc:
             raise QueryError(f"Invalid DynamoDB {op} request: {exc}") from exc
+        except bexc.BotoCoreError as exc:  # anything else from the driver, still translated
+            raise ODMError(f"DynamoDB at {self.where} failed {op}: {type(exc).__name__}.") from exc
 
     def close(self) -> None:
         if not self._closed:

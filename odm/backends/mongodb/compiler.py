@@ -106,6 +106,9 @@ class MongoCompiler(Compiler):
     def field(self, path: Path) -> str:
         if path.parts == self._id_path:
             return "_id"
+        if path.parts[0] == "_id":  # the internal primary key is not an attribute of the item
+            raise QueryError("The attribute name '_id' cannot be queried on MongoDB: it is the internal primary key; "
+                             "query the key field instead.")
         return ".".join(check_name(p) for p in path.parts)
 
     def value(self, path: Path, value: Any, field: Any = None) -> Any:

@@ -329,10 +329,27 @@ class Plan:
                 "scan_forward": self.forward, "request": self.request(table)}
 
 
+def _inverted(node: Between) -> bool:
+    try:
+        return bool(node.low > node.high)
+    except TypeError:
+        return False
+
+
 def conjuncts(node: Node | None) -> list[Node]:
     if node is None:
         return []
     return list(node.items) if isinstance(node, And) else [node]
+
+
+def _paths(node: Node) -> set[tuple[str, ...]]:
+    """The top-level attribute names (as 1-tuples) and full paths a condition reads."""
+    if isinstance(node, (And, Or)):
+        return set().union(*(_paths(n) for n in node.items))
+    if isinstance(node, Not):
+        return _paths(node.item)
+    path = getattr(node, "path", None)
+    return {path.parts, path.parts[:1]} if path is not None else set()
 
 
 def _top(node: Node) -> tuple[str, ...] | None:
@@ -390,6 +407,8 @@ class Planner:
         for c in conds:
             if c is used or _top(c) != access.range_key.parts:
                 continue
+            if isinstance(c, Between) and _inverted(c):
+                continue  # an empty range: DynamoDB refuses it as a key condition; the filter gives []
             if isinstance(c, (Compare, Between)) and self._typed_value(access.range_key, c, "SNB"):
                 return c
             if isinstance(c, Prefix) and self._typed_value(access.range_key, c, "S"):
@@ -478,10 +497,15 @@ class Planner:
             key_condition = conj([self.compiler.term(n) for n in (hc, rc) if n is not None])[0]
         server: list[Term] = []
         residual: list[Node] = []
+        # A Query's FilterExpression may not name the table's or index's own key attributes:
+        # conditions on them beyond the key condition are checked here instead.
+        keys = {p.parts for p in (access.hash_key, access.range_key) if p is not None} if hc is not None else set()
         for c in conds:
             if c is hc or c is rc:
                 continue
-            if server_exact(c):
+            if keys and _paths(c) & keys:
+                residual.append(c)
+            elif server_exact(c):
                 server.append(self.compiler.term(c))
             else:
                 residual.append(c)
