@@ -271,6 +271,13 @@ class PostgresBackend(SQLBackend):
     no_limit = None
     #: Rows fetched per round trip when streaming through a server-side cursor.
     batch_size: int = 500
+    #: Advisory lock key that serialises concurrent sync() calls (services starting together).
+    SYNC_LOCK = 0x6F646D73796E63
+
+    def ensure_meta(self, cur: Any) -> None:
+        # Two services creating the same table at once would otherwise clash in the catalog.
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", [self.SYNC_LOCK])
+        super().ensure_meta(cur)
 
     def __init__(self, info: dict[str, Any]) -> None:
         super().__init__(info)
