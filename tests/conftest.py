@@ -95,9 +95,8 @@ def target(request: pytest.FixtureRequest, _targets: Callable[[str], Target]) ->
     return chosen
 
 
-@pytest.fixture
-def make_registry(target: Target) -> Iterator[Callable[..., odm.Registry]]:
-    """Build fresh registries on the backend under test (closed after the test)."""
+def registries(target: Target) -> Iterator[Callable[..., odm.Registry]]:
+    """A factory of registries on ``target``; their items are removed and they are closed afterwards."""
     made: list[odm.Registry] = []
 
     def make(*models: type[odm.Model], sync: bool = True) -> odm.Registry:
@@ -118,3 +117,9 @@ def make_registry(target: Target) -> Iterator[Callable[..., odm.Registry]]:
                 except odm.ODMError:
                     pass
         reg.close()
+
+
+@pytest.fixture
+def make_registry(target: Target) -> Iterator[Callable[..., odm.Registry]]:
+    """Build fresh registries on the backend under test (closed after the test)."""
+    yield from registries(target)

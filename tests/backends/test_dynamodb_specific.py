@@ -13,6 +13,8 @@ import pytest
 import odm
 from odm import Model, fields
 
+from ..conftest import registries
+
 pytest.importorskip("boto3")
 
 UTC = dt.timezone.utc
@@ -61,28 +63,7 @@ class DyStrict(Model):
 @pytest.fixture
 def dynamo(_targets: Callable[[str], Any]) -> Iterator[Callable[..., odm.Registry]]:
     """Registries on the session's DynamoDB Local (tables prefixed per run); items removed afterwards."""
-    target = _targets("dynamodb")
-    target.new_scope()
-    made: list[odm.Registry] = []
-
-    def make(*models: type[Model], sync: bool = True) -> odm.Registry:
-        reg = target.registry()
-        made.append(reg)
-        if models:
-            reg.register(*models)
-            if sync:
-                reg.sync()
-        return reg
-
-    yield make
-    for reg in made:
-        for model in reg.models:
-            if model._odm_binding is not None:
-                try:
-                    model.query().delete()
-                except odm.ODMError:
-                    pass
-        reg.close()
+    yield from registries(_targets("dynamodb"))
 
 
 def client(reg: odm.Registry) -> Any:

@@ -13,6 +13,7 @@ import pytest
 import odm
 from odm import Index, Model, fields
 
+from ..conftest import registries
 from ..servers import free_port
 
 pymongo = pytest.importorskip("pymongo")
@@ -64,27 +65,7 @@ class MgPlain(Model):
 @pytest.fixture
 def mongo(_targets: Callable[[str], Any]) -> Iterator[Callable[..., odm.Registry]]:
     """Registries on the session's MongoDB database; documents are removed afterwards."""
-    target = _targets("mongodb")
-    made: list[odm.Registry] = []
-
-    def make(*models: type[Model], sync: bool = True) -> odm.Registry:
-        reg = target.registry()
-        made.append(reg)
-        if models:
-            reg.register(*models)
-            if sync:
-                reg.sync()
-        return reg
-
-    yield make
-    for reg in made:
-        for model in reg.models:
-            if model._odm_binding is not None:
-                try:
-                    model.query().delete()
-                except odm.ODMError:
-                    pass
-        reg.close()
+    yield from registries(_targets("mongodb"))
 
 
 def raw(reg: odm.Registry, name: str) -> Any:

@@ -12,6 +12,7 @@ import odm
 from odm import Index, Model, fields
 
 from .. import servers
+from ..conftest import registries
 
 psycopg = pytest.importorskip("psycopg")
 
@@ -56,26 +57,7 @@ class PgKeyB(Model):
 @pytest.fixture
 def pg(_targets: Callable[[str], Any]) -> Iterator[Callable[..., odm.Registry]]:
     """Registries on the session's throwaway PostgreSQL database; rows are removed afterwards."""
-    target = _targets("postgres")
-    made: list[odm.Registry] = []
-
-    def make(*models: type[Model], sync: bool = True) -> odm.Registry:
-        reg = target.registry()
-        made.append(reg)
-        if models:
-            reg.register(*models)
-            if sync:
-                reg.sync()
-        return reg
-
-    yield make
-    for reg in made:
-        for model in reg.models:
-            try:
-                model.query().delete()
-            except odm.ODMError:
-                pass
-        reg.close()
+    yield from registries(_targets("postgres"))
 
 
 def raw(reg: odm.Registry) -> Any:
