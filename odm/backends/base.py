@@ -28,10 +28,6 @@ class Features:
     supports_arbitrary_order: ClassVar[bool] = True
     # Does insert_many run as one transaction (all or nothing)?
     atomic_insert_many: ClassVar[bool] = False
-    # Does it have DynamoDB-style global/local secondary indexes?
-    has_secondary_indexes: ClassVar[bool] = False
-    # Can it hold several databases/tables in one process (":memory:" is per connection)?
-    persistent: ClassVar[bool] = True
     # How fine is a stored DateTime? (MongoDB's BSON dates keep milliseconds.)
     datetime_resolution: ClassVar[_dt.timedelta] = _dt.timedelta(microseconds=1)
 

@@ -31,7 +31,6 @@ class DynamoFeatures(Features):
     supports_unique_indexes = False
     # Order only by the range key of the table/index a Query runs on.
     supports_arbitrary_order = False
-    has_secondary_indexes = True
 
 
 class DynamoBackend(Backend):
