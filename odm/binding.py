@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .errors import ValidationError
+from .errors import QueryError, ValidationError
 from .fields import Field, Invalid
 from .model import Increment
 
@@ -39,7 +39,13 @@ class Binding:
 
     def key(self, hash_value: Any, range_value: Any = None) -> tuple[Any, ...]:
         """Validate and encode a key given as Python values."""
-        values = (hash_value,) if len(self._key_encoders) == 1 else (hash_value, range_value)
+        if len(self._key_encoders) == 1:
+            if range_value is not None:
+                raise QueryError(f"{self.model.__name__} has only a hash key ('{self.spec.hash_key.field.name}'), "
+                                 f"so a second key value ({range_value!r}) means nothing; pass the hash key alone.")
+            values: tuple[Any, ...] = (hash_value,)
+        else:
+            values = (hash_value, range_value)
         if len(self._key_encoders) == 2 and range_value is None:
             raise ValidationError({self.spec.range_key.field.name: ["A range key value is required."]},  # type: ignore[union-attr]
                                   self.model.__name__)

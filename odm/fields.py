@@ -162,6 +162,14 @@ class String(Field):
 
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+#: Widest decimal exponent any backend stores (IEEE 754 decimal128, MongoDB's Decimal128).
+#: Checked before any conversion, so hostile input such as "1e1000000" costs time linear in its length.
+DECIMAL_MAX_EXPONENT = 6144
+
+
+def decimal_in_range(value: _decimal.Decimal) -> bool:
+    """Is a finite Decimal's magnitude one every backend can hold (exponent within decimal128's)?"""
+    return value.is_zero() or -DECIMAL_MAX_EXPONENT <= value.adjusted() <= DECIMAL_MAX_EXPONENT
 
 
 class Integer(Field):
@@ -187,10 +195,13 @@ class Integer(Field):
         if isinstance(value, (str, _decimal.Decimal)):
             try:
                 dec = _decimal.Decimal(value)
-                if dec.is_finite() and dec == dec.to_integral_value():
-                    return self.convert(int(dec))
             except (ArithmeticError, ValueError):
-                pass
+                raise self.fail("invalid") from None
+            if dec.is_finite() and dec == dec.to_integral_value():
+                # int() of a huge exponent is quadratic: refuse out-of-range magnitudes first.
+                if not dec.is_zero() and dec.adjusted() > 18:
+                    raise self.fail("range")
+                return self.convert(int(dec))
         raise self.fail("invalid")
 
     def mm_field(self) -> mm.Field:
@@ -250,6 +261,7 @@ class Decimal(Field):
         **Field.default_error_messages,
         "invalid": "Not a valid number.",
         "special": "Special numeric values (nan or infinity) are not permitted.",
+        "range": f"Number out of range: the exponent must be within -{DECIMAL_MAX_EXPONENT} to {DECIMAL_MAX_EXPONENT}.",
     }
 
     def convert(self, value: Any) -> Any:
@@ -261,6 +273,8 @@ class Decimal(Field):
             raise self.fail("invalid") from None
         if not result.is_finite():
             raise self.fail("special")
+        if not decimal_in_range(result):
+            raise self.fail("range")
         return result
 
     def mm_field(self) -> mm.Field:
@@ -524,7 +538,11 @@ def plain_data_problem(value: Any, depth: int = 0) -> str | None:
     """Why ``value`` is not storable as plain data on every backend (None when it is)."""
     if depth > 64:
         return "Nested too deeply (more than 64 levels)."
-    if value is None or isinstance(value, (str, bool, _decimal.Decimal, _dt.date, _uuid.UUID, bytes)):
+    if isinstance(value, _decimal.Decimal):
+        if not value.is_finite():
+            return Decimal.default_error_messages["special"]
+        return None if decimal_in_range(value) else Decimal.default_error_messages["range"]
+    if value is None or isinstance(value, (str, bool, _dt.date, _uuid.UUID, bytes)):
         return None
     if isinstance(value, int):
         return None if INT64_MIN <= value <= INT64_MAX else Integer.default_error_messages["range"]

@@ -9,6 +9,8 @@ decode functions once; per object, reads then only run those closures.
 from __future__ import annotations
 
 import datetime as _dt
+import decimal
+import difflib
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -44,8 +46,8 @@ class Increment:
     __slots__ = ("amount",)
 
     def __init__(self, amount: Any = 1) -> None:
-        if isinstance(amount, bool) or not isinstance(amount, (int, float)) and type(amount).__name__ != "Decimal":
-            raise TypeError(f"odm.inc() takes a number, not {amount!r}.")
+        if isinstance(amount, bool) or not isinstance(amount, (int, float, decimal.Decimal)):
+            raise QueryError(f"odm.inc() takes a number (int, float or Decimal), not {amount!r}.")
         self.amount = amount
 
     def __repr__(self) -> str:
@@ -86,6 +88,15 @@ class BaseModel(metaclass=ModelMeta):
 
     def __init__(self, **data: Any) -> None:
         self.__dict__ = self._validated(data)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # A typo such as ``user.nmae = "x"`` would otherwise be silently dropped by save().
+        if name in self._fields or name.startswith("_") or hasattr(getattr(type(self), name, None), "__set__"):
+            object.__setattr__(self, name, value)
+            return
+        close = difflib.get_close_matches(name, self._fields, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise AttributeError(f"{type(self).__name__} has no field '{name}'.{hint} Its fields are: {', '.join(self._fields)}.")
 
     @classmethod
     def _validated(cls, data: Mapping[str, Any]) -> dict[str, Any]:

@@ -219,6 +219,6 @@ def test_expressions_have_no_truth_value() -> None:
 
 
 def test_inc_requires_a_number() -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises(odm.QueryError):
         odm.inc("1")  # type: ignore[arg-type]
     assert repr(odm.inc(2)) == "odm.inc(2)"
