@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .errors import QueryError, ValidationError
+from .errors import ConfigError, QueryError, ValidationError
 from .fields import Field, Invalid
 from .model import Increment
 
@@ -17,12 +17,15 @@ if TYPE_CHECKING:
 class Binding:
     """Everything a model needs to talk to its repository, prepared once at ``register``."""
 
-    __slots__ = ("model", "repo", "spec", "encode", "decode", "_key_encoders", "_codec", "ttl_name", "version_key")
+    __slots__ = ("model", "_repo", "closed_by", "spec", "encode", "decode", "_key_encoders", "_codec", "ttl_name",
+                 "version_key")
 
     def __init__(self, model: type[Model], repo: Repository) -> None:
         assert model._spec is not None
         self.model = model
-        self.repo = repo
+        self._repo = repo
+        #: The closed registry's description once it is closed (the binding stays, to say so).
+        self.closed_by: str | None = None
         self.spec = repo.spec
         self._codec = repo.codec
         self.encode: Callable[[Model], dict[str, Any]]
@@ -36,6 +39,23 @@ class Binding:
         self.version_key = (model._fields[version].data_key or version) if version else None
         self._key_encoders = [(p.field, self._codec.field_encoder(p.field, p.parts[0] == repo.spec.ttl_attribute))
                               for p in repo.spec.key_paths]
+
+    @property
+    def repo(self) -> Repository:
+        """The repository; a ConfigError saying so once the registry it came from is closed."""
+        if self.closed_by is not None:
+            name = self.model.__name__
+            raise ConfigError(f"{name} is bound to a registry that has been closed ({self.closed_by}); "
+                              f"register {name} on an open registry.")
+        return self._repo
+
+    @property
+    def backend(self) -> Any:
+        """The backend this binding was made on (even after its registry closed)."""
+        return self._repo.backend
+
+    def close(self, registry: str) -> None:
+        self.closed_by = registry
 
     def key(self, hash_value: Any, range_value: Any = None) -> tuple[Any, ...]:
         """Validate and encode a key given as Python values."""

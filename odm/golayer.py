@@ -341,7 +341,7 @@ class BackendSupport:
     """The Go ``BackendManager``: backends by name, built on first use and cached."""
 
     def __init__(self, infos: Mapping[str, Mapping[str, Any]]) -> None:
-        self._infos = {k: dict(v) for k, v in infos.items()}
+        self._infos = config.backend_infos(infos)
         self._built: dict[str, Backend] = {}
 
     def supported_backends(self) -> list[str]:
@@ -349,7 +349,7 @@ class BackendSupport:
         return [*config.BACKENDS, *config.ALIASES]
 
     def get_backend(self, name: str) -> Backend:
-        if name in self._built:
+        if config.backend_name(name, "get_backend()") in self._built:
             return self._built[name]
         if name not in self._infos:
             raise ConfigError(f"The backend '{name}' is not configured; configured: {', '.join(self._infos) or 'none'}.")

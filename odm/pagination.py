@@ -3,8 +3,9 @@
 A page cursor holds the sort values of the last item returned; the next page
 is "items after those values" in the query's total order (its ``order_by``
 plus the primary key as a tie-breaker), so pages stay stable when items are
-inserted concurrently. The cursor is signed so a tampered or foreign cursor is
-refused with a clear error instead of silently returning the wrong page.
+inserted concurrently. The cursor is signed with the registry's secret (see
+:class:`Cursors`) so a tampered, foreign or forged cursor is refused with a
+clear error instead of silently returning the wrong page.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import decimal
 import hashlib
 import hmac
 import json
+import secrets
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +30,53 @@ if TYPE_CHECKING:
     from .schema import TableSpec
 
 _MISSING = {"$missing": 1}
-_SIGNING_KEY = b"microkubes-odm cursor v1"
+#: Separates derived keys from any other use of the same secret.
+_PERSON = b"odm-cursor-v2"
+
+
+def invalid_cursor() -> QueryError:
+    return QueryError("The page cursor is invalid: it was altered, made with another cursor secret, or belongs to a "
+                      "different query; start again with cursor=None.")
+
+
+class Cursors:
+    """Signs page cursors and checks them, with a secret key.
+
+    The key comes from the configured cursor secret, or is random for this
+    registry when none is set: then only this process accepts its cursors (set
+    ``cursorSecret`` when several processes serve the same pages). The secret
+    is never kept as given, shown in a repr or put in a message.
+    """
+
+    __slots__ = ("_key",)
+
+    def __init__(self, secret: bytes | None = None) -> None:
+        material = secret if secret is not None else secrets.token_bytes(32)
+        self._key = hashlib.blake2b(material, digest_size=32, person=_PERSON).digest()
+
+    def _mac(self, fp: str, body: str) -> bytes:
+        return hashlib.blake2b(f"{fp}.{body}".encode(), key=self._key, digest_size=16).hexdigest().encode()
+
+    def sign(self, payload: Any, fp: str) -> str:
+        """``payload`` (JSON data) as an opaque cursor bound to the query fingerprint ``fp``."""
+        body = base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
+        return f"{body}.{self._mac(fp, body).decode()}"
+
+    def unsign(self, cursor: Any, fp: str) -> Any:
+        """The payload of a cursor this key signed for the same query, or a QueryError (never another error)."""
+        if not isinstance(cursor, str):
+            raise QueryError(f"page(cursor=...) takes the next_cursor string of a previous page, or None; "
+                             f"not {type(cursor).__name__}.")
+        body, dot, mac = cursor.rpartition(".")
+        if not dot or not cursor.isascii() or not hmac.compare_digest(mac.encode(), self._mac(fp, body)):
+            raise invalid_cursor()
+        try:
+            return json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        except (binascii.Error, ValueError, RecursionError):
+            raise invalid_cursor() from None
+
+    def __repr__(self) -> str:
+        return "<Cursors (key hidden)>"
 
 
 def full_order(spec: TableSpec, order: tuple[SortKey, ...]) -> tuple[SortKey, ...]:
@@ -65,6 +113,7 @@ def _tag(value: Any) -> Any:
 
 
 def _untag(value: Any) -> Any:
+    """A cursor value back as Python; a malformed tag raises ValueError/TypeError/ArithmeticError."""
     if isinstance(value, dict):
         if "$missing" in value:
             return None
@@ -81,41 +130,20 @@ def _untag(value: Any) -> Any:
     return value
 
 
-def _as_field_value(key: SortKey, value: Any) -> Any:
-    """The cursor's plain value as the field's Python value (e.g. an Enum member)."""
-    field = key.path.field
-    if value is None or field is None:
-        return value
+def _as_field_value(key: SortKey, raw: Any) -> Any:
+    """The cursor's tagged value as the field's Python value (e.g. an Enum member), or a QueryError."""
     try:
+        value = _untag(raw)
+        field = key.path.field
+        if value is None or field is None:
+            return value
         return field.convert(value)
-    except Exception:
-        raise QueryError("The page cursor is invalid for this query; start again with cursor=None.") from None
+    except Exception:  # whatever a malformed value raises (ValueError, InvalidOperation, TypeError...)
+        raise invalid_cursor() from None
 
 
 def fingerprint(name: str, *parts: Any) -> str:
     return hashlib.blake2b(repr((name, *parts)).encode(), digest_size=8).hexdigest()
-
-
-def sign(payload: Any, fp: str) -> str:
-    body = base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
-    mac = hmac.new(_SIGNING_KEY, (fp + body).encode(), hashlib.blake2b).hexdigest()[:16]
-    return f"{body}.{mac}"
-
-
-def unsign(cursor: str, fp: str) -> Any:
-    """The payload of a cursor made by :func:`sign` for the same query, or a QueryError."""
-    bad = QueryError("The page cursor is invalid: it was altered, or it belongs to a different query; "
-                     "start again with cursor=None.")
-    if not isinstance(cursor, str) or "." not in cursor:
-        raise bad
-    body, mac = cursor.rsplit(".", 1)
-    expected = hmac.new(_SIGNING_KEY, (fp + body).encode(), hashlib.blake2b).hexdigest()[:16]
-    if not hmac.compare_digest(mac, expected):
-        raise bad
-    try:
-        return json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-    except (binascii.Error, ValueError):
-        raise bad from None
 
 
 def after(order: tuple[SortKey, ...], values: list[Any]) -> Node | None:
@@ -143,11 +171,12 @@ def keyset_page(repo: Repository, query: QuerySpec, size: int, cursor: str | Non
     fp = fingerprint(repo.spec.name, query.where, order)
     where = query.where
     offset = query.offset
+    cursors: Cursors = repo.backend.cursors
     if cursor is not None:
-        payload = unsign(cursor, fp)
+        payload = cursors.unsign(cursor, fp)
         if not isinstance(payload, list) or len(payload) != len(order):
-            raise QueryError("The page cursor is invalid for this query; start again with cursor=None.")
-        cond = after(order, [_as_field_value(k, _untag(v)) for k, v in zip(order, payload, strict=True)])
+            raise invalid_cursor()
+        cond = after(order, [_as_field_value(k, v) for k, v in zip(order, payload, strict=True)])
         if cond is None:
             return [], None
         where = cond if where is None else And.of(where, cond)
@@ -165,4 +194,4 @@ def keyset_page(repo: Repository, query: QuerySpec, size: int, cursor: str | Non
             dec = codec.field_decoder(field, key.path.parts[0] == repo.spec.ttl_attribute)
             raw = dec(raw) if dec else raw
         last.append(_tag(raw))
-    return docs, sign(last, fp)
+    return docs, cursors.sign(last, fp)

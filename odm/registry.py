@@ -10,40 +10,80 @@ from .backends.base import Action, Backend
 from .binding import Binding
 from .errors import ConfigError
 from .model import Model
+from .pagination import Cursors
 
 M = TypeVar("M", bound=type[Model])
 
 
 class Registry:
-    """``odm.Registry("sqlite", path="app.db")``, ``from_file`` or ``from_dict``; binds models."""
+    """``odm.Registry("sqlite", path="app.db")``, ``from_file`` or ``from_dict``; binds models.
 
-    def __init__(self, backend: str | Backend, *, source: str = "<arguments>", **info: Any) -> None:
+    ``cursor_secret`` signs page cursors (else ``ODM_CURSOR_SECRET``, else a random
+    key of this registry's own). A model is bound to one open registry at a time:
+    ``register`` refuses a model bound to another open registry unless
+    ``rebind=True`` asks to move it.
+    """
+
+    def __init__(self, backend: str | Backend, *, source: str = "<arguments>", cursor_secret: str | bytes | None = None,
+                 **info: Any) -> None:
+        secret = config.cursor_secret(cursor_secret, source)  # checked before any connection is opened
         if isinstance(backend, Backend):
+            if info:
+                raise ConfigError(f"{source}: Registry(backend_instance) takes no dbInfo keys (got "
+                                  f"{', '.join(sorted(info))}); they were given when the backend was built.")
             self.backend = backend
         else:
             self.backend = config.build_backend(backend, info, source)
+        if secret is not None or not isinstance(backend, Backend):
+            self.backend.cursors = Cursors(secret)
         self.models: list[type[Model]] = []
+        self.closed = False
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> Registry:
-        name, info = config.load_file(path)
-        return cls(name, source=str(path), **info)
+        return cls._from_settings(config.read_file(path))
 
     @classmethod
     def from_dict(cls, cfg: dict[str, Any], source: str = "<dict>") -> Registry:
-        name, info = config.parse(cfg, source)
-        return cls(name, source=source, **info)
+        return cls._from_settings(config.read(cfg, source))
 
-    def register(self, *models: M) -> M:
-        """Bind models to this registry's backend (usable as a class decorator)."""
+    @classmethod
+    def _from_settings(cls, settings: config.Settings) -> Registry:
+        return cls(settings.name, source=settings.source, cursor_secret=settings.cursor_secret, **settings.info)
+
+    def _open(self, action: str) -> None:
+        if self.closed:
+            raise ConfigError(f"Cannot {action}: this registry ({self.backend!r}) has been closed; build a new one.")
+
+    def ping(self) -> None:
+        """One real round trip to the server (what ``odm check`` does): BackendUnavailable or ConfigError on failure."""
+        self._open("ping")
+        self.backend.ping()
+
+    def register(self, *models: M, rebind: bool = False) -> M:
+        """Bind models to this registry's backend (usable as a class decorator).
+
+        A model already bound to another open registry is refused (ConfigError) unless
+        ``rebind=True``: silently moving it would send the other registry's users to
+        this backend. A model whose registry was closed may be registered again.
+        """
+        self._open("register models")
         if not models:
             raise ConfigError("register() needs at least one Model class.")
-        for model in models:
+        repos = []
+        for model in models:  # every check first: a refused call binds nothing
             if not isinstance(model, type) or not issubclass(model, Model):
                 raise ConfigError(f"register() takes Model classes, not {model!r}.")
             if model._spec is None:
                 raise ConfigError(f"{model.__name__} is abstract (Meta.abstract = True) and cannot be registered.")
-            repo = self.backend.repository(model._spec)
+            current = model._odm_binding
+            if (current is not None and current.closed_by is None and current.backend is not self.backend
+                    and not rebind):
+                raise ConfigError(f"{model.__name__} is already registered on another open registry "
+                                  f"({current.backend!r}); close that registry first, or call "
+                                  f"register({model.__name__}, rebind=True) to move it here.")
+            repos.append(self.backend.repository(model._spec))
+        for model, repo in zip(models, repos, strict=True):
             if _has_decimal(model):
                 repo.use_exact_decimals()
             model._odm_binding = Binding(model, repo)
@@ -53,15 +93,22 @@ class Registry:
 
     def sync(self) -> list[Action]:
         """Create missing tables, collections and indexes; returns what was done (empty if nothing)."""
+        self._open("sync")
         actions: list[Action] = []
         for model in self.models:
             actions.extend(model._bound().repo.sync())
         return actions
 
     def close(self) -> None:
+        """Release connections; models bound here then say the registry is closed. Safe to call twice."""
+        if self.closed:
+            return
+        self.closed = True
+        label = repr(self.backend)
         for model in self.models:
-            if model._odm_binding is not None and model._odm_binding.repo.backend is self.backend:
-                model._odm_binding = None
+            binding = model._odm_binding
+            if binding is not None and binding.backend is self.backend:
+                binding.close(label)
         self.backend.close()
 
     def __enter__(self) -> Registry:
@@ -71,7 +118,8 @@ class Registry:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<Registry {self.backend!r} models={[m.__name__ for m in self.models]}>"
+        state = " closed" if self.closed else ""
+        return f"<Registry {self.backend!r}{state} models={[m.__name__ for m in self.models]}>"
 
 
 def _has_decimal(model: Any, seen: set[Any] | None = None) -> bool:

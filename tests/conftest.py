@@ -99,11 +99,11 @@ def registries(target: Target) -> Iterator[Callable[..., odm.Registry]]:
     """A factory of registries on ``target``; their items are removed and they are closed afterwards."""
     made: list[odm.Registry] = []
 
-    def make(*models: type[odm.Model], sync: bool = True) -> odm.Registry:
+    def make(*models: type[odm.Model], sync: bool = True, rebind: bool = False) -> odm.Registry:
         reg = target.registry()
         made.append(reg)
         if models:
-            reg.register(*models)
+            reg.register(*models, rebind=rebind)
             if sync:
                 reg.sync()
         return reg

@@ -8,15 +8,17 @@ so each backend has one implementation for both.
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 from ..errors import ConfigError
 from ..expressions.nodes import Node
 from ..fields import SortKey
+from ..pagination import Cursors
 from ..schema import TableSpec
 from .codec import Codec
+from .names import ANY, TableNameRule
 
 
 class Features:
@@ -129,12 +131,38 @@ class Backend:
     name: ClassVar[str] = "backend"
     features: ClassVar[type[Features]] = Features
     repository_class: ClassVar[type[Repository]] = Repository
+    #: The dbInfo keys this backend reads, each with the kind of value it takes
+    #: (a name in ``odm.config.KINDS``); any other key is a ConfigError naming the close match.
+    info_keys: ClassVar[Mapping[str, str]] = {}
+    #: Keys of the seed's single shared dbInfo that only the other Go-era backend reads
+    #: (one dbInfo serves both MongoDB and DynamoDB there): accepted and not used.
+    shared_info_keys: ClassVar[frozenset[str]] = frozenset()
+    #: Which table names the server can hold (checked when a repository is defined).
+    table_names: ClassVar[TableNameRule] = ANY
 
     def __init__(self, info: dict[str, Any]) -> None:
         self.info = info
         self.repositories: dict[str, Repository] = {}
+        #: Signs page cursors; a Registry replaces it when a cursor secret is configured.
+        self.cursors = Cursors()
+
+    def stored_table_name(self, name: str) -> str:
+        """The name the server sees for a table spec's ``name`` (DynamoDB adds its tablePrefix)."""
+        return name
+
+    def check_table_name(self, name: str) -> None:
+        """ConfigError, naming the name and the rule, when the server cannot hold this table name."""
+        problem = ANY.problem(name) or self.table_names.problem(self.stored_table_name(name))
+        if problem is not None:
+            raise ConfigError(f"The table name {name!r} cannot be used on {self.name}: {problem}; "
+                              f"{self.table_names.summary}.")
+
+    def ping(self) -> None:
+        """One real round trip to the server (``odm check``); BackendUnavailable or ConfigError when it fails."""
+        raise NotImplementedError
 
     def repository(self, spec: TableSpec) -> Repository:
+        self.check_table_name(spec.name)
         existing = self.repositories.get(spec.name)
         if existing is not None:
             if existing.spec != spec:

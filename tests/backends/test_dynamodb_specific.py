@@ -236,7 +236,7 @@ def test_sync_refuses_another_key_schema_and_adds_a_gsi(dynamo: Callable[..., od
     desc = client(reg).describe_table(TableName=V2._bound().repo.table)["Table"]  # type: ignore[attr-defined]
     assert [g["IndexName"] for g in desc["GlobalSecondaryIndexes"]] == ["by_n"]
     assert V2.query(V2.n == 5).explain()["index"] == "by_n" and V2.query(V2.n == 5).first().key == "k"  # type: ignore[attr-defined,union-attr]
-    assert dynamo(V2, sync=False).sync() == []
+    assert dynamo(V2, sync=False, rebind=True).sync() == []
 
 
 def test_unreachable_endpoint_is_backend_unavailable_without_secrets() -> None:

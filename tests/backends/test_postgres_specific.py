@@ -72,7 +72,7 @@ def test_expression_indexes_serve_queries(pg: Callable[..., odm.Registry]) -> No
         conn.execute("ANALYZE pg_items")
     # The table is small: forbid sequential scans so the plan shows whether an index *can* serve.
     planner = odm.Registry("postgres", dsn=reg.backend.conninfo + " options='-c enable_seqscan=off'")  # type: ignore[attr-defined]
-    planner.register(PgItem)
+    planner.register(PgItem, rebind=True)
     try:
         queries = {
             "pg_items__ix_name": PgItem.query(PgItem.name == "N7"),

@@ -104,7 +104,7 @@ def test_register_rejects_non_models_and_abstract() -> None:
             reg.register()
 
 
-def test_registry_binds_and_close_unbinds() -> None:
+def test_registry_binds_and_close_says_closed() -> None:
     class Item(odm.Model):
         x = odm.fields.Integer()
 
@@ -116,7 +116,7 @@ def test_registry_binds_and_close_unbinds() -> None:
     reg.sync()
     Item.create(x=1)
     reg.close()
-    with pytest.raises(odm.ConfigError, match="not registered"):
+    with pytest.raises(odm.ConfigError, match="registry that has been closed"):
         Item.create(x=2)
 
 

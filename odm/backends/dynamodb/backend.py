@@ -16,6 +16,7 @@ from botocore.config import Config
 
 from ...errors import BackendUnavailable, ConfigError, ODMError, QueryError
 from ..base import Backend, Features
+from ..names import TableNameRule
 from .codec import DynamoCodec
 from .repository import DynamoRepository
 
@@ -38,6 +39,13 @@ class DynamoBackend(Backend):
     features = DynamoFeatures
     repository_class = DynamoRepository
     codec: ClassVar[DynamoCodec] = DynamoCodec()
+    info_keys = {"endpoint": "text", "awsRegion": "text", "region": "text", "credentials": "text",
+                 "awsSecretKeyId": "text", "awsSecretAccessKey": "text", "awsSessionToken": "text", "tablePrefix": "text"}
+    #: The seed's one dbInfo also carries MongoDB's keys (docs/configuration.md).
+    shared_info_keys = frozenset({"host", "database", "user", "pass"})
+    table_names = TableNameRule(
+        "a DynamoDB table name, tablePrefix included, is 3 to 255 characters of A-Z, a-z, 0-9, '_', '-' and '.'",
+        allowed="[A-Za-z0-9_.-]", min_length=3, max_bytes=255)
 
     def __init__(self, info: dict[str, Any]) -> None:
         super().__init__(info)
@@ -118,6 +126,13 @@ class DynamoBackend(Backend):
             raise QueryError(f"Invalid DynamoDB {op} request: {exc}") from exc
         except bexc.BotoCoreError as exc:  # anything else from the driver, still translated
             raise ODMError(f"DynamoDB at {self.where} failed {op}: {type(exc).__name__}.") from exc
+
+    def stored_table_name(self, name: str) -> str:
+        return self.prefix + name
+
+    def ping(self) -> None:
+        """``ListTables`` with ``Limit=1``: reaches the endpoint and checks the credentials."""
+        self.call("list_tables", Limit=1)
 
     def close(self) -> None:
         if not self._closed:

@@ -20,7 +20,7 @@ import botocore.exceptions as bexc
 
 from ...errors import BackendUnavailable, ConditionFailed, DuplicateKey, QueryError, ValidationError
 from ...expressions.nodes import Node
-from ...pagination import fingerprint, sign, unsign
+from ...pagination import fingerprint, invalid_cursor
 from ...schema import TableSpec
 from ..base import Action, QuerySpec, Repository, chunks
 from ..codec import parse_iso_utc
@@ -407,13 +407,18 @@ class DynamoRepository(Repository):
             raise QueryError(f"page(size=...) must be a positive integer, not {size!r}.")
         plan = self.plan(query)
         fp = fingerprint(self.table, query.where, query.order, plan.access.name, "dynamodb")
+        names = {self.hash_name, self.range_name}
+        if plan.access.kind != "table":
+            names |= {plan.access.hash_key.parts[0], plan.access.range_key.parts[0] if plan.access.range_key else None}
+        names.discard(None)
+        cursors = self.backend.cursors
         start = None
         offset = query.offset
         if cursor is not None:
-            payload = unsign(cursor, fp)
+            payload = cursors.unsign(cursor, fp)
             if not isinstance(payload, dict) or "k" not in payload:
-                raise QueryError("The page cursor is invalid for this query; start again with cursor=None.")
-            start = _untag_key(payload["k"])
+                raise invalid_cursor()
+            start = _untag_key(payload["k"], names)
             offset = 0
         window = query.but(limit=size + 1, offset=offset)
         got = list(self._matching(plan, window, start))
@@ -421,11 +426,8 @@ class DynamoRepository(Repository):
             return [doc for _, doc in got], None
         got = got[:size]
         last = got[-1][0]
-        names = {self.hash_name, self.range_name}
-        if plan.access.kind != "table":
-            names |= {plan.access.hash_key.parts[0], plan.access.range_key.parts[0] if plan.access.range_key else None}
-        key = {n: last[n] for n in names if n is not None and n in last}
-        return [doc for _, doc in got], sign({"k": _tag_key(key)}, fp)
+        key = {n: last[n] for n in names if n in last}
+        return [doc for _, doc in got], cursors.sign({"k": _tag_key(key)}, fp)
 
 
 def _utcnow() -> Any:
@@ -445,17 +447,24 @@ def _tag_key(key: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _untag_key(data: Any) -> dict[str, Any]:
+def _untag_key(data: Any, names: set[str | None]) -> dict[str, Any]:
+    """The ExclusiveStartKey a cursor holds: only this access path's key attributes, well-formed."""
     import base64
+    import binascii
 
-    if not isinstance(data, dict):
-        raise QueryError("The page cursor is invalid for this query; start again with cursor=None.")
+    if not isinstance(data, dict) or not data or not set(data) <= names:
+        raise invalid_cursor()
     out = {}
     for name, av in data.items():
         if not isinstance(av, dict) or len(av) != 1:
-            raise QueryError("The page cursor is invalid for this query; start again with cursor=None.")
+            raise invalid_cursor()
         (tag, value), = av.items()
         if tag not in ("S", "N", "B") or not isinstance(value, str):
-            raise QueryError("The page cursor is invalid for this query; start again with cursor=None.")
-        out[name] = {tag: base64.b64decode(value) if tag == "B" else value}
+            raise invalid_cursor()
+        if tag == "B":
+            try:
+                value = base64.b64decode(value, validate=True)
+            except (binascii.Error, ValueError):
+                raise invalid_cursor() from None
+        out[name] = {tag: value}
     return out

@@ -22,6 +22,7 @@ from pymongo.errors import (
 from ...config import redact_url
 from ...errors import BackendUnavailable, ConfigError, DuplicateKey, ODMError, QueryError, ValidationError
 from ..base import Backend, Features, require
+from ..names import TableNameRule
 from .codec import CODEC_OPTIONS, MongoCodec
 from .repository import MongoRepository
 
@@ -43,6 +44,15 @@ class MongoBackend(Backend):
     features = MongoFeatures
     repository_class = MongoRepository
     codec = MongoCodec()
+    info_keys = {"uri": "text", "host": "text", "database": "text", "user": "text", "username": "text", "pass": "text",
+                 "password": "text", "authSource": "text", "timeout": "seconds", "batchSize": "count"}
+    #: The seed's one dbInfo also carries DynamoDB's keys (docs/configuration.md).
+    shared_info_keys = frozenset({"credentials", "endpoint", "awsRegion", "awsSecretKeyId", "awsSecretAccessKey",
+                                  "awsSessionToken"})
+    table_names = TableNameRule(
+        "a MongoDB collection name is non-empty, holds no '$' or NUL, does not start or end with '.', holds no '..' "
+        "and does not start with 'system.'",
+        forbidden="\x00$", no_edges=".", no_runs=("..",), reserved_prefixes=("system.",))
 
     def __init__(self, info: dict[str, Any]) -> None:
         super().__init__(info)
@@ -130,6 +140,16 @@ class MongoBackend(Backend):
         if isinstance(exc, PyMongoError):
             return QueryError(f"MongoDB error on '{collection}': {self._reason(exc)}.")
         return None
+
+    def ping(self) -> None:
+        """The server's ``ping`` command (waits at most ``timeout`` seconds for a server)."""
+        try:
+            self.db.command("ping")
+        except Exception as exc:
+            translated = self.translate(exc, self.label)
+            if translated is None:
+                raise
+            raise translated from exc
 
     def close(self) -> None:
         if not self._closed:

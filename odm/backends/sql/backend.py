@@ -26,6 +26,14 @@ class SQLBackend(Backend):
     integrity_errors: tuple[type[BaseException], ...] = ()
     #: A LIMIT value meaning "no limit" (for LIMIT ? OFFSET ?).
     no_limit: ClassVar[Any] = -1
+    #: The catalog table every SQL backend keeps for itself (see ensure_meta).
+    META_TABLE: ClassVar[str] = "_odm_schema"
+
+    def ping(self) -> None:
+        """``SELECT 1`` on a connection of this backend: a real round trip."""
+        with self.tx(readonly=True) as cur:
+            cur.execute("SELECT 1")
+            cur.fetchone()
 
     def tx(self, readonly: bool = False) -> AbstractContextManager[Any]:
         """A cursor inside one transaction: committed on success, rolled back on error."""

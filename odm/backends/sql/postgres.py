@@ -27,6 +27,7 @@ from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 from ...config import redact_url
 from ...errors import BackendUnavailable, ConfigError, ODMError, QueryError
 from ...fields import Field
+from ..names import TableNameRule
 from .backend import SQLBackend, SQLFeatures
 from .dialect import Dialect
 from .repository import dumps
@@ -267,6 +268,12 @@ class PostgresBackend(SQLBackend):
     name = "postgres"
     dialect = PostgresDialect()
     features = PostgresFeatures
+    info_keys = {"dsn": "text", "uri": "text", "host": "text", "port": "port", "database": "text", "user": "text",
+                 "pass": "text", "password": "text", "poolSize": "count", "pool_size": "count", "timeout": "seconds"}
+    table_names = TableNameRule(
+        f"a PostgreSQL table name holds no NUL character, is at most {_MAX_IDENT} bytes (the server would cut a "
+        "longer one short) and is not '_odm_schema' (the ODM's catalog)",
+        max_bytes=_MAX_IDENT, reserved=(SQLBackend.META_TABLE,))
     integrity_errors = (psycopg.errors.UniqueViolation,)
     no_limit = None
     #: Rows fetched per round trip when streaming through a server-side cursor.

@@ -12,6 +12,7 @@ from typing import Any
 
 from ...errors import BackendUnavailable, ConfigError, ODMError, QueryError
 from ...fields import Field
+from ..names import TableNameRule
 from .backend import SQLBackend, SQLFeatures
 from .dialect import Dialect
 
@@ -138,6 +139,11 @@ class SQLiteBackend(SQLBackend):
     dialect = SQLiteDialect()
     features = SQLiteFeatures
     integrity_errors = (sqlite3.IntegrityError,)
+    info_keys = {"path": "text"}
+    table_names = TableNameRule(
+        "an SQLite table name holds no NUL character, does not start with 'sqlite_' (SQLite's own tables) "
+        "and is not '_odm_schema' (the ODM's catalog)",
+        reserved_prefixes=("sqlite_",), reserved=(SQLBackend.META_TABLE,))
 
     def __init__(self, info: dict[str, Any]) -> None:
         super().__init__(info)
