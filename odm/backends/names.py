@@ -39,7 +39,7 @@ class TableNameRule:
         """What is wrong with ``name`` in a few words, or None when the backend can hold it."""
         for char in self.forbidden:
             if char in name:
-                return f"it contains {char!r}"
+                return "it contains a NUL character" if char == "\x00" else f"it contains {char!r}"
         if len(name) < self.min_length:
             return f"it is shorter than {self.min_length} character{'s' if self.min_length > 1 else ''}"
         if self.allowed is not None:

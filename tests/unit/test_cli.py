@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from odm.cli import main
+from odm.cli import EXIT_ERROR, EXIT_USAGE, main
 
 
 def test_check_and_sync(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -25,6 +25,25 @@ def test_check_and_sync(tmp_path: Path, capsys: pytest.CaptureFixture[str], monk
     sys.modules.pop("climodels", None)
 
 
-def test_bad_config_exit_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["check", str(tmp_path / "missing.json")]) == 2
-    assert "does not exist" in capsys.readouterr().err
+def test_bad_config_is_exit_code_1_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", str(tmp_path / "missing.json")]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "does not exist" in err and err.count("\n") == 1
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"database": {"dbName": "sqlite", "dbInfo": {"Path": str(tmp_path / "x.db")}}}))
+    assert main(["check", str(cfg)]) == EXIT_ERROR
+    assert "'Path' (did you mean 'path'?)" in capsys.readouterr().err
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_usage_errors_are_exit_code_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"database": {"dbName": "sqlite", "dbInfo": {"path": str(tmp_path / "x.db")}}}))
+    with pytest.raises(SystemExit) as info:
+        main(["frobnicate"])
+    assert info.value.code == EXIT_USAGE
+    assert main(["sync", str(cfg), "no_such_module_here"]) == EXIT_USAGE
+    assert "no module named 'no_such_module_here'" in capsys.readouterr().err
+    assert main(["sync", str(cfg), "json"]) == EXIT_USAGE  # a module with no models
+    assert "no models found in json" in capsys.readouterr().err
+    assert not (tmp_path / "x.db").exists()  # nothing was opened

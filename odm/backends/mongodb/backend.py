@@ -25,9 +25,12 @@ from ..base import Backend, Features, require
 from ..names import TableNameRule
 from .codec import CODEC_OPTIONS, MongoCodec
 from .repository import MongoRepository
+from .sync import SCHEMA_COLLECTION
 
 #: Server error codes meaning "who you are was refused", reported as BackendUnavailable.
 AUTH_CODES = {13, 18}
+#: Longest "<database>.<collection>" namespace, in bytes (MongoDB 4.4 and later).
+MAX_NAMESPACE_BYTES = 255
 
 
 class MongoFeatures(Features):
@@ -50,9 +53,9 @@ class MongoBackend(Backend):
     shared_info_keys = frozenset({"credentials", "endpoint", "awsRegion", "awsSecretKeyId", "awsSecretAccessKey",
                                   "awsSessionToken"})
     table_names = TableNameRule(
-        "a MongoDB collection name is non-empty, holds no '$' or NUL, does not start or end with '.', holds no '..' "
-        "and does not start with 'system.'",
-        forbidden="\x00$", no_edges=".", no_runs=("..",), reserved_prefixes=("system.",))
+        "a MongoDB collection name is non-empty, holds no '$' or NUL, does not start or end with '.', holds no '..', "
+        "does not start with 'system.' (the server's own) and is not '_odm_schema' (the ODM's catalog)",
+        forbidden="\x00$", no_edges=".", no_runs=("..",), reserved_prefixes=("system.",), reserved=(SCHEMA_COLLECTION,))
 
     def __init__(self, info: dict[str, Any]) -> None:
         super().__init__(info)
@@ -140,6 +143,13 @@ class MongoBackend(Backend):
         if isinstance(exc, PyMongoError):
             return QueryError(f"MongoDB error on '{collection}': {self._reason(exc)}.")
         return None
+
+    def check_table_name(self, name: str) -> None:
+        super().check_table_name(name)
+        size = len(f"{self.db.name}.{name}".encode("utf-8", "surrogatepass"))
+        if size > MAX_NAMESPACE_BYTES:
+            raise ConfigError(f"The table name {name!r} cannot be used on mongodb: with its database the namespace "
+                              f"'{self.db.name}.<name>' is {size} bytes, over MongoDB's {MAX_NAMESPACE_BYTES}.")
 
     def ping(self) -> None:
         """The server's ``ping`` command (waits at most ``timeout`` seconds for a server)."""
