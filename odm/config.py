@@ -75,21 +75,21 @@ def canonical_name(name: Any, source: str) -> str:
     return key
 
 
+def _folded(text: str) -> str:
+    return re.sub(r"[_\-\s]", "", text).lower()
+
+
 def close_match(key: str, known: list[str]) -> str | None:
     """The known key ``key`` was most likely meant to be: same letters ignoring case and ``_``/``-``, else difflib's."""
-    def folded(text: str) -> str:
-        return re.sub(r"[_\-\s]", "", text).lower()
-
-    for candidate in known:
-        if folded(candidate) == folded(key):
-            return candidate
-    by_fold = {folded(c): c for c in known}
-    matches = difflib.get_close_matches(folded(key), list(by_fold), n=1, cutoff=0.6)
+    by_fold = {_folded(c): c for c in known}
+    if _folded(key) in by_fold:
+        return by_fold[_folded(key)]
+    matches = difflib.get_close_matches(_folded(key), list(by_fold), n=1, cutoff=0.6)
     return by_fold[matches[0]] if matches else None
 
 
 def _unknown(source: str, where: str, key: str, known: list[str], owner: str) -> ConfigError:
-    if close_match(key, ["cursorSecret"]) and where == "dbInfo":
+    if where == "dbInfo" and _folded(key) == "cursorsecret":
         return ConfigError(f"{source}: {key!r} is not a dbInfo key: the cursor secret goes in the 'database' object "
                            "beside dbName (\"cursorSecret\"), or Registry(..., cursor_secret=...).")
     match = close_match(key, known)
