@@ -81,7 +81,9 @@ def _folded(text: str) -> str:
 
 def close_match(key: str, known: list[str]) -> str | None:
     """The known key ``key`` was most likely meant to be: same letters ignoring case and ``_``/``-``, else difflib's."""
-    by_fold = {_folded(c): c for c in known}
+    by_fold: dict[str, str] = {}
+    for candidate in known:  # the first spelling wins (camelCase, the seed's, is listed first)
+        by_fold.setdefault(_folded(candidate), candidate)
     if _folded(key) in by_fold:
         return by_fold[_folded(key)]
     matches = difflib.get_close_matches(_folded(key), list(by_fold), n=1, cutoff=0.6)
