@@ -187,9 +187,12 @@ class Settings:
     name: str
     info: dict[str, Any]
     source: str
-    cursor_secret: bytes | None = field(default=None, repr=False)
+    cursor_secret: bytes | None = None
     #: dbInfo as written plus ODM_DB_INFO, before keys for another backend were left out.
-    merged: dict[str, Any] = field(default_factory=dict, repr=False)
+    merged: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"Settings(name={self.name!r}, source={self.source!r}, info={redact(self.info)!r})"
 
 
 def read(cfg: Any, source: str) -> Settings:

@@ -72,8 +72,8 @@ class Cursors:
             raise invalid_cursor()
         try:
             return json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-        except (binascii.Error, ValueError, RecursionError):
-            raise invalid_cursor() from None
+        except (binascii.Error, ValueError, RecursionError) as exc:
+            raise invalid_cursor() from exc
 
     def __repr__(self) -> str:
         return "<Cursors (key hidden)>"
@@ -138,8 +138,8 @@ def _as_field_value(key: SortKey, raw: Any) -> Any:
         if value is None or field is None:
             return value
         return field.convert(value)
-    except Exception:  # whatever a malformed value raises (ValueError, InvalidOperation, TypeError...)
-        raise invalid_cursor() from None
+    except Exception as exc:  # whatever a malformed value raises (ValueError, InvalidOperation, TypeError...)
+        raise invalid_cursor() from exc
 
 
 def fingerprint(name: str, *parts: Any) -> str:

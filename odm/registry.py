@@ -34,7 +34,7 @@ class Registry:
             self.backend = backend
         else:
             self.backend = config.build_backend(backend, info, source)
-        if secret is not None or not isinstance(backend, Backend):
+        if secret is not None:  # else the backend's own random key: cursors good for this registry only
             self.backend.cursors = Cursors(secret)
         self.models: list[type[Model]] = []
         self.closed = False

@@ -241,3 +241,10 @@ def test_bad_env_cursor_secret_is_a_config_error(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("ODM_CURSOR_SECRET", "tiny")
     with pytest.raises(odm.ConfigError, match="ODM_CURSOR_SECRET"):
         odm.Registry("sqlite")
+
+
+def test_checked_settings_show_no_secret() -> None:
+    cfg = {"database": {"dbName": "postgres", "dbInfo": {"host": "h", "database": "d", "pass": "hunter2-pw"},
+                        "cursorSecret": SECRET}}
+    shown = repr(config.read(cfg, "<dict>"))
+    assert "hunter2-pw" not in shown and SECRET not in shown and "'host': 'h'" in shown

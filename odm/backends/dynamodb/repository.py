@@ -464,7 +464,7 @@ def _untag_key(data: Any, names: set[str | None]) -> dict[str, Any]:
         if tag == "B":
             try:
                 value = base64.b64decode(value, validate=True)
-            except (binascii.Error, ValueError):
-                raise invalid_cursor() from None
+            except (binascii.Error, ValueError) as exc:
+                raise invalid_cursor() from exc
         out[name] = {tag: value}
     return out
