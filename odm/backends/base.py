@@ -152,6 +152,8 @@ class Backend:
 
     def check_table_name(self, name: str) -> None:
         """ConfigError, naming the name and the rule, when the server cannot hold this table name."""
+        if not isinstance(name, str):
+            raise ConfigError(f"A table name must be a string, not {type(name).__name__} ({name!r}).")
         problem = ANY.problem(name) or self.table_names.problem(self.stored_table_name(name))
         if problem is not None:
             raise ConfigError(f"The table name {name!r} cannot be used on {self.name}: {problem}; "

@@ -49,8 +49,11 @@ def test_nul_in_a_table_name_is_refused_everywhere(make_registry: Callable[..., 
     reg = make_registry()
     with pytest.raises(odm.ConfigError, match=r"'t\\x00x' cannot be used .*NUL"):
         reg.register(named_model("t\x00x"))
+    go = odm.Backend(target.name, reg.backend)
     with pytest.raises(odm.ConfigError, match="NUL"):
-        odm.Backend(target.name, reg.backend).define_repository("t", {"name": "t\x00x", "hashKey": "k"})
+        go.define_repository("t", {"name": "t\x00x", "hashKey": "k"})
+    with pytest.raises(odm.ConfigError, match="must be a string, not int"):
+        go.define_repository("t", {"name": 5, "hashKey": "k"})
 
 
 def test_a_model_bound_to_an_open_registry_is_not_silently_rebound(make_registry: Callable[..., odm.Registry]) -> None:
