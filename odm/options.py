@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import ConfigError
 from .expressions.nodes import Path
 from .fields import DateTime, Embedded, Field, Integer
+from .names import name_problem
 from .schema import Index, IndexSpec, SecondaryIndexSpec, TableSpec
 
 if TYPE_CHECKING:
@@ -47,6 +48,18 @@ def snake_case(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
+def check_stored_names(model: type, prefix: str = "", seen: frozenset[type] = frozenset()) -> None:
+    """Every stored name (``data_key``, embedded ones too) follows odm.names' rule for all backends."""
+    for name, field in model._fields.items():  # type: ignore[attr-defined]
+        key = field.data_key or name
+        problem = name_problem(key, "embedded" if prefix else "attribute")
+        if problem:
+            raise ConfigError(f"{prefix or model.__name__}.{name} cannot be stored under the name {key[:40]!r}: {problem} "
+                              "Choose another data_key.")
+        if isinstance(field, Embedded) and field.embedded not in seen:
+            check_stored_names(field.embedded, f"{prefix or model.__name__}.{name}", seen | {field.embedded})
+
+
 class ModelOptions:
     """The parsed Meta of one model, and the TableSpec backends use."""
 
@@ -72,6 +85,7 @@ class ModelOptions:
         self.ttl_attribute, self.ttl_seconds = self._ttl(raw)
         if (self.read_capacity is None) != (self.write_capacity is None):
             raise self.error("read_capacity", "and write_capacity must be given together (or neither, for on-demand billing)")
+        check_stored_names(model)
 
     # -- parsing -----------------------------------------------------------------
     def error(self, key: str, problem: str) -> ConfigError:

@@ -15,7 +15,9 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..errors import QueryError, ValidationError
 from ..fields import Field
+from ..names import name_problem, text_problem
 
 if TYPE_CHECKING:
     from ..schema import TableSpec
@@ -35,18 +37,47 @@ def parse_iso_utc(text: str) -> _dt.datetime:
     return _dt.datetime.fromisoformat(text[:-1] if text.endswith("Z") else text).replace(tzinfo=UTC)
 
 
+def _owner(field: Field | None) -> tuple[str, str | None]:
+    """The error key and model name a stored-form error names."""
+    model = getattr(field, "model", None)
+    name = getattr(model, "__name__", None) if model is not None and model is not dict else None
+    return (getattr(field, "name", "") or "_schema"), name
+
+
+def check_text(text: str, field: Field | None = None) -> str:
+    """A string every backend stores as is, or a ValidationError before any request (NUL, lone surrogates)."""
+    if "\x00" in text or not text.isascii():
+        problem = text_problem(text)
+        if problem:
+            where, model = _owner(field)
+            raise ValidationError({where: [problem]}, model)
+    return text
+
+
+def check_key(key: Any, field: Field | None = None) -> str:
+    """A key inside a dict value (data, never a path): see odm.names."""
+    problem = name_problem(key, "key")
+    if problem:
+        where, model = _owner(field)
+        raise ValidationError({where: [f"A dict key cannot be stored: {problem}"]}, model)
+    return key  # type: ignore[no-any-return]
+
+
 def _each(fn: Fn) -> Fn:
     return lambda v: [fn(x) for x in v]
 
 
-def _each_value(fn: Fn) -> Fn:
-    return lambda v: {k: fn(x) for k, x in v.items()}
+def _each_value(fn: Fn, field: Field | None) -> Fn:
+    return lambda v: {check_key(k, field): fn(x) for k, x in v.items()}
 
 
 class Codec:
     """JSON-compatible stored forms (used as is by the SQL backends)."""
 
     # -- per-kind encoders: return None for "store as is" --------------------------
+    def enc_str(self, field: Field | None, ttl: bool) -> Fn | None:
+        return lambda v: check_text(v, field)
+
     def enc_datetime(self, field: Field | None, ttl: bool) -> Fn | None:
         return iso_utc
 
@@ -110,7 +141,7 @@ class Codec:
         if kind == "dict":
             values = field.values  # type: ignore[attr-defined]
             value_enc = self.field_encoder(values, False) if values is not None else self.encode_any
-            return None if value_enc is None else _each_value(value_enc)
+            return _each_value(value_enc or (lambda v: v), field)
         if kind == "embedded":
             encode, _ = self.model_plan(field.embedded, None)  # type: ignore[attr-defined]
             return encode
@@ -129,7 +160,7 @@ class Codec:
         if kind == "dict":
             values = field.values  # type: ignore[attr-defined]
             value_dec = self.field_decoder(values, False) if values is not None else None
-            return None if value_dec is None else _each_value(value_dec)
+            return None if value_dec is None else (lambda v: {k: value_dec(x) for k, x in v.items()})
         if kind == "embedded":
             _, decode = self.model_plan(field.embedded, None)  # type: ignore[attr-defined]
             return decode
@@ -166,7 +197,10 @@ class Codec:
 
     # -- values without a declared field (queries on plain dicts, the Go layer) ---------
     def encode_any(self, value: Any) -> Any:
-        if isinstance(value, (str, int, float, bool)) or value is None:
+        """A value by its type; strings and dict keys are checked (see odm.names)."""
+        if isinstance(value, str):
+            return check_text(value)
+        if isinstance(value, (int, float, bool)) or value is None:
             return value
         if isinstance(value, _dt.datetime):
             fn = self.enc_datetime(None, False)
@@ -181,7 +215,7 @@ class Codec:
         elif isinstance(value, enum.Enum):
             return self.encode_any(value.value)
         elif isinstance(value, Mapping):
-            return {k: self.encode_any(v) for k, v in value.items()}
+            return {check_key(k): self.encode_any(v) for k, v in value.items()}
         elif isinstance(value, (set, frozenset)):
             return sorted(self.encode_any(v) for v in value)
         elif isinstance(value, (list, tuple)):
@@ -191,8 +225,15 @@ class Codec:
         return value if fn is None else fn(value)
 
     def encode_value(self, value: Any, field: Field | None, ttl: bool = False) -> Any:
-        """A query value in stored form: by its field when known, else by its type."""
-        if field is None or value is None:
-            return self.encode_any(value)
-        fn = self.field_encoder(field, ttl)
-        return value if fn is None else fn(value)
+        """A query value in stored form: by its field when known, else by its type.
+
+        A value no item can hold (a NUL in a string) is a QueryError: nothing stored
+        could match it, on any backend.
+        """
+        try:
+            if field is None or value is None:
+                return self.encode_any(value)
+            fn = self.field_encoder(field, ttl)
+            return value if fn is None else fn(value)
+        except ValidationError as exc:
+            raise QueryError(f"A query value cannot be used: {exc}") from None

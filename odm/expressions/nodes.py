@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from ..errors import QueryError
+from ..names import text_problem
+
 
 class Node:
     """Base of every expression node; ``visit_name`` picks the compiler method."""
@@ -43,6 +46,14 @@ def _check(other: object) -> Node:
     return other
 
 
+def _operand(value: Any) -> None:
+    """Refuse a text operand no stored value can hold (NUL, lone surrogates), on every backend alike."""
+    if isinstance(value, str) and ("\x00" in value or not value.isascii()):
+        problem = text_problem(value)
+        if problem:
+            raise QueryError(f"A query cannot compare with {value[:40]!r}: {problem} No stored value can hold it.")
+
+
 @dataclass(frozen=True, slots=True)
 class Path:
     """An attribute path in stored names (``data_key``), e.g. ``("address", "city")``.
@@ -69,6 +80,9 @@ class Compare(Node):
     path: Path
     value: Any
 
+    def __post_init__(self) -> None:
+        _operand(self.value)
+
 
 @dataclass(frozen=True, slots=True)
 class Between(Node):
@@ -79,6 +93,10 @@ class Between(Node):
     low: Any
     high: Any
 
+    def __post_init__(self) -> None:
+        _operand(self.low)
+        _operand(self.high)
+
 
 @dataclass(frozen=True, slots=True)
 class In(Node):
@@ -87,6 +105,10 @@ class In(Node):
     visit_name: ClassVar[str] = "in"
     path: Path
     values: tuple[Any, ...]
+
+    def __post_init__(self) -> None:
+        for value in self.values:
+            _operand(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +127,9 @@ class Prefix(Node):
     path: Path
     prefix: str
 
+    def __post_init__(self) -> None:
+        _operand(self.prefix)
+
 
 @dataclass(frozen=True, slots=True)
 class Contains(Node):
@@ -115,6 +140,9 @@ class Contains(Node):
     value: Any
     is_list: bool
 
+    def __post_init__(self) -> None:
+        _operand(self.value)
+
 
 @dataclass(frozen=True, slots=True)
 class Like(Node):
@@ -123,6 +151,9 @@ class Like(Node):
     visit_name: ClassVar[str] = "like"
     path: Path
     pattern: str
+
+    def __post_init__(self) -> None:
+        _operand(self.pattern)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from ....errors import QueryError
+from ....errors import QueryError, ValidationError
 from ....expressions.compiler import Compiler
 from ....expressions.nodes import And, Between, Compare, Contains, Exists, In, Like, Node, Not, Or, Path, Prefix
 from ....fields import SortKey
@@ -154,7 +154,11 @@ class ExpressionCompiler(Compiler):
 
     def av(self, path: Path, value: Any, field: Any = None) -> dict[str, Any]:
         field = field if field is not None else path.field
-        return to_av(self.codec.encode_value(value, field, path.parts[0] == self.spec.ttl_attribute))
+        stored = self.codec.encode_value(value, field, path.parts[0] == self.spec.ttl_attribute)
+        try:
+            return to_av(stored)
+        except ValidationError as exc:  # a query value, not an item: the query is what is wrong
+            raise QueryError(f"A query value cannot be used: {exc}") from None
 
     def operand(self, path: Path) -> str:
         return self.ctx.path(path.parts)
