@@ -271,7 +271,8 @@ class Repository:
         for key, value in data.items():
             problem = name_problem(key)
             if problem:
-                errors[_short(str(key))] = [problem]
+                shown = key if isinstance(key, str) and key.isprintable() else repr(key)
+                errors[_short(shown)] = [problem]
                 continue
             if value is None:
                 continue

@@ -63,6 +63,19 @@ def check_key(key: Any, field: Field | None = None) -> str:
     return key  # type: ignore[no-any-return]
 
 
+def _nested(encode: Fn, field: Field) -> Fn:
+    """An embedded model's encoder whose errors name the outer field (``{"address": {"city": ...}}``)."""
+
+    def run(value: Any) -> Any:
+        try:
+            return encode(value)
+        except ValidationError as exc:
+            where, model = _owner(field)
+            raise ValidationError({where: exc.messages}, model) from None
+
+    return run
+
+
 def _each(fn: Fn) -> Fn:
     return lambda v: [fn(x) for x in v]
 
@@ -144,7 +157,7 @@ class Codec:
             return _each_value(value_enc or (lambda v: v), field)
         if kind == "embedded":
             encode, _ = self.model_plan(field.embedded, None)  # type: ignore[attr-defined]
-            return encode
+            return _nested(encode, field)
         return None
 
     def field_decoder(self, field: Field, ttl: bool) -> Fn | None:
