@@ -75,6 +75,13 @@ def test_every_accepted_name_addresses_exactly_its_attribute(repo: odm.Repositor
         assert name not in repo.save({name: None}, {"email": own}), name
         assert name not in repo.get_one({"email": own}), name
     assert all(set(d) == {"email", "rank"} for d in repo.get_all())
+    # Every other name is refused, and touches none of the items above.
+    for name in REFUSED:
+        with pytest.raises(odm.ValidationError):
+            repo.save({name: "v"}, {"email": "n00"})
+        with pytest.raises(odm.QueryError):
+            repo.get_all({name: None})
+    assert all(set(d) == {"email", "rank"} for d in repo.get_all())
     # delete_all by an accepted name deletes exactly its own item.
     for i, name in enumerate(ACCEPTED[:8]):
         repo.save({name: "z"}, {"email": f"n{i:02d}"})
@@ -90,6 +97,9 @@ def test_order_by_an_accepted_name(repo: odm.Repository) -> None:
         for rank, email in enumerate(["b", "c", "a"]):
             repo.save({"email": email, name: rank, "é": 10 - rank})
         assert [d["email"] for d in repo.get_all(order=name, sorting="desc")] == ["a", "c", "b"], name
+    for name in ("a.b", "a\\b", "$x"):
+        with pytest.raises(odm.QueryError):
+            repo.get_all(order=name)
 
 
 @pytest.mark.parametrize("name", list(REFUSED), ids=[repr(n)[:20] for n in REFUSED])
@@ -180,6 +190,11 @@ def test_model_data_keys_address_exactly_their_attribute(make_registry: Any) -> 
         item.update(**{f"f{i}": None})
         assert getattr(Named.get(f"n{i}"), f"f{i}") is None
         assert Named.query(ref == "w").count() == 0
+    assert Named.query().count() == len(names)
+    # A value no backend stores the same way is refused, not written.
+    for data in ({"f0": "\x00"}, {"tags": {"$set": 1}}, {"tags": {"k": "\udc00"}}):
+        with pytest.raises(odm.ValidationError):
+            Named.create(email="refused", **data)
     assert Named.query().count() == len(names)
 
 

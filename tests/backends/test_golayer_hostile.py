@@ -82,10 +82,26 @@ def test_a_bad_value_is_refused_before_any_write(repo: odm.Repository, value: An
     assert repo.get_all() == [{"email": "keep", "v": 1}]
 
 
+#: The edges of the rule: the first value of each pair is stored everywhere, the second nowhere.
+EDGES: list[tuple[Any, Any]] = [
+    (2**63 - 1, 2**63), (-(2**63), -(2**63) - 1), (1e125, 1e126), (-1e-130, 1e-131),
+    (Decimal("9." + "9" * 33), Decimal("9." + "9" * 34)), (Decimal("1e-130"), Decimal("1e-131")),
+    ({"a.b": 1}, {"$a": 1}), ({"b", "c"}, {"b", b"c"}), ("\u0001", "\u0000"),
+]
+
+
 def test_good_values_are_stored_and_matched_on_every_backend(repo: odm.Repository) -> None:
     for i, value in enumerate(GOOD_VALUES):
         repo.save({"email": f"g{i}", "v": value})
         assert [d["email"] for d in repo.get_all({"v": value})] == [f"g{i}"], value
+    for i, (good, bad) in enumerate(EDGES):
+        repo.save({"email": f"e{i}", "edge": good})
+        assert [d["email"] for d in repo.get_all({"edge": good})] == [f"e{i}"], good
+        with pytest.raises(odm.ValidationError):
+            repo.save({"email": f"bad{i}", "edge": bad})
+        with pytest.raises(odm.QueryError):
+            repo.get_all({"edge": bad})
+    assert len(repo.get_all()) == 1 + len(GOOD_VALUES) + len(EDGES)
 
 
 def test_bad_arguments_are_query_errors(repo: odm.Repository) -> None:
