@@ -89,7 +89,11 @@ class Codec:
 
     # -- per-kind encoders: return None for "store as is" --------------------------
     def enc_str(self, field: Field | None, ttl: bool) -> Fn | None:
-        return lambda v: check_text(v, field)
+        def check(value: str) -> str:
+            # One C-speed test per string on the hot path; the full check only when it may fail.
+            return value if value.isascii() and "\x00" not in value else check_text(value, field)
+
+        return check
 
     def enc_datetime(self, field: Field | None, ttl: bool) -> Fn | None:
         return iso_utc
