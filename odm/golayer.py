@@ -5,7 +5,7 @@ semantics (see docs/go-layer.md). A definition dict becomes the same
 :class:`~odm.schema.TableSpec` a model's Meta does, on the same backend
 repositories, so both layers share one implementation per backend.
 
-Every input is checked before any request (attribute names by ``odm.names``,
+Every input is checked before any request (attribute names by ``odm.attributes``,
 values by ``odm.plain``), and only ``odm`` errors leave this module, each naming
 the repository and showing the filter as the caller wrote it.
 """
@@ -20,12 +20,12 @@ from contextlib import contextmanager
 from typing import Any
 
 from . import config
+from .attributes import name_problem, text_problem
 from .backends import base
 from .backends.base import QuerySpec
 from .errors import ConditionFailed, ConfigError, NotFound, ODMError, QueryError, ValidationError
 from .expressions.nodes import And, Compare, Exists, In, Like, Node, Path
 from .fields import Bytes, DateTime, Field, Float, Invalid, SortKey, String
-from .names import name_problem, text_problem
 from .plain import value_problem
 from .schema import Index, IndexSpec, SecondaryIndexSpec, TableSpec
 

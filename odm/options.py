@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from .attributes import name_problem
 from .errors import ConfigError
 from .expressions.nodes import Path
 from .fields import DateTime, Embedded, Field, Integer
-from .names import name_problem
 from .schema import Index, IndexSpec, SecondaryIndexSpec, TableSpec
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ def snake_case(name: str) -> str:
 
 
 def check_stored_names(model: type, prefix: str = "", seen: frozenset[type] = frozenset()) -> None:
-    """Every stored name (``data_key``, embedded ones too) follows odm.names' rule for all backends."""
+    """Every stored name (``data_key``, embedded ones too) follows odm.attributes' rule for all backends."""
     for name, field in model._fields.items():  # type: ignore[attr-defined]
         key = field.data_key or name
         problem = name_problem(key, "embedded" if prefix else "attribute")

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from .names import name_problem, text_problem
+from .attributes import name_problem, text_problem
 
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 #: Significant digits of a Decimal (MongoDB's Decimal128 holds 34, DynamoDB 38).

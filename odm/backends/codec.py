@@ -15,9 +15,9 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..attributes import name_problem, text_problem
 from ..errors import QueryError, ValidationError
 from ..fields import Field
-from ..names import name_problem, text_problem
 
 if TYPE_CHECKING:
     from ..schema import TableSpec
@@ -55,7 +55,7 @@ def check_text(text: str, field: Field | None = None) -> str:
 
 
 def check_key(key: Any, field: Field | None = None) -> str:
-    """A key inside a dict value (data, never a path): see odm.names."""
+    """A key inside a dict value (data, never a path): see odm.attributes."""
     problem = name_problem(key, "key")
     if problem:
         where, model = _owner(field)
@@ -214,7 +214,7 @@ class Codec:
 
     # -- values without a declared field (queries on plain dicts, the Go layer) ---------
     def encode_any(self, value: Any) -> Any:
-        """A value by its type; strings and dict keys are checked (see odm.names)."""
+        """A value by its type; strings and dict keys are checked (see odm.attributes)."""
         if isinstance(value, str):
             return check_text(value)
         if isinstance(value, (int, float, bool)) or value is None:

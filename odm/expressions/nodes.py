@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from ..attributes import text_problem
 from ..errors import QueryError
-from ..names import text_problem
 
 
 class Node:

@@ -1,6 +1,6 @@
 """Attribute names are never path syntax: each name addresses exactly its attribute, or is refused.
 
-One corpus on every backend (see odm/names.py and docs/models.md, "Attribute names"):
+One corpus on every backend (see odm/attributes.py and docs/models.md, "Attribute names"):
 accepted names are stored, read, filtered, ordered, updated, removed and deleted by,
 each touching only its own attribute; refused names raise before anything is written.
 """

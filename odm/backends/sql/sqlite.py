@@ -46,7 +46,7 @@ class SQLiteDialect(Dialect):
     def json_path(self, parts: Sequence[str]) -> str:
         for part in parts:
             # Inside a quoted label, '"' ends the label and SQLite versions disagree on '\\'
-            # escapes (3.40 compares raw text, 3.45 decodes): odm.names refuses these names.
+            # escapes (3.40 compares raw text, 3.45 decodes): odm.attributes refuses these names.
             if '"' in part or "\\" in part or _CONTROL.search(part):
                 raise QueryError(f"SQLite cannot address an attribute named {part!r} exactly "
                                  "(it contains '\"', '\\' or a control character).")
