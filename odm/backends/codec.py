@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..attributes import name_problem, text_problem
 from ..errors import QueryError, ValidationError
 from ..fields import Field
+from ..plain import value_problem
 
 if TYPE_CHECKING:
     from ..schema import TableSpec
@@ -72,6 +73,19 @@ def _nested(encode: Fn, field: Field) -> Fn:
         except ValidationError as exc:
             where, model = _owner(field)
             raise ValidationError({where: exc.messages}, model) from None
+
+    return run
+
+
+def _plain(encode: Fn, field: Field) -> Fn:
+    """An untyped value's encoder that first applies odm.plain's rule (one walk, errors name the field)."""
+
+    def run(value: Any) -> Any:
+        problem = value_problem(value)
+        if problem:
+            where, model = _owner(field)
+            raise ValidationError({where: [problem]}, model)
+        return encode(value)
 
     return run
 
@@ -157,8 +171,9 @@ class Codec:
             return None if item_enc is None else _each(item_enc)
         if kind == "dict":
             values = field.values  # type: ignore[attr-defined]
-            value_enc = self.field_encoder(values, False) if values is not None else self.encode_any
-            return _each_value(value_enc or (lambda v: v), field)
+            if values is None:  # plain data: the Go layer's value rule, so both layers store the same
+                return _plain(_each_value(self.encode_any, field), field)
+            return _each_value(self.field_encoder(values, False) or (lambda v: v), field)
         if kind == "embedded":
             encode, _ = self.model_plan(field.embedded, None)  # type: ignore[attr-defined]
             return _nested(encode, field)

@@ -267,3 +267,15 @@ def test_only_odm_errors_escape_a_fuzz_of_hostile_calls(repo: odm.Repository) ->
     assert escaped == []
     assert repo.get_one({"email": "keep"})["email"] == "keep"
 
+
+
+def test_model_dict_values_follow_the_same_rule(make_registry: Any) -> None:
+    make_registry(Note)
+    Note.create(title="keep", extra={"v": 1})
+    for value, _ in BAD_VALUES:  # (the field's own check words some reasons differently)
+        with pytest.raises(odm.ValidationError) as info:
+            Note.create(title="t", extra={"v": value})
+        assert "extra" in info.value.messages, value
+        with pytest.raises(odm.QueryError):
+            Note.query(Note.extra == {"v": value}).count()
+    assert [n.title for n in Note.query()] == ["keep"]
