@@ -392,9 +392,10 @@ class Repository:
 
     def get_all(self, flt: Filter | Mapping[str, Any] | None = None, order: str | None = None,
                 sorting: str | None = None, limit: int = 0, offset: int = 0) -> list[dict[str, Any]]:
-        if sorting is not None and (not isinstance(sorting, str) or sorting.lower() not in ("asc", "desc")):
+        # "" (Go's zero value) means the default, as None does: ascending, no order.
+        if sorting is not None and (not isinstance(sorting, str) or sorting.lower() not in ("asc", "desc", "")):
             raise QueryError(f"get_all() on {self.label}: sorting must be 'asc' or 'desc', not {_short(repr(sorting))}.")
-        if order is not None:
+        if order is not None and order != "":
             problem = name_problem(order)
             if problem:
                 raise QueryError(f"get_all() on {self.label}: order must be an attribute name: {problem}")

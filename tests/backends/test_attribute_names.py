@@ -113,9 +113,11 @@ def test_refused_names_change_nothing_on_every_backend(repo: odm.Repository, nam
         repo.save({name: "v"}, {"email": "1"})
     with pytest.raises(odm.ValidationError, match=reason):
         repo.save({name: None}, {"email": "1"})
-    for call in (lambda: repo.get_all({name: "v"}), lambda: repo.get_one({name: None}),
-                 lambda: repo.get_all(order=name), lambda: repo.delete_all({name: "v"}),
-                 lambda: repo.delete_one({name: "v"})):
+    calls = [lambda: repo.get_all({name: "v"}), lambda: repo.get_one({name: None}),
+             lambda: repo.delete_all({name: "v"}), lambda: repo.delete_one({name: "v"})]
+    if name:  # order="" is Go's zero value: no order
+        calls.append(lambda: repo.get_all(order=name))
+    for call in calls:
         with pytest.raises(odm.QueryError, match=reason):
             call()
     for build in (lambda: Filter().match(name, "v"), lambda: Filter().match_any(name, ["v"]),

@@ -124,6 +124,7 @@ def test_bad_arguments_are_query_errors(repo: odm.Repository) -> None:
             call()
     with pytest.raises(odm.ValidationError, match="repository 'people'"):
         repo.save(["v"])  # type: ignore[arg-type]
+    assert repo.get_all({}, order="", sorting="") == repo.get_all()  # Go's zero values mean the defaults
     assert repo.get_all() == [{"email": "keep", "v": 1}]
 
 
