@@ -300,7 +300,12 @@ class DateTime(Field):
         if isinstance(value, _dt.datetime):
             if value.tzinfo is None or value.utcoffset() is None:
                 raise self.fail("naive")
-            return value if value.tzinfo is UTC else value.astimezone(UTC)
+            if value.tzinfo is UTC:
+                return value
+            try:
+                return value.astimezone(UTC)
+            except OverflowError:  # e.g. year 1 at +01:00 is before datetime.min in UTC
+                raise self.fail("invalid") from None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             try:
                 return _dt.datetime.fromtimestamp(value, UTC)

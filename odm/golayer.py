@@ -27,6 +27,7 @@ from .errors import ConditionFailed, ConfigError, NotFound, ODMError, QueryError
 from .expressions.nodes import And, Compare, Exists, In, Like, Node, Path
 from .fields import Bytes, DateTime, Field, Float, Invalid, SortKey, String
 from .plain import value_problem
+from .query import MAX_WINDOW
 from .schema import Index, IndexSpec, SecondaryIndexSpec, TableSpec
 
 _KEY_FIELDS: dict[str, type[Field]] = {"S": String, "N": Float, "B": Bytes}
@@ -399,8 +400,8 @@ class Repository:
             problem = name_problem(order)
             if problem:
                 raise QueryError(f"get_all() on {self.label}: order must be an attribute name: {problem}")
-        if any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in (limit, offset)):
-            raise QueryError(f"get_all() on {self.label}: limit and offset must be non-negative integers "
+        if any(isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_WINDOW for v in (limit, offset)):
+            raise QueryError(f"get_all() on {self.label}: limit and offset must be non-negative 64-bit integers "
                              "(limit=0 means no limit).")
         keys: tuple[SortKey, ...] = ()
         if order:

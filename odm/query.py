@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
 M = TypeVar("M", bound="Model")
 _UNORDERABLE = frozenset({"list", "set", "dict", "embedded"})
+#: Largest limit, offset or page size: every backend takes a signed 64-bit window.
+MAX_WINDOW = 2**63 - 1
 
 
 class Query(Generic[M]):
@@ -76,13 +78,13 @@ class Query(Generic[M]):
         return self._with(order=tuple(out))
 
     def limit(self, n: int | None) -> Query[M]:
-        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
-            raise QueryError(f"limit() takes a non-negative integer, not {n!r}.")
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_WINDOW):
+            raise QueryError(f"limit() takes a non-negative 64-bit integer, not {n!r}.")
         return self._with(limit=n or None)
 
     def offset(self, n: int) -> Query[M]:
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise QueryError(f"offset() takes a non-negative integer, not {n!r}.")
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_WINDOW:
+            raise QueryError(f"offset() takes a non-negative 64-bit integer, not {n!r}.")
         return self._with(offset=n)
 
     def use_index(self, name: str) -> Query[M]:
@@ -116,6 +118,8 @@ class Query(Generic[M]):
 
     def page(self, size: int, cursor: str | None = None) -> Page:
         """One page of ``size`` items and the cursor of the next (None after the last)."""
+        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_WINDOW:
+            raise QueryError(f"page(size=...) takes a positive 64-bit integer, not {size!r}.")
         binding = self.model._bound()
         docs, next_cursor = binding.repo.page(self.spec, size, cursor)
         return Page([binding.decode(d) for d in docs], next_cursor)

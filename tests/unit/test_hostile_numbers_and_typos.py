@@ -109,3 +109,32 @@ def test_get_with_an_extra_key_value_on_a_hash_only_model() -> None:
         with pytest.raises(odm.QueryError, match="only a hash key"):
             Account.get_or_none("a@x", 0)
         assert Account.get("a@x").email == "a@x"
+
+
+def test_datetimes_that_overflow_utc_are_validation_errors() -> None:
+    import datetime as dt
+
+    class Stamp(Model):
+        at = fields.DateTime()
+
+    for value in (dt.datetime(1, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=1))), "0001-01-01T00:00:00+01:00",
+                  dt.datetime.max.replace(tzinfo=dt.timezone(dt.timedelta(hours=-1)))):
+        with pytest.raises(odm.ValidationError, match="Not a valid datetime"):
+            Stamp(at=value)
+        with pytest.raises(odm.QueryError):
+            Stamp.at > value  # noqa: B015
+
+
+def test_windows_beyond_64_bits_are_query_errors() -> None:
+    with odm.Registry("sqlite", path=":memory:") as reg:
+        reg.register(Account)
+        reg.sync()
+        Account.create(email="a@x")
+        for call in (lambda: Account.query().limit(2**63), lambda: Account.query().offset(2**63),
+                     lambda: Account.query().page(size=2**63), lambda: Account.query().page(size=0)):
+            with pytest.raises(odm.QueryError, match="64-bit"):
+                call()
+        assert [a.email for a in Account.query().offset(2**63 - 1)] == []
+        repo = odm.Backend("sqlite", reg.backend).define_repository("w", {"name": "hostile_window", "hashKey": "k"})
+        with pytest.raises(odm.QueryError, match="64-bit"):
+            repo.get_all({}, limit=2**64)
