@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
+from .redaction import redact_url
 
 if TYPE_CHECKING:
     from .backends.base import Backend
@@ -166,18 +167,6 @@ def redact(info: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
-
-
-def redact_url(text: str) -> str:
-    """Mask the password of a URI (``scheme://user:pass@host``) or a libpq DSN (``password=...``)."""
-    scheme = re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", text)
-    at = text.rfind("@")
-    if scheme and at > scheme.end():  # the userinfo ends at the last "@" (a password may hold "/" or "@")
-        userinfo = text[scheme.end():at]
-        user = userinfo.split(":", 1)[0]
-        text = text[:scheme.end()] + (f"{user}:***" if ":" in userinfo else user) + text[at:]
-    text = re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", text, flags=re.IGNORECASE)
-    return re.sub(r"([?&]password=)[^&]*", r"\1***", text, flags=re.IGNORECASE)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from pymongo.errors import (
 
 from ...config import redact_url
 from ...errors import BackendUnavailable, ConfigError, DuplicateKey, ODMError, QueryError, ValidationError
+from ...redaction import mask_secrets
 from ..base import Backend, Features, require
 from ..names import TableNameRule
 from .codec import CODEC_OPTIONS, MongoCodec
@@ -108,11 +109,7 @@ class MongoBackend(Backend):
     # -- errors ----------------------------------------------------------------------------
     def safe(self, text: str) -> str:
         """Text with any password removed (the host stays: it is what the reader needs)."""
-        text = redact_url(text)
-        for secret in self._secrets:
-            if secret:
-                text = text.replace(secret, "***")
-        return text
+        return mask_secrets(text, self._secrets)
 
     def _reason(self, exc: BaseException) -> str:
         text = str(exc).split(", Timeout:")[0].split(", full error:")[0].strip()

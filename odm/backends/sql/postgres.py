@@ -27,6 +27,7 @@ from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 from ...config import redact_url
 from ...errors import BackendUnavailable, ConfigError, ODMError, QueryError
 from ...fields import Field
+from ...redaction import mask_secrets
 from ..names import TableNameRule
 from .backend import SQLBackend, SQLFeatures
 from .dialect import Dialect
@@ -333,8 +334,7 @@ class PostgresBackend(SQLBackend):
 
     # -- errors ------------------------------------------------------------------------
     def _safe(self, text: str) -> str:
-        text = redact_url(text)
-        return text.replace(self.password, "***") if self.password else text
+        return mask_secrets(text, [self.password])
 
     def _unavailable(self, exc: BaseException) -> BackendUnavailable:
         reason = self._safe(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
