@@ -15,16 +15,17 @@ import botocore.exceptions as bexc
 from botocore.config import Config
 
 from ...errors import BackendUnavailable, ConfigError, ODMError, QueryError
+from ...redaction import SECRETS, watch
 from ..base import Backend, Features
 from ..names import TableNameRule
 from .codec import DynamoCodec
 from .repository import DynamoRepository
+from .retry import THROTTLED, TRANSIENT, RetryPolicy, throttled
 
-#: Error codes that mean "slow down"; botocore retries them, we report them when it gives up.
-THROTTLED = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
-                       "LimitExceededException"})
 #: Codes the repositories handle themselves.
 PASS_THROUGH = frozenset({"ConditionalCheckFailedException", "TransactionCanceledException", "ResourceInUseException"})
+#: Loggers of the client's stack, filtered so DEBUG logs never show a token, key or signature.
+DRIVER_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer")
 
 
 class DynamoFeatures(Features):
@@ -55,6 +56,9 @@ class DynamoBackend(Backend):
         if not isinstance(prefix, str):
             raise ConfigError(f"The dynamodb backend's dbInfo key 'tablePrefix' must be a string, not {type(prefix).__name__}.")
         self.prefix = prefix
+        #: How often one request is repeated when DynamoDB throttles or cannot be reached.
+        self.retry = RetryPolicy()
+        watch(DRIVER_LOGGERS, [str(info.get(k) or "") for k in ("awsSecretAccessKey", "awsSessionToken")])
         self.client = self._client(info)
         self._closed = False
 
@@ -79,7 +83,8 @@ class DynamoBackend(Backend):
             if info.get("awsSessionToken"):
                 kwargs["aws_session_token"] = info["awsSessionToken"]
         session = boto3.Session(botocore_session=core, **kwargs)
-        config = Config(retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=5, read_timeout=60,
+        # One attempt per botocore call: self.retry repeats them (see retry.py for why).
+        config = Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=60,
                         max_pool_connections=20)
         try:
             return session.client("dynamodb", endpoint_url=self.endpoint, region_name=self.region, config=config)
@@ -91,34 +96,23 @@ class DynamoBackend(Backend):
         return self.endpoint or f"DynamoDB in {self.region}"
 
     def call(self, op: str, *, write: bool = False, **kwargs: Any) -> Any:
-        """One client call with driver errors translated (conditional failures pass through)."""
-        try:
-            return getattr(self.client, op)(**kwargs)
-        except bexc.ClientError as exc:
-            err = exc.response.get("Error", {})
-            code, message = err.get("Code", ""), err.get("Message", "")
-            if code in PASS_THROUGH:
-                raise
-            table = kwargs.get("TableName", "")
-            if code == "ResourceNotFoundException":
-                raise QueryError(f"The DynamoDB table '{table}' (or its index) does not exist at {self.where}; "
-                                 "run registry.sync() to create it.") from exc
-            if code in THROTTLED:
-                raise BackendUnavailable(f"DynamoDB at {self.where} kept throttling {op} on '{table}' after retries "
-                                         f"({code}); raise the table's capacity or retry later.") from exc
-            if code == "ValidationException":
-                if write:
-                    from ...errors import ValidationError
+        """One client call, repeated under :attr:`retry`, with driver errors translated.
 
-                    raise ValidationError({"_schema": [f"DynamoDB refused the item: {message}"]}) from exc
-                raise QueryError(f"DynamoDB refused the {op} request on '{table}': {message}") from exc
-            if code in ("UnrecognizedClientException", "InvalidSignatureException", "AccessDeniedException",
-                        "ExpiredTokenException", "MissingAuthenticationTokenException"):
-                raise ConfigError(f"DynamoDB at {self.where} refused the credentials ({code}); check the dbInfo "
-                                  "credentials or the AWS credential chain.") from exc
-            raise ODMError(f"DynamoDB at {self.where} failed {op} on '{table}': {code}: {message}") from exc
-        except (bexc.ConnectionError, bexc.ConnectionClosedError, bexc.ReadTimeoutError, bexc.HTTPClientError) as exc:
-            raise BackendUnavailable(f"DynamoDB at {self.where} cannot be reached ({type(exc).__name__}).") from exc
+        Conditional failures and cancelled transactions whose reasons are not all retryable pass
+        through for the repository to interpret.
+        """
+        SECRETS.attach()  # botocore creates some loggers lazily: filter those too
+        method = getattr(self.client, op)
+        try:
+            return self.retry.run(lambda: method(**kwargs))
+        except bexc.ClientError as exc:
+            translated = self._translate(op, exc, kwargs, write)
+            if translated is exc:
+                raise
+            raise translated from exc
+        except (bexc.ConnectionError, bexc.HTTPClientError) as exc:
+            raise BackendUnavailable(f"DynamoDB at {self.where} cannot be reached ({type(exc).__name__}) after "
+                                     f"{self.retry.unreachable_attempts} attempts of {op}.") from exc
         except (bexc.NoCredentialsError, bexc.PartialCredentialsError) as exc:
             raise ConfigError(f"No AWS credentials for DynamoDB at {self.where}: set dbInfo 'credentials' (a shared "
                               "credentials file) or 'awsSecretKeyId'/'awsSecretAccessKey', or configure boto3's chain.") from exc
@@ -126,6 +120,32 @@ class DynamoBackend(Backend):
             raise QueryError(f"Invalid DynamoDB {op} request: {exc}") from exc
         except bexc.BotoCoreError as exc:  # anything else from the driver, still translated
             raise ODMError(f"DynamoDB at {self.where} failed {op}: {type(exc).__name__}.") from exc
+
+    def _translate(self, op: str, exc: bexc.ClientError, kwargs: dict[str, Any], write: bool) -> Exception:
+        """The public error for a refused request (``exc`` itself when the repository interprets it)."""
+        err = exc.response.get("Error", {})
+        code, message = err.get("Code", ""), err.get("Message", "")
+        table = kwargs.get("TableName") or ", ".join(kwargs.get("RequestItems") or ()) or "?"
+        if throttled(exc) or code in THROTTLED or code in TRANSIENT:
+            return BackendUnavailable(f"DynamoDB at {self.where} kept refusing {op} on '{table}' ({code}) for "
+                                      f"{self.retry.throttled_attempts} attempts; raise the table's capacity or "
+                                      "retry later.")
+        if code in PASS_THROUGH:
+            return exc
+        if code == "ResourceNotFoundException":
+            return QueryError(f"The DynamoDB table '{table}' (or its index) does not exist at {self.where}; "
+                              "run registry.sync() to create it.")
+        if code == "ValidationException":
+            if write:
+                from ...errors import ValidationError
+
+                return ValidationError({"_schema": [f"DynamoDB refused the item: {message}"]})
+            return QueryError(f"DynamoDB refused the {op} request on '{table}': {message}")
+        if code in ("UnrecognizedClientException", "InvalidSignatureException", "AccessDeniedException",
+                    "ExpiredTokenException", "MissingAuthenticationTokenException"):
+            return ConfigError(f"DynamoDB at {self.where} refused the credentials ({code}); check the dbInfo "
+                               "credentials or the AWS credential chain.")
+        return ODMError(f"DynamoDB at {self.where} failed {op} on '{table}': {code}: {message}")
 
     def stored_table_name(self, name: str) -> str:
         return self.prefix + name

