@@ -9,6 +9,7 @@ captured; then the same credentials point at a closed port to check the connecti
 from __future__ import annotations
 
 import logging
+import re
 import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
@@ -177,6 +178,8 @@ def test_no_secret_in_debug_logs_reprs_or_connection_errors(case: Case, debug_lo
     assert leaks(shown, case.secrets) == []
     logged = "\n".join(debug_logs.lines)
     assert leaks(logged, case.secrets) == [], [line for line in debug_logs.lines if leaks(line, case.secrets)][:3]
+    # A request signature (SigV4) is a credential for minutes: not logged either.
+    assert not re.search(r"Signature\W{1,4}[0-9a-f]{64}", logged)
 
     bad = case.unreachable()
     try:
