@@ -10,6 +10,7 @@ import glob
 import os
 import shutil
 import signal
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -164,6 +165,7 @@ def _kill(proc: servers.Process) -> None:
     proc.proc.wait(10)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(bool(os.environ.get("ODM_TEST_DYNAMODB_ENDPOINT")), reason="needs a DynamoDB Local it can stop")
 def test_server_killed_mid_stream_is_backend_unavailable_and_the_next_call_recovers(tmp_path: Path) -> None:
     port = servers.free_port()
@@ -173,7 +175,7 @@ def test_server_killed_mid_stream_is_backend_unavailable_and_the_next_call_recov
     try:
         reg.register(FaultLog)
         reg.sync()
-        FaultLog.insert_many([FaultLog(stream="s", seq=i, pad="y" * 1000) for i in range(3000)])  # 3 MB: 3+ pages
+        FaultLog.insert_many([FaultLog(stream="s", seq=i, pad="y" * 400) for i in range(3000)])  # 1.3 MB: 2 pages
         seen = 0
         with pytest.raises(odm.BackendUnavailable, match="cannot be reached") as info:
             for _ in FaultLog.query(FaultLog.stream == "s"):
@@ -187,5 +189,52 @@ def test_server_killed_mid_stream_is_backend_unavailable_and_the_next_call_recov
         assert FaultLog.query(FaultLog.stream == "s").count() == 3000  # the next call recovers, data intact
         assert [x.seq for x in FaultLog.query(FaultLog.stream == "s")] == list(range(3000))
     finally:
+        reg.close()
+        proc.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(bool(os.environ.get("ODM_TEST_DYNAMODB_ENDPOINT")), reason="needs a DynamoDB Local it can stop")
+def test_server_killed_mid_insert_many_then_rerun_converges_to_every_item(tmp_path: Path) -> None:
+    port = servers.free_port()
+    proc = _start_local(port, tmp_path)
+    reg = odm.Registry("dynamodb", endpoint=f"http://127.0.0.1:{port}", awsRegion="us-east-1",
+                       awsSecretKeyId="test", awsSecretAccessKey="test", tablePrefix=f"w{uuid.uuid4().hex[:6]}_")
+    stop = threading.Event()
+
+    def killer() -> None:
+        # Kill once the server holds a share of the batch: mid-insert, whatever the speed.
+        watch = reg.backend.client  # type: ignore[attr-defined]
+        table = reg.backend.prefix + FaultLog._meta.name  # type: ignore[attr-defined]
+        while not stop.is_set():
+            try:
+                if watch.scan(TableName=table, Select="COUNT")["Count"] >= 1000:
+                    _kill(proc)
+                    return
+            except Exception:  # noqa: BLE001 - the watcher only reads; any failure just retries
+                pass
+            stop.wait(0.05)
+
+    items = [FaultLog(stream="w", seq=i) for i in range(5000)]
+    try:
+        reg.register(FaultLog)
+        reg.sync()
+        thread = threading.Thread(target=killer, daemon=True)
+        thread.start()
+        with pytest.raises(odm.BackendUnavailable, match="not written"):
+            FaultLog.insert_many(items)
+        stop.set()
+        thread.join(10)
+
+        proc = _start_local(port, tmp_path)
+        partial = FaultLog.query(FaultLog.stream == "w").count()
+        assert 1000 <= partial < 5000
+        try:
+            FaultLog.insert_many([FaultLog(stream="w", seq=i) for i in range(5000)])
+        except odm.DuplicateKey:
+            pass  # the items that landed before the kill; every other one is written now
+        assert [x.seq for x in FaultLog.query(FaultLog.stream == "w")] == list(range(5000))
+    finally:
+        stop.set()
         reg.close()
         proc.stop()
