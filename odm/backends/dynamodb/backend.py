@@ -125,7 +125,12 @@ class DynamoBackend(Backend):
         """The public error for a refused request (``exc`` itself when the repository interprets it)."""
         err = exc.response.get("Error", {})
         code, message = err.get("Code", ""), err.get("Message", "")
-        table = kwargs.get("TableName") or ", ".join(kwargs.get("RequestItems") or ()) or "?"
+        table = kwargs.get("TableName") or ", ".join(_tables(kwargs)) or "?"
+        if code == "TransactionCanceledException" and throttled(exc):
+            reasons = sorted({str(r.get("Code")) for r in exc.response.get("CancellationReasons") or []} - {"None"})
+            return BackendUnavailable(f"DynamoDB at {self.where} kept cancelling {op} on '{table}' "
+                                      f"({', '.join(reasons)}) for {self.retry.throttled_attempts} attempts; "
+                                      "nothing of it was written; retry later.")
         if throttled(exc) or code in THROTTLED or code in TRANSIENT:
             return BackendUnavailable(f"DynamoDB at {self.where} kept refusing {op} on '{table}' ({code}) for "
                                       f"{self.retry.throttled_attempts} attempts; raise the table's capacity or "
@@ -163,3 +168,13 @@ class DynamoBackend(Backend):
 
     def __repr__(self) -> str:
         return f"<DynamoBackend endpoint={self.endpoint!r} region={self.region!r} prefix={self.prefix!r}>"
+
+
+def _tables(kwargs: dict[str, Any]) -> list[str]:
+    """The tables a batch or transaction request touches, in order, for error messages."""
+    names = list(kwargs.get("RequestItems") or ())
+    for action in kwargs.get("TransactItems") or ():
+        for body in action.values():
+            if isinstance(body, dict) and body.get("TableName") not in names:
+                names.append(body["TableName"])
+    return names
