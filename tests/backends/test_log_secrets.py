@@ -85,14 +85,14 @@ def postgres_case(get: Callable[[str], Any]) -> Case:
     role, password = f"odm_log_{uuid.uuid4().hex[:8]}", "pg-Zq8'secret with space"
     admin = psycopg.connect(dsn, autocommit=True)
     admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD %s".replace("%s", "'" + password.replace("'", "''") + "'"))
-    admin.execute(f"GRANT CREATE, USAGE ON SCHEMA public TO {role}")
+    admin.execute(f'CREATE DATABASE "{role}" OWNER {role}')  # its own database: no other test's tables
     params = conninfo_to_dict(dsn)
-    params.update(user=role, password=password)
+    params.update(user=role, password=password, dbname=role)
     with_password = make_conninfo(**params)
     url = f"postgresql://{role}:{urllib.parse.quote(password, safe='')}@127.0.0.1:{_closed_port()}/x"
 
     def cleanup() -> None:
-        admin.execute(f"DROP OWNED BY {role}")
+        admin.execute(f'DROP DATABASE IF EXISTS "{role}" WITH (FORCE)')
         admin.execute(f"DROP ROLE {role}")
         admin.close()
 
