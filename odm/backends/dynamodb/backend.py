@@ -111,8 +111,8 @@ class DynamoBackend(Backend):
                 raise
             raise translated from exc
         except (bexc.ConnectionError, bexc.HTTPClientError) as exc:
-            raise BackendUnavailable(f"DynamoDB at {self.where} cannot be reached ({type(exc).__name__}) after "
-                                     f"{self.retry.unreachable_attempts} attempts of {op}.") from exc
+            raise BackendUnavailable(f"DynamoDB at {self.where} cannot be reached ({type(exc).__name__}); "
+                                     f"gave up on {op}.") from exc
         except (bexc.NoCredentialsError, bexc.PartialCredentialsError) as exc:
             raise ConfigError(f"No AWS credentials for DynamoDB at {self.where}: set dbInfo 'credentials' (a shared "
                               "credentials file) or 'awsSecretKeyId'/'awsSecretAccessKey', or configure boto3's chain.") from exc

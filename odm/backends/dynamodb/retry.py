@@ -30,6 +30,8 @@ TRANSIENT = frozenset({"InternalServerError", "InternalFailure", "ServiceUnavail
 RETRYABLE_REASONS = frozenset({"None", "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
 #: The connection failed or dropped: nothing, or a request whose answer was lost, reached the server.
 UNREACHABLE = (bexc.EndpointConnectionError, bexc.ConnectionClosedError, bexc.ConnectionError)
+#: Of those, the ones where the request certainly never reached the server.
+NOT_SENT = (bexc.EndpointConnectionError, bexc.ConnectTimeoutError)
 
 
 def error_code(exc: bexc.ClientError) -> str:
@@ -66,17 +68,30 @@ class RetryPolicy:
         return random.uniform(0, min(self.cap, self.base * (2 ** attempt)))
 
     def run(self, request: Callable[[], T], sleep: Callable[[float], Any] = time.sleep) -> T:
-        """``request()`` until it succeeds or its kind of failure has used up its attempts (then re-raised)."""
+        """``request()`` until it succeeds or its kind of failure has used up its attempts (then re-raised).
+
+        When an earlier attempt may have reached the server (its connection dropped before the
+        answer) that error is raised instead of the last one: a caller deciding what was written
+        must not be told "never sent" because the last attempt could not connect.
+        """
         attempt = 0
+        maybe_sent: BaseException | None = None
         while True:
             try:
                 return request()
-            except UNREACHABLE:
-                limit = self.unreachable_attempts
-                if attempt + 1 >= limit:
+            except UNREACHABLE as exc:
+                if not isinstance(exc, NOT_SENT):
+                    maybe_sent = maybe_sent or exc
+                if attempt + 1 >= self.unreachable_attempts:
+                    if maybe_sent is not None and maybe_sent is not exc:
+                        raise maybe_sent from exc
                     raise
             except bexc.ClientError as exc:
-                if not throttled(exc) or attempt + 1 >= self.throttled_attempts:
+                if not throttled(exc):
+                    raise
+                if attempt + 1 >= self.throttled_attempts:
+                    if maybe_sent is not None:
+                        raise maybe_sent from exc
                     raise
             sleep(self.delay(attempt))
             attempt += 1
