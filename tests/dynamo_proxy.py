@@ -3,8 +3,9 @@
 Standard library only. For a configurable share of data-plane requests it answers HTTP 400
 ``ProvisionedThroughputExceededException`` (DynamoDB's JSON error shape) without forwarding;
 it trims ``BatchWriteItem``/``BatchGetItem`` requests, forwarding only part and returning the rest
-as ``UnprocessedItems``/``UnprocessedKeys`` (so those items are really not written or read); and
-it can cancel ``TransactWriteItems`` with ``TransactionConflict``. Decisions come from a seeded
+as ``UnprocessedItems``/``UnprocessedKeys`` (so those items are really not written or read); it
+can cancel ``TransactWriteItems`` with ``TransactionConflict``; and it can forward a request and
+close the connection before the answer (the write lands, the client cannot know). Decisions come from a seeded
 random generator, so a run is repeatable. DynamoDB Local does not check SigV4 signatures, so a
 forwarded request whose body was trimmed is still accepted.
 """
@@ -32,14 +33,15 @@ class DynamoFaultProxy:
     """``with DynamoFaultProxy(upstream, throttle=0.4, trim=0.5) as proxy: ... proxy.endpoint``."""
 
     def __init__(self, upstream: str, *, throttle: float = 0.0, trim: float = 0.0, conflict: float = 0.0,
-                 seed: int = 8, only: frozenset[str] = DATA_PLANE) -> None:
+                 drop: float = 0.0, seed: int = 8, only: frozenset[str] = DATA_PLANE) -> None:
         parsed = urllib.parse.urlsplit(upstream)
         self.upstream = (parsed.hostname or "127.0.0.1", parsed.port or 80)
-        self.throttle, self.trim, self.conflict = throttle, trim, conflict
+        self.throttle, self.trim, self.conflict, self.drop = throttle, trim, conflict, drop
         self.only = only  # the operations faults apply to
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
-        #: (operation, outcome) -> count; outcome is "forwarded", "throttled", "trimmed" or "conflict".
+        #: (operation, outcome) -> count; outcome is "forwarded", "throttled", "trimmed", "conflict"
+        #: or "dropped".
         self.counts: Counter[tuple[str, str]] = Counter()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.server.daemon_threads = True
@@ -57,8 +59,10 @@ class DynamoFaultProxy:
         self.thread.join(10)
 
     def set(self, *, throttle: float | None = None, trim: float | None = None, conflict: float | None = None,
-            only: frozenset[str] | None = None) -> None:
+            drop: float | None = None, only: frozenset[str] | None = None) -> None:
         with self.lock:
+            if drop is not None:
+                self.drop = drop
             if only is not None:
                 self.only = only
             if throttle is not None:
@@ -78,6 +82,8 @@ class DynamoFaultProxy:
                 return "forwarded", None
             if self.rng.random() < self.throttle:
                 return "throttled", None
+            if self.drop and self.rng.random() < self.drop:
+                return "dropped", None  # forwarded, then the connection closes before the answer
             if op == "TransactWriteItems" and self.rng.random() < self.conflict:
                 return "conflict", self.rng.randrange(len(body.get("TransactItems", [])) or 1)
             if op in ("BatchWriteItem", "BatchGetItem") and self.rng.random() < self.trim:
@@ -187,6 +193,9 @@ def _handler(proxy: DynamoFaultProxy) -> type[BaseHTTPRequestHandler]:
                 status, headers, answer = self.forward(raw)
             except (http.client.HTTPException, OSError):
                 self.close_connection = True  # the client sees a dropped connection, as with the server gone
+                return
+            if outcome == "dropped":
+                self.close_connection = True  # the server applied it; the client never hears back
                 return
             if held and status == 200:
                 data = json.loads(answer)

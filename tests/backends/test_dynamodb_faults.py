@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 import signal
 import uuid
@@ -145,6 +146,24 @@ def test_full_throttling_ends_in_a_clear_error_naming_what_was_not_written(direc
             assert proxy.requests() - before == 48, proxy.counts  # 16 attempts each, then the error
         finally:
             reg.close()
+
+
+def test_lost_answers_are_reported_as_unconfirmed_not_as_unwritten(direct: Direct) -> None:
+    with DynamoFaultProxy(direct.endpoint, seed=8) as proxy:
+        reg = through(proxy, direct)
+        try:
+            FaultLog.insert_many([FaultLog(stream="s", seq=i) for i in range(60)])
+            # Every batch delete reaches the server, which applies it; the answer never comes back.
+            proxy.set(drop=1.0, only=frozenset({"BatchWriteItem"}))
+            with pytest.raises(odm.BackendUnavailable, match="cannot be reached") as info:
+                FaultLog.delete_many(FaultLog.query(FaultLog.stream == "s"))
+        finally:
+            reg.close()
+    message = str(info.value)
+    assert re.search(r"25 item\(s\) not confirmed deleted: \('s', 0\).*\('s', 24\)\. They may or may not", message)
+    assert "Later matches of the query were not deleted either" in message
+    assert direct.seqs(FaultLog) == list(range(25, 60))  # the unconfirmed ones did land; no other was touched
+    assert proxy.requests("dropped") == 4, proxy.counts  # the same request, sent 4 times, then the error
 
 
 # -- a server stopped mid-stream ---------------------------------------------------------------

@@ -27,6 +27,7 @@ from ..codec import parse_iso_utc
 from .codec import MAX_ITEM_BYTES, DynamoCodec, epoch_of, item_from_av, item_size, item_to_av, owner_name, to_av
 from .planner.compiler import ATOM, Context, Plan, Term, compile_condition, conj, disj, expired_term, live_term, plan_query
 from .planner.evaluate import Evaluator
+from .retry import may_have_landed
 from .sync import TableSync
 
 if TYPE_CHECKING:
@@ -276,6 +277,9 @@ class DynamoRepository(Repository):
                     out = self.backend.call("batch_write_item", write=True, RequestItems={self.table: pending})
                 except BackendUnavailable as exc:
                     later = [r for c in todo[n + 1:] for r in c]
+                    if may_have_landed(exc.__cause__):  # the answer was lost: these are unconfirmed
+                        doubt = f"{self._unwritten(pending, [], 'They may or may not be written', unsure=True)} "
+                        raise BackendUnavailable(f"{exc} {doubt}{self._unwritten(later, []) if later else ''}") from exc
                     raise BackendUnavailable(f"{exc} {self._unwritten(pending, later)}") from exc
                 left = out.get("UnprocessedItems", {}).get(self.table, [])
                 stalled = 0 if len(left) < len(pending) else stalled + 1
@@ -289,7 +293,7 @@ class DynamoRepository(Repository):
                                          + self._unwritten(pending, later))
 
     def _unwritten(self, pending: list[dict[str, Any]], later: list[dict[str, Any]],
-                   before: str = "Everything before them was written") -> str:
+                   before: str = "Everything before them was written", unsure: bool = False) -> str:
         """Which batch writes did not happen: those of the failed request may or may not have landed."""
         def labels(reqs: list[dict[str, Any]]) -> list[str]:
             out = []
@@ -301,6 +305,8 @@ class DynamoRepository(Repository):
 
         names = labels(pending + later)
         verb = "deleted" if all("DeleteRequest" in r for r in pending + later) else "written"
+        if unsure:
+            verb = f"confirmed {verb}"
         shown = ", ".join(names) if len(names) <= 50 else \
             f"{', '.join(names[:49])} and {len(names) - 50} more, up to {names[-1]}"
         return f"{len(names)} item(s) not {verb}: {shown}. {before}; retry these."

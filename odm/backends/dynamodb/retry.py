@@ -34,6 +34,11 @@ UNREACHABLE = (bexc.EndpointConnectionError, bexc.ConnectionClosedError, bexc.Co
 NOT_SENT = (bexc.EndpointConnectionError, bexc.ConnectTimeoutError)
 
 
+def may_have_landed(exc: BaseException | None) -> bool:
+    """The request was sent and its connection dropped before the answer: it may have been applied."""
+    return isinstance(exc, UNREACHABLE) and not isinstance(exc, NOT_SENT)
+
+
 def error_code(exc: bexc.ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
