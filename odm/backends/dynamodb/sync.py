@@ -4,7 +4,8 @@
 capacities are given), adds missing GSIs one UpdateTable at a time, enables
 TTL, and waits for ACTIVE after each change. A different key schema (or a
 changed index, or a new LSI, which DynamoDB cannot add later) raises
-SchemaMismatch before anything is changed.
+SchemaMismatch before anything is changed. Unique indexes get a guard table and
+guards for existing items (``guard_sync``), refused before any change when items clash.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ...errors import BackendUnavailable, SchemaMismatch
 from ...expressions.nodes import Path
 from ...schema import SecondaryIndexSpec, TableSpec
 from ..base import Action
+from .guard_sync import GuardSync
 from .planner.compiler import all_secondary, key_type
 
 if TYPE_CHECKING:
@@ -83,9 +85,9 @@ class TableSync:
         return [p for p in (sec.hash_key, sec.range_key) if p is not None]
 
     # -- the steps ----------------------------------------------------------------------------
-    def describe(self) -> dict[str, Any] | None:
+    def describe(self, name: str | None = None) -> dict[str, Any] | None:
         try:
-            return self.call("describe_table", TableName=self.table)["Table"]  # type: ignore[no-any-return]
+            return self.call("describe_table", TableName=name or self.table)["Table"]  # type: ignore[no-any-return]
         except Exception as exc:
             if "does not exist" in str(exc):
                 return None
@@ -97,14 +99,18 @@ class TableSync:
         gsis = [s for s in secondary if not s.local]
         lsis = [s for s in secondary if s.local]
         actions: list[Action] = []
+        guards = GuardSync(self)
         if table is None:
+            plan = guards.check(fresh=True)
             actions.append(self.create(gsis, lsis))
             table = self.wait()
         else:
             missing = self.check(table, gsis, lsis)
+            plan = guards.check(fresh=False)  # refuses clashing unique values before any change
             for sec in missing:
                 actions.append(self.add_gsi(sec))
         actions += self.ttl()
+        actions += guards.apply(plan)
         return actions
 
     def create(self, gsis: list[SecondaryIndexSpec], lsis: list[SecondaryIndexSpec]) -> Action:
@@ -195,17 +201,17 @@ class TableSync:
                   TimeToLiveSpecification={"Enabled": True, "AttributeName": attr})
         return [Action("enabled TTL", self.spec.name, f"on {attr}, epoch seconds")]
 
-    def wait(self) -> dict[str, Any]:
-        """Poll until the table and all its GSIs are ACTIVE."""
+    def wait(self, name: str | None = None) -> dict[str, Any]:
+        """Poll until the table (or table ``name``) and all its GSIs are ACTIVE."""
         deadline = time.monotonic() + WAIT_SECONDS
         delay = 0.05
         while True:
-            table = self.describe()
+            table = self.describe(name)
             if table is not None and table.get("TableStatus") == "ACTIVE" and all(
                     g.get("IndexStatus") == "ACTIVE" for g in table.get("GlobalSecondaryIndexes", [])):
                 return table
             if time.monotonic() > deadline:
-                raise BackendUnavailable(f"The DynamoDB table '{self.table}' did not become ACTIVE within "
+                raise BackendUnavailable(f"The DynamoDB table '{name or self.table}' did not become ACTIVE within "
                                          f"{WAIT_SECONDS:.0f}s at {self.repo.backend.where}.")
             time.sleep(delay)
             delay = min(delay * 2, 2.0)

