@@ -213,9 +213,14 @@ class SQLRepository(Repository):
         return cur.fetchone() is not None
 
     # -- writes -----------------------------------------------------------------------
-    def _duplicate(self, exc: BaseException, key: tuple[Any, ...]) -> DuplicateKey:
+    def _is_key_clash(self, exc: BaseException) -> bool:
+        """Whether an integrity error is on the key (not on a unique index, whose names end in ``_uniq``)."""
         what = self.backend.constraint_name(exc)
-        if what and what.endswith("_uniq"):
+        return not (what and what.endswith("_uniq"))
+
+    def _duplicate(self, exc: BaseException, key: tuple[Any, ...]) -> DuplicateKey:
+        if not self._is_key_clash(exc):
+            what = self.backend.constraint_name(exc)
             return DuplicateKey(f"An item in '{self.spec.name}' already has this value for the unique index {what}.")
         return DuplicateKey(f"An item with key {self._key_label(key)} already exists in '{self.spec.name}'.")
 
@@ -255,6 +260,11 @@ class SQLRepository(Repository):
                 raise ConditionFailed(f"The stored item {self._key_label(key)} in '{self.spec.name}' "
                                       "does not match the save condition; nothing was written.")
         except self.backend.integrity_errors as exc:
+            if condition is not None and self._is_key_clash(exc):
+                # Another writer inserted the key between our check and our INSERT: the item is no
+                # longer missing, so the condition (judged on a missing item) no longer holds.
+                raise ConditionFailed(f"The item {self._key_label(key)} in '{self.spec.name}' was written by "
+                                      "someone else meanwhile; nothing was written.") from exc
             raise self._duplicate(exc, key) from exc
 
     def update(self, key: tuple[Any, ...], sets: dict[str, Any], incs: dict[str, Any],
