@@ -59,16 +59,39 @@ class Process:
     def __init__(self, name: str, argv: list[str], port: int, timeout: float = 60) -> None:
         log = CACHE / "logs" / f"{name}-{port}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
+        self.name = name
         self.log = log
-        # cwd: DynamoDB Local writes a metadata file into its working directory.
-        self.proc = subprocess.Popen(argv, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=log.parent,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        self.argv = argv
+        self.port = port
+        self.timeout = timeout
+        self._start()
+
+    def _start(self) -> None:
+        # The child keeps its own copy of the log descriptor: ours is closed at once.
+        with self.log.open("ab") as out:
+            # cwd: DynamoDB Local writes a metadata file into its working directory.
+            self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, cwd=self.log.parent,
+                                         stdin=subprocess.DEVNULL, start_new_session=True)
         self.pid = self.proc.pid
         try:
-            wait_for_port(port, self.proc, timeout, name, log)
+            wait_for_port(self.port, self.proc, self.timeout, self.name, self.log)
         except BaseException:
             self.stop()
             raise
+
+    def kill(self) -> None:
+        """Stop the server abruptly (SIGKILL to its process group), as a crash would."""
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait(30)
+
+    def restart(self) -> None:
+        """Start the same command again on the same port (after ``kill`` or ``stop``)."""
+        self.stop()
+        self._start()
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -90,12 +113,18 @@ def mongodb_uri(stack: list[Process]) -> str:
     uri = os.environ.get("ODM_TEST_MONGODB_URI")
     if uri:
         return uri
+    proc = start_secantusdb(":memory:")
+    stack.append(proc)
+    return f"mongodb://127.0.0.1:{proc.port}/?directConnection=true"
+
+
+def start_secantusdb(storage: str, *extra: str) -> Process:
+    """A SecantusDB server of our own on a free port (a disk ``storage`` path survives a restart)."""
     exe = CACHE / "mongo-venv" / "bin" / "secantusd-py"
     if not exe.exists():
         unavailable(f"No MongoDB test server: set ODM_TEST_MONGODB_URI, or run 'make test' to install SecantusDB into {exe.parent.parent}.")
     port = free_port()
-    stack.append(Process("secantusdb", [str(exe), "--host", "127.0.0.1", "--port", str(port), "--storage-path", ":memory:"], port))
-    return f"mongodb://127.0.0.1:{port}/?directConnection=true"
+    return Process("secantusdb", [str(exe), "--host", "127.0.0.1", "--port", str(port), "--storage-path", storage, *extra], port)
 
 
 # -- DynamoDB ----------------------------------------------------------------------------
