@@ -20,7 +20,7 @@ from bson.raw_bson import RawBSONDocument
 from pymongo import ReturnDocument
 from pymongo.errors import BulkWriteError, DocumentTooLarge, DuplicateKeyError
 
-from ...errors import ConditionFailed, DuplicateKey, ODMError, QueryError, ValidationError
+from ...errors import BackendUnavailable, ConditionFailed, DuplicateKey, ODMError, QueryError, ValidationError
 from ...expressions.nodes import Node
 from ..base import Action, QuerySpec, Repository, chunks
 from .codec import CODEC_OPTIONS
@@ -206,21 +206,77 @@ class MongoRepository(Repository):
                               "condition; nothing was deleted.")
 
     def insert_many(self, docs: Sequence[dict[str, Any]]) -> None:
-        """Unordered: every item without a conflict is written; every refused item is named."""
+        """Unordered within a batch: every item without a conflict is written; every refused item is named.
+
+        Batches of ``batch_size`` go one after the other, so when the server is lost midway the
+        error can say exactly which items were acknowledged (every earlier batch, less its refused
+        items), which batch's outcome is unknown, and which were never sent.
+        """
         if not docs:
             return
         fulls = [self._full(d) for d in docs]
-        with self.translated():
-            if self.ttl:
-                for chunk in chunks([f["_id"] for f in fulls], 500):
-                    self.collection.delete_many({"_id": {"$in": list(chunk)}, **self._expired()})
-            try:
-                self.collection.insert_many(fulls, ordered=False)
-            except BulkWriteError as exc:
-                raise self._bulk_error(exc, docs) from exc
+        refused: list[dict[str, Any]] = []  # the server's write errors, "index" being the position in docs
+        inserted = 0
+        done = 0  # items in acknowledged batches
+        try:
+            for chunk in chunks(fulls, self.batch_size):
+                with self.translated():
+                    if self.ttl:
+                        self.collection.delete_many({"_id": {"$in": [f["_id"] for f in chunk]}, **self._expired()})
+                    try:
+                        inserted += len(self.collection.insert_many(chunk, ordered=False).inserted_ids)
+                    except BulkWriteError as exc:
+                        details = exc.details or {}
+                        errors = details.get("writeErrors") or []
+                        if not errors:
+                            raise
+                        inserted += int(details.get("nInserted", len(chunk) - len(errors)))
+                        refused += [({**e, "index": done + e["index"]} if isinstance(e.get("index"), int) else e)
+                                    for e in errors]
+                done += len(chunk)
+        except ODMError as exc:
+            if done or refused or isinstance(exc, BackendUnavailable):
+                raise self._interrupted(exc, docs, done, refused) from exc.__cause__
+            raise
+        if refused:
+            raise self._bulk_error({"writeErrors": refused, "nInserted": inserted}, docs)
 
-    def _bulk_error(self, exc: BulkWriteError, docs: Sequence[dict[str, Any]]) -> ODMError:
-        details = exc.details or {}
+    def _interrupted(self, exc: ODMError, docs: Sequence[dict[str, Any]], done: int,
+                     refused: list[dict[str, Any]]) -> ODMError:
+        """``exc`` (the server was lost, say) with what insert_many had confirmed before it."""
+        bad = {e.get("index") for e in refused}
+        written = [self.spec.key_of(d) for i, d in enumerate(docs[:done]) if i not in bad]
+        unknown = [self.spec.key_of(d) for d in docs[done:done + self.batch_size]]
+        unsent = [self.spec.key_of(d) for d in docs[done + self.batch_size:]]
+        parts = [f"{len(written)} of {len(docs)} items are confirmed written ({self._span(written, 0, done)})"]
+        if refused:
+            parts.append(f"{len(refused)} were refused as duplicates or invalid")
+        if unknown:
+            parts.append(f"the outcome of {len(unknown)} ({self._span(unknown, done, done + len(unknown))}) is unknown")
+        if unsent:
+            parts.append(f"{len(unsent)} were not sent ({self._span(unsent, done + len(unknown), len(docs))})")
+        note = (f"insert_many into '{self.spec.name}' was interrupted: {'; '.join(parts)}. Rerun it with the "
+                "items not confirmed (rerunning all of them reports the confirmed ones as DuplicateKey).")
+        public: ODMError
+        if isinstance(exc, ValidationError):
+            public = ValidationError({**exc.messages, "_insert_many": [note]}, exc.model)
+        else:
+            public = type(exc)(f"{exc} {note}")
+        public.written = written  # type: ignore[attr-defined]
+        public.unconfirmed = unknown + unsent  # type: ignore[attr-defined]
+        public.failed = [self.spec.key_of(docs[e["index"]]) if isinstance(e.get("index"), int) else None  # type: ignore[attr-defined]
+                         for e in refused]
+        return public
+
+    def _span(self, keys: Sequence[tuple[Any, ...]], start: int, stop: int) -> str:
+        """Keys named in a message: all of a few, or the first and last of a run of input positions."""
+        if not keys:
+            return "none"
+        if len(keys) <= 10:
+            return "keys " + ", ".join(self._label(k) for k in keys)
+        return f"items {start}-{stop - 1} of the input, keys {self._label(keys[0])} to {self._label(keys[-1])}"
+
+    def _bulk_error(self, details: dict[str, Any], docs: Sequence[dict[str, Any]]) -> ODMError:
         errors = details.get("writeErrors") or []
         failed = []
         labels = []
@@ -245,11 +301,9 @@ class MongoRepository(Repository):
         elif errors and all(e.get("code") in DUPLICATE_CODES for e in errors):
             public = DuplicateKey(text.replace("were refused:", "were refused because their key or a unique value "
                                                                 "already exists (or repeats in the batch):"))
-        elif errors:
-            public = QueryError(text)
         else:
-            public = self.backend.translate(exc, self.spec.name) or QueryError(text)
-        public.failed = failed  # type: ignore[attr-defined]
+            public = QueryError(text)
+        public.failed = failed  # type: ignore[attr-defined,union-attr]
         return public
 
     # -- reads ------------------------------------------------------------------------------------
