@@ -374,17 +374,51 @@ class PostgresBackend(SQLBackend):
                     raise self._unavailable(exc) from exc
                 pool = ConnectionPool(
                     self.conninfo, min_size=1, max_size=max(1, self.pool_size), open=False, timeout=self.timeout,
-                    kwargs={"autocommit": True, "cursor_factory": _Cursor}, check=ConnectionPool.check_connection,
+                    kwargs={"autocommit": True, "cursor_factory": _Cursor},
                     name=f"odm-{self.label}")
                 pool.open(wait=False)
                 self._pool = pool
             return pool
 
     @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A live pooled connection, handed back afterwards (rolled back on error, closed if it cannot be)."""
+        pool = self.pool
+        conn = self._live_connection(pool)
+        try:
+            yield conn
+        except BaseException:
+            self._end_quietly(conn)
+            raise
+        finally:
+            pool.putconn(conn)
+
+    @staticmethod
+    def _live_connection(pool: ConnectionPool[Any]) -> psycopg.Connection[Any]:
+        """A pooled connection that answers an empty query; dead ones are handed back for replacement.
+
+        Not the pool's own ``check``: after each failed check it sleeps with exponential backoff
+        (1 s, 2 s, 4 s, ...), so once the server had dropped every session (a restart, a failover,
+        pg_terminate_backend) the next calls waited up to the pool timeout. Here each dead
+        connection costs one failed round trip; the pool opens replacements in the background.
+        """
+        for _ in range(pool.max_size):
+            conn = pool.getconn()
+            try:
+                conn.execute("")
+                return conn
+            except psycopg.Error:
+                pool.putconn(conn)
+            except BaseException:
+                pool.putconn(conn)
+                raise
+        return pool.getconn()  # every idle one was dead: this one is new (or fails with the server's reason)
+
+    @contextmanager
     def tx(self, readonly: bool = False) -> Iterator[Any]:
         """A cursor inside one transaction (readonly work runs statement by statement, autocommit)."""
         try:
-            with self.pool.connection() as conn:
+            with self.connection() as conn:
                 if readonly:
                     with conn.cursor() as cur:
                         yield cur
@@ -405,17 +439,42 @@ class PostgresBackend(SQLBackend):
                 rows = cur.fetchall()
             yield from rows
             return
+        abandoned = False  # the consumer stopped iterating (break, close, garbage collection)
         try:
-            with self.pool.connection() as conn, conn.transaction():
-                with conn.cursor(name=f"odm_{uuid.uuid4().hex[:16]}") as cur:
+            with self.connection() as conn:
+                cur = conn.cursor(name=f"odm_{uuid.uuid4().hex[:16]}")
+                try:
+                    # The transaction is ours, not conn.transaction(): ending it on a connection the
+                    # server has dropped must fail quietly, not log "error ignored in rollback".
+                    conn.execute("BEGIN")
                     cur.execute(sql, params)
-                    while True:
-                        rows = cur.fetchmany(self.batch_size)
-                        if not rows:
-                            return
-                        yield from rows
+                    while rows := cur.fetchmany(self.batch_size):
+                        try:
+                            yield from rows
+                        except GeneratorExit:
+                            abandoned = True
+                            raise
+                    conn.commit()
+                except BaseException:
+                    self._end_quietly(conn)
+                    raise
+                finally:
+                    cur.close()
         except (psycopg.Error, PoolTimeout, PoolClosed) as exc:
+            if abandoned:
+                return  # nobody is reading any more: the lost connection is the pool's to replace
             raise self.translate(exc) from exc
+
+    @staticmethod
+    def _end_quietly(conn: psycopg.Connection[Any]) -> None:
+        """Roll back after a failure; a connection that cannot is closed (the pool replaces it).
+
+        Closing also lets its server-side cursor close without a round trip that would fail.
+        """
+        try:
+            conn.rollback()
+        except psycopg.Error:
+            conn.close()
 
     def insert_rows(self, cur: Any, table: str, cols: str, rows: list[list[Any]]) -> None:
         """Multi-row INSERTs of up to ``INSERT_CHUNK`` rows, one statement each.

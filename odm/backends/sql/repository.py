@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -394,8 +394,13 @@ class SQLRepository(Repository):
     def find(self, query: QuerySpec) -> Iterator[dict[str, Any]]:
         sql, params = self.select_sql(query, self.dialect.doc_select())
         loads = self.loads
-        for row in self.backend.stream(sql, params):
-            yield loads(row[0])
+        rows = self.backend.stream(sql, params)
+        try:
+            for row in rows:
+                yield loads(row[0])
+        finally:
+            if isinstance(rows, Generator):
+                rows.close()  # now, not whenever it is collected: an error on close is then ours to handle
 
     def count(self, query: QuerySpec) -> int:
         if query.limit is not None or query.offset:
