@@ -148,6 +148,7 @@ def test_insert_many_cut_by_a_crash_says_what_was_written_and_a_rerun_converges(
     with pytest.raises(odm.DuplicateKey) as clash:
         Item.insert_many(items)
     assert set(clash.value.failed) == stored  # type: ignore[attr-defined]
+    assert len(str(clash.value)) < 2000  # names 20 keys and the count of the others, not thousands
     assert Item.query().count() == TOTAL
     assert stored_keys() == {(f"k{i:04d}",) for i in range(TOTAL)}
 
@@ -173,3 +174,17 @@ def test_query_cut_by_a_crash_raises_backend_unavailable_and_the_next_call_recov
     assert Item.get("s0000").n == 0  # the same registry recovers on its own
     assert Item.query().count() == 3 * BATCH
     assert [item.k for item in Item.query().order_by(Item.k)] == [f"s{i:04d}" for i in range(3 * BATCH)]
+
+
+def test_a_query_abandoned_after_a_crash_is_quiet(server: servers.Process, registry: Callable[[], odm.Registry],
+                                                  capfd: pytest.CaptureFixture[str]) -> None:
+    registry()
+    Item.insert_many([Item(k=f"q{i:04d}", n=i) for i in range(2 * BATCH)])
+    stream = iter(Item.query())
+    next(stream)
+    server.kill()
+    stream.close()  # type: ignore[attr-defined]  # what a `break` out of the loop does: no error to report
+    del stream
+    server.restart()
+    assert Item.query().count() == 2 * BATCH
+    assert capfd.readouterr() == ("", "")

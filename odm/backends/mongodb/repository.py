@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 UTC = _dt.timezone.utc
 NO_ID = {"_id": 0}
 DUPLICATE_CODES = (11000, 11001, 12582)
+#: Refused items named in an insert_many error's message (all of them are on its ``failed``).
+SHOWN = 20
 
 
 class MongoRepository(Repository):
@@ -292,8 +294,11 @@ class MongoRepository(Repository):
                 label += f" ({self.backend.safe(str(err.get('errmsg', '')))})"
             labels.append(label)
         written = details.get("nInserted", len(docs) - len(errors))
+        shown = ", ".join(labels[:SHOWN])
+        if len(labels) > SHOWN:
+            shown += f" and {len(labels) - SHOWN} more (every refused key is on the error's .failed)"
         text = (f"insert_many into '{self.spec.name}' wrote {written} of {len(docs)} items; "
-                f"{len(errors)} were refused: {', '.join(labels)}.")
+                f"{len(errors)} were refused: {shown}.")
         public: ODMError
         large = [i for i, e in enumerate(errors) if "too large" in str(e.get("errmsg", ""))]
         if large and len(large) == len(errors) and isinstance(errors[large[0]].get("index"), int):
