@@ -188,3 +188,17 @@ def test_a_query_abandoned_after_a_crash_is_quiet(server: servers.Process, regis
     server.restart()
     assert Item.query().count() == 2 * BATCH
     assert capfd.readouterr() == ("", "")
+
+
+def test_a_query_across_a_quick_restart_raises_backend_unavailable(server: servers.Process,
+                                                                   registry: Callable[[], odm.Registry]) -> None:
+    """Restarted before the next batch: the driver reconnects, but the server no longer knows the cursor."""
+    registry()
+    Item.insert_many([Item(k=f"r{i:04d}", n=i) for i in range(2 * BATCH)])
+    stream = iter(Item.query())
+    next(stream)
+    server.kill()
+    server.restart()
+    with pytest.raises(odm.BackendUnavailable, match="lost the query's cursor"):
+        list(stream)
+    assert sum(1 for _ in Item.query()) == 2 * BATCH  # running the query again works

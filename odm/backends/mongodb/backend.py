@@ -30,6 +30,8 @@ from .sync import SCHEMA_COLLECTION
 
 #: Server error codes meaning "who you are was refused", reported as BackendUnavailable.
 AUTH_CODES = {13, 18}
+#: The server no longer knows a cursor (CursorNotFound).
+CURSOR_NOT_FOUND = 43
 #: Longest "<database>.<collection>" namespace, in bytes (MongoDB 4.4 and later).
 MAX_NAMESPACE_BYTES = 255
 
@@ -123,6 +125,11 @@ class MongoBackend(Backend):
             return BackendUnavailable(f"Cannot reach MongoDB at {self.label}: {self._reason(exc)}.")
         if isinstance(exc, InvalidOperation) and self._closed:
             return BackendUnavailable(f"The MongoDB backend for {self.label} has been closed.")
+        if isinstance(exc, OperationFailure) and exc.code == CURSOR_NOT_FOUND:
+            # The server restarted or failed over between two batches (or the cursor idled out):
+            # the stream is cut as by a lost connection, and running the query again works.
+            return BackendUnavailable(f"MongoDB at {self.label} lost the query's cursor on '{collection}' (the server "
+                                      "restarted or failed over, or the cursor idled out): run the query again.")
         if isinstance(exc, OperationFailure) and exc.code in AUTH_CODES:
             return BackendUnavailable(f"MongoDB at {self.label} refused the credentials or the operation "
                                       f"({exc.code}: {self._reason(exc)}); check user, pass and authSource.")
