@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ def db(tmp_path: Path) -> tuple[odm.Registry, Path]:
 
 
 def raw_docs(path: Path, table: str) -> list[dict[str, object]]:
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn:  # sqlite3's own `with` commits but does not close
         return [json.loads(r[0]) for r in conn.execute(f'SELECT doc FROM "{table}"')]
 
 

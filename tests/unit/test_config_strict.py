@@ -108,13 +108,21 @@ def test_a_mistyped_secret_is_not_shown() -> None:
     assert "987654321" not in str(info.value)
 
 
+def _registry_on_a_backend_with_keys() -> None:
+    inner = odm.Registry("sqlite")
+    try:
+        odm.Registry(inner.backend, path="x.db")
+    finally:
+        inner.close()
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda: odm.BackendSupport({}).get_backend([]), "get_backend() takes a backend name (a string), not list"),
     (lambda: odm.BackendSupport({"sqlite": {}}).get_backend(None), "not NoneType"),
     (lambda: odm.BackendSupport([]), "takes a dict of backend name -> dbInfo dict, not list"),
     (lambda: odm.BackendSupport({"sqlite": ["path"]}), "the dbInfo of 'sqlite' must be a dict, not list"),
     (lambda: odm.BackendSupport({1: {}}), "backend names must be strings, not int"),
-    (lambda: odm.Registry(odm.Registry("sqlite").backend, path="x.db"), "takes no dbInfo keys"),
+    (lambda: _registry_on_a_backend_with_keys(), "takes no dbInfo keys"),
 ])
 def test_bad_arguments_are_config_errors(call: Callable[[], Any], message: str) -> None:
     with pytest.raises(odm.ConfigError) as info:

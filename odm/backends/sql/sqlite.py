@@ -157,14 +157,18 @@ class SQLiteBackend(SQLBackend):
             raise ConfigError("The sqlite backend's dbInfo key 'path' must be a file path or ':memory:'.")
         self.path = path
         self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
         try:
             # "file:..." paths are SQLite URIs (e.g. a named shared in-memory database).
-            self._conn: sqlite3.Connection | None = sqlite3.connect(
+            self._conn = sqlite3.connect(
                 path, isolation_level=None, check_same_thread=False, timeout=30, uri=path.startswith("file:"))
             self.in_memory = path == ":memory:" or "mode=memory" in path
             self._conn.execute("PRAGMA journal_mode=MEMORY" if self.in_memory else "PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.Error as exc:
+            if self._conn is not None:
+                self._conn.close()  # opened but unusable (not a database): do not leak it
+                self._conn = None
             raise BackendUnavailable(f"Cannot open the SQLite database at {path!r}: {exc}.") from exc
 
     @property
@@ -220,12 +224,15 @@ class SQLiteBackend(SQLBackend):
                 raise self.translate(exc) from exc
             yield from rows
             return
+        reader: sqlite3.Connection | None = None
         try:
             reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30,
                                      uri=self.path.startswith("file:"))
             reader.execute("BEGIN")
             cur = reader.execute(sql, params)
         except sqlite3.Error as exc:
+            if reader is not None:
+                reader.close()  # e.g. the table does not exist: the reader is not needed
             raise self.translate(exc) from exc
         try:
             while True:
