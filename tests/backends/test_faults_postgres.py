@@ -96,6 +96,24 @@ def assert_unavailable(error: BaseException | None) -> None:
     assert "Cannot reach PostgreSQL" in str(error)
 
 
+def test_a_long_query_cut_by_termination_raises_backend_unavailable_and_the_next_call_recovers(
+        pg: Callable[..., odm.Registry]) -> None:
+    reg = pg(Fault)
+    Fault.insert_many([Fault(k=f"q{i:04d}", n=i) for i in range(1500)])
+    rows = iter(Fault.query(Fault.n >= 0).order_by(Fault.n))
+    seen = [next(rows)]  # a server-side cursor, 500 rows a fetch: the rest is still on the server
+    assert terminate_others(reg) >= 1
+    with pytest.raises(odm.BackendUnavailable) as lost:
+        seen.extend(rows)
+    assert_unavailable(lost.value)
+    assert [f.n for f in seen] == list(range(len(seen))) and len(seen) < 1500  # what was yielded stands
+    # Between calls: the idle pooled connections are dropped too; the next calls do not notice.
+    Fault.get("q0001")
+    assert terminate_others(reg) >= 1
+    assert Fault.get("q0007").n == 7
+    assert Fault.query().count() == 1500
+
+
 def test_insert_many_terminated_midway_writes_nothing(pg: Callable[..., odm.Registry], capfd: pytest.CaptureFixture[str],
                                                       caplog: pytest.LogCaptureFixture) -> None:
     reg = pg(Fault)
