@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -26,6 +26,7 @@ from .backends.base import QuerySpec
 from .errors import ConditionFailed, ConfigError, NotFound, ODMError, QueryError, ValidationError
 from .expressions.nodes import And, Compare, Exists, In, Like, Node, Path
 from .fields import Bytes, DateTime, Field, Float, Invalid, SortKey, String
+from .options import capacity_problem, ttl_seconds_problem
 from .plain import value_problem
 from .query import MAX_WINDOW
 from .schema import Index, IndexSpec, SecondaryIndexSpec, TableSpec
@@ -176,8 +177,17 @@ def definition_spec(name: str, definition: Mapping[str, Any]) -> TableSpec:
     hash_path = key_path(definition.get("hashKey") or "id", "hashKeyType", definition, "")
     range_name = definition.get("rangeKey")
     range_path = key_path(range_name, "rangeKeyType", definition, "") if range_name else None
+    def checked(key: str, value: Any, problem: Callable[[Any], str | None]) -> Any:
+        msg = problem(value)
+        if msg:
+            raise ConfigError(f"{where}: '{key}' {msg}.")
+        return value
+
+    raw_indexes = definition.get("indexes") or []
+    if not isinstance(raw_indexes, (list, tuple)):
+        raise ConfigError(f"{where}: 'indexes' must be a list of attribute names or odm.Index, not {raw_indexes!r}.")
     indexes = []
-    for entry in definition.get("indexes") or []:
+    for entry in raw_indexes:
         ix = Index(entry) if isinstance(entry, str) else entry
         if not isinstance(ix, Index):
             raise ConfigError(f"{where}: 'indexes' entries must be names or odm.Index, not {entry!r}.")
@@ -199,19 +209,21 @@ def definition_spec(name: str, definition: Mapping[str, Any]) -> TableSpec:
             sec_hash = None if local else key_path(opts.get("hashKey", ix_name), "hashKeyType", opts, label)
             sec_range = key_path(opts["rangeKey"], "rangeKeyType", opts, label) if opts.get("rangeKey") else None
             secondary.append(SecondaryIndexSpec(ix_name, sec_hash, sec_range, local,
-                                                opts.get("readCapacity"), opts.get("writeCapacity"),
+                                                checked(label + "readCapacity", opts.get("readCapacity"), capacity_problem),
+                                                checked(label + "writeCapacity", opts.get("writeCapacity"), capacity_problem),
                                                 opts.get("projection", "ALL")))
     ttl_attr = None
     ttl_seconds = None
     if definition.get("enableTtl") and definition.get("ttlAttribute"):
         ttl_attr = attribute(definition["ttlAttribute"], "ttlAttribute")
-        ttl_seconds = definition.get("ttl")
+        ttl_seconds = checked("ttl", definition.get("ttl"), ttl_seconds_problem)
     elif definition.get("enableTtl"):
         raise ConfigError(f"{where}: 'enableTtl' needs 'ttlAttribute'.")
     return TableSpec(
         name=definition.get("name") or name, hash_key=hash_path, range_key=range_path,
         indexes=tuple(indexes), secondary=tuple(secondary),
-        read_capacity=definition.get("readCapacity"), write_capacity=definition.get("writeCapacity"),
+        read_capacity=checked("readCapacity", definition.get("readCapacity"), capacity_problem),
+        write_capacity=checked("writeCapacity", definition.get("writeCapacity"), capacity_problem),
         ttl_attribute=ttl_attr, ttl_seconds=ttl_seconds,
         extra={"hash_kind": hash_path.field.kind,
                "range_kind": range_path.field.kind if range_path else None, "auto_id": not definition.get("hashKey")},

@@ -108,11 +108,10 @@ class ModelOptions:
         return raw
 
     def _capacity(self, value: Any, key: str) -> int | None:
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise self.error(key, f"must be a positive integer, not {value!r}")
-        return value
+        problem = capacity_problem(value)
+        if problem:
+            raise self.error(key, problem)
+        return value  # type: ignore[no-any-return]
 
     def _ttl(self, raw: dict[str, Any]) -> tuple[str | None, float | None]:
         ttl = raw.pop("ttl", None)
@@ -124,8 +123,9 @@ class ModelOptions:
                 raise self.error("ttl", f"has unknown keys {sorted(unknown)}; use 'attribute' and 'seconds'")
             attribute = ttl.get("attribute", attribute)
             ttl = ttl.get("seconds")
-        if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl <= 0):
-            raise self.error("ttl", f"must be a positive number of seconds, not {ttl!r}")
+        problem = ttl_seconds_problem(ttl)
+        if problem:
+            raise self.error("ttl", problem)
         if enable is False:
             return None, None
         if attribute is None:
@@ -225,3 +225,25 @@ class ModelOptions:
         elif projection not in ("ALL", "KEYS_ONLY"):
             raise self.error(key + ".projection", f"must be 'ALL', 'KEYS_ONLY' or a list of field names, not {projection!r}")
         return SecondaryIndexSpec(name, hash_path, range_path, local, rc, wc, projection)
+
+
+#: The longest TTL: expiry instants must stay far inside what a datetime can hold.
+MAX_TTL_SECONDS = 100 * 366 * 86400
+
+
+def ttl_seconds_problem(value: Any) -> str | None:
+    """Why ``value`` is not a usable TTL in seconds (None when it is, or when it is absent)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_TTL_SECONDS:
+        return f"must be a positive number of seconds, at most {MAX_TTL_SECONDS} (100 years), not {value!r}"
+    return None
+
+
+def capacity_problem(value: Any) -> str | None:
+    """Why ``value`` is not a DynamoDB capacity (None when it is, or when it is absent)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 2**40:
+        return f"must be a positive integer, not {value!r}"
+    return None
