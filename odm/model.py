@@ -11,8 +11,9 @@ from __future__ import annotations
 import datetime as _dt
 import decimal
 import difflib
+import sys
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import marshmallow
@@ -29,6 +30,10 @@ if TYPE_CHECKING:
 
 M = TypeVar("M", bound="Model")
 E = TypeVar("E", bound="BaseModel")
+
+
+#: The range an increment must keep a field in, by field kind.
+_INC_RANGES: dict[str, tuple[Any, Any]] = {"int": (-(2**63), 2**63 - 1), "float": (-sys.float_info.max, sys.float_info.max)}
 
 
 def utcnow() -> _dt.datetime:
@@ -315,9 +320,14 @@ class Model(BaseModel, metaclass=_ModelMeta):
         if version and binding.version_key:
             condition = And.of(self._version_condition(binding, old), *([condition] if condition is not None else []))
             sets[binding.version_key] = (old or 0) + 1
+        guards = self._increment_guards(changes)
+        if guards:
+            condition = And.of(*guards, *([condition] if condition is not None else []))
         try:
             doc = binding.repo.update(self._own_key(), sets, incs, unsets, condition)
         except ConditionFailed as exc:
+            if guards:
+                self._check_increments(binding, changes)
             raise self._condition_error(binding, old, exc) from exc
         if doc is None:
             raise NotFound(f"{type(self).__name__} {self._key_label()} no longer exists.")
@@ -374,6 +384,48 @@ class Model(BaseModel, metaclass=_ModelMeta):
         ref = getattr(type(self), spec.version_field or "")
         assert isinstance(ref, FieldRef)
         return Compare("eq", ref.path, old)
+
+    @classmethod
+    def _increment_bounds(cls, changes: dict[str, Any]) -> Iterator[tuple[str, Any, Any, Any]]:
+        """(name, amount, low, high) for each ``odm.inc`` on an Integer or Float field."""
+        for name, value in changes.items():
+            field = cls._fields.get(name)
+            if not isinstance(value, Increment) or field is None or field.kind not in _INC_RANGES:
+                continue
+            low, high = _INC_RANGES[field.kind]
+            most = cls._bound().repo.backend.features.max_number
+            yield name, field.convert(value.amount), max(low, -most), min(high, most)
+
+    def _increment_guards(self, changes: dict[str, Any]) -> list[Node]:
+        """Conditions that keep ``stored + amount`` inside the field's range (64 bits, finite floats).
+
+        Servers differ when an increment overflows (SQLite turns it into a float, PostgreSQL and
+        DynamoDB keep growing, MongoDB refuses), so the update itself is conditioned on the result
+        fitting; a missing value counts as 0, which always fits.
+        """
+        guards: list[Node] = []
+        for name, amount, low, high in self._increment_bounds(changes):
+            ref = getattr(type(self), name)
+            if amount > 0:
+                guards.append(Not(Exists(ref.path)) | (ref <= high - amount))
+            elif amount < 0:
+                guards.append(Not(Exists(ref.path)) | (ref >= low - amount))
+        return guards
+
+    def _check_increments(self, binding: Binding, changes: dict[str, Any]) -> None:
+        """After a refused update: a ValidationError when an increment would have left its field's range."""
+        doc = binding.repo.get(self._own_key())
+        if doc is None:
+            return
+        stored = binding.decode(doc).__dict__
+        errors = {}
+        for name, amount, low, high in self._increment_bounds(changes):
+            current = stored.get(name) or 0
+            if not low <= current + amount <= high:
+                errors[name] = [f"Number out of range: adding {amount!r} to the stored {current!r} would leave "
+                                f"[{low!r}, {high!r}]; nothing was written."]
+        if errors:
+            raise ValidationError(errors, type(self).__name__)
 
     def _condition_error(self, binding: Binding, old: Any, exc: ConditionFailed) -> ConditionFailed:
         version = binding.spec.version_field

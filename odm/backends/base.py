@@ -8,6 +8,7 @@ so each backend has one implementation for both.
 from __future__ import annotations
 
 import datetime as _dt
+import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
@@ -32,6 +33,8 @@ class Features:
     atomic_insert_many: ClassVar[bool] = False
     # How fine is a stored DateTime? (MongoDB's BSON dates keep milliseconds.)
     datetime_resolution: ClassVar[_dt.timedelta] = _dt.timedelta(microseconds=1)
+    # Largest number magnitude the backend stores (DynamoDB's N stops below 1e126).
+    max_number: ClassVar[float] = sys.float_info.max
 
 
 @dataclass(frozen=True)

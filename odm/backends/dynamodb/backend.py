@@ -31,6 +31,7 @@ DRIVER_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer")
 class DynamoFeatures(Features):
     # Order only by the range key of the table/index a Query runs on.
     supports_arbitrary_order = False
+    max_number = 9.99e125  # a float below DynamoDB's limit (about 1e126) that its N text holds
 
 
 class DynamoBackend(Backend):
