@@ -3,7 +3,7 @@
 Whatever the input (model data, Go-layer dicts and filters, query arguments, config dicts,
 page cursors), the only exceptions that may escape are ``odm.ODMError`` subclasses, and a
 call that fails leaves the stored data exactly as it was. Bounded: a fixed number of examples
-per backend (about a minute for the whole file in ``make test``); ``ODM_FUZZ_EXAMPLES``
+per backend (under a minute for the whole file in ``make test``); ``ODM_FUZZ_EXAMPLES`` (default 3)
 multiplies them for a longer local run. Each failure hypothesis finds is shrunk and printed.
 """
 
@@ -25,7 +25,7 @@ import odm
 
 from ..backends.models import ALL, Note, User
 
-SCALE = float(os.environ.get("ODM_FUZZ_EXAMPLES", "1"))
+SCALE = float(os.environ.get("ODM_FUZZ_EXAMPLES", "3"))
 SERVER_BACKENDS = {"postgres", "mongodb", "dynamodb"}
 #: Examples run and non-odm exceptions seen, per test (reported in docs/reliability.md).
 STATS: dict[str, int] = {"examples": 0, "succeeded": 0, "odm_errors": 0}
