@@ -38,6 +38,7 @@ class DynamoFaultProxy:
         self.upstream = (parsed.hostname or "127.0.0.1", parsed.port or 80)
         self.throttle, self.trim, self.conflict, self.drop = throttle, trim, conflict, drop
         self.only = only  # the operations faults apply to
+        self.drop_next: set[str] = set()  # operations whose next request is forwarded and its answer dropped
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
         #: (operation, outcome) -> count; outcome is "forwarded", "throttled", "trimmed", "conflict"
@@ -78,6 +79,9 @@ class DynamoFaultProxy:
     # -- decisions (under the lock: one generator, repeatable for a single-threaded client) ----
     def decide(self, op: str, body: dict[str, Any]) -> tuple[str, Any]:
         with self.lock:
+            if op in self.drop_next:
+                self.drop_next.discard(op)
+                return "dropped", None
             if op not in self.only:
                 return "forwarded", None
             if self.rng.random() < self.throttle:

@@ -20,6 +20,7 @@ import pytest
 
 import odm
 from odm import Model, fields
+from odm.schema import Index
 
 from .. import servers
 from ..dynamo_proxy import DynamoFaultProxy
@@ -212,3 +213,106 @@ def test_server_killed_mid_stream_is_backend_unavailable_and_the_next_call_recov
         reg.close()
         proc.stop()
 
+
+
+# -- one write whose answer is lost -------------------------------------------------------------
+
+
+class LostCounter(Model):
+    name = fields.String(required=True)
+    n = fields.Integer()
+    version = fields.Integer()
+
+    class Meta:
+        name = "lost_counters"
+        hash_key = "name"
+        version_field = "version"
+
+
+class LostHandle(Model):
+    name = fields.String(required=True)
+    handle = fields.String()
+    n = fields.Integer()
+
+    class Meta:
+        name = "lost_handles"
+        hash_key = "name"
+        indexes = [Index("handle", unique=True)]
+
+
+@pytest.fixture
+def lost(_targets: Callable[[str], Any]) -> Iterator[tuple[DynamoFaultProxy, odm.Registry]]:
+    """LostCounter and LostHandle synced on the session's server, then bound through a proxy."""
+    target = _targets("dynamodb")
+    target.new_scope()
+    setup = target.registry()
+    try:
+        setup.register(LostCounter)
+        setup.register(LostHandle)
+        setup.sync()
+        LostCounter.query().delete()
+        LostHandle.query().delete()
+        prefix = setup.backend.prefix
+        endpoint = setup.backend.endpoint
+    finally:
+        setup.close()
+    with DynamoFaultProxy(endpoint) as proxy:
+        reg = odm.Registry("dynamodb", endpoint=proxy.endpoint, awsRegion="us-east-1", awsSecretKeyId="test",
+                           awsSecretAccessKey="test", tablePrefix=prefix)
+        reg.register(LostCounter)
+        reg.register(LostHandle)
+        try:
+            yield proxy, reg
+        finally:
+            reg.close()
+
+
+UNCONFIRMED = r"lost the answer to {op} on '\S+lost_counters' \(key 'a'\): the write may or may not have been applied"
+
+
+def test_an_increment_whose_answer_is_lost_is_applied_once_and_reported_unconfirmed(lost: Any) -> None:
+    proxy, _ = lost
+    c = LostCounter.create(name="a", n=0)
+    proxy.drop_next.add("UpdateItem")  # the server applies the ADD; the answer never comes back
+    with pytest.raises(odm.BackendUnavailable, match=UNCONFIRMED.format(op="update_item")):
+        c.update(n=odm.inc(1))
+    assert LostCounter.get("a").n == 1  # applied exactly once, never twice
+    assert proxy.counts[("UpdateItem", "dropped")] == 1 and proxy.counts[("UpdateItem", "forwarded")] == 0
+
+
+def test_a_create_whose_answer_is_lost_is_never_a_false_duplicate_key(lost: Any) -> None:
+    proxy, _ = lost
+    proxy.drop_next.add("PutItem")
+    with pytest.raises(odm.BackendUnavailable, match=UNCONFIRMED.format(op="put_item")):
+        LostCounter.create(name="a", n=1)
+    assert LostCounter.get("a").n == 1  # it was written; the user was not told "nothing was written"
+
+
+def test_a_versioned_save_whose_answer_is_lost_is_not_a_false_concurrent_modification(lost: Any) -> None:
+    proxy, _ = lost
+    c = LostCounter.create(name="a", n=1)
+    c.n = 2
+    proxy.drop_next.add("PutItem")
+    with pytest.raises(odm.BackendUnavailable, match=UNCONFIRMED.format(op="put_item")):
+        c.save()
+    stored = LostCounter.get("a")
+    assert (stored.n, stored.version) == (2, 2)
+    proxy.drop_next.add("DeleteItem")
+    with pytest.raises(odm.BackendUnavailable, match=UNCONFIRMED.format(op="delete_item")):
+        stored.delete()
+    with pytest.raises(odm.NotFound):  # deleted once; not "does not match the delete condition"
+        LostCounter.get("a")
+
+
+def test_guarded_writes_whose_answer_is_lost_land_once_and_succeed(lost: Any) -> None:
+    """Writes that touch a unique value are transactions: their repeat carries the same token."""
+    proxy, _ = lost
+    proxy.drop_next.add("TransactWriteItems")
+    h = LostHandle.create(name="a", handle="x", n=0)  # no false DuplicateKey from its own guard
+    proxy.drop_next.add("TransactWriteItems")
+    h.update(handle="y", n=odm.inc(1))
+    assert (LostHandle.get("a").handle, LostHandle.get("a").n) == ("y", 1)  # the ADD applied once
+    assert proxy.counts[("TransactWriteItems", "dropped")] == 2
+    LostHandle.create(name="b", handle="x")  # the first guard was released, the second claimed
+    with pytest.raises(odm.DuplicateKey):
+        LostHandle.create(name="c", handle="y")

@@ -20,7 +20,7 @@ from ..base import Backend, Features
 from ..names import TableNameRule
 from .codec import DynamoCodec
 from .repository import DynamoRepository
-from .retry import THROTTLED, TRANSIENT, RetryPolicy, throttled
+from .retry import THROTTLED, TRANSIENT, RetryPolicy, may_have_landed, repeatable, throttled
 
 #: Codes the repositories handle themselves.
 PASS_THROUGH = frozenset({"ConditionalCheckFailedException", "TransactionCanceledException", "ResourceInUseException"})
@@ -94,22 +94,32 @@ class DynamoBackend(Backend):
     def where(self) -> str:
         return self.endpoint or f"DynamoDB in {self.region}"
 
-    def call(self, op: str, *, write: bool = False, **kwargs: Any) -> Any:
+    def call(self, op: str, *, write: bool = False, key: tuple[Any, ...] | None = None, **kwargs: Any) -> Any:
         """One client call, repeated under :attr:`retry`, with driver errors translated.
 
         Conditional failures and cancelled transactions whose reasons are not all retryable pass
-        through for the repository to interpret.
+        through for the repository to interpret. A write that :func:`repeatable` refuses to send
+        twice and whose answer was lost is BackendUnavailable saying so; ``key`` (the item's key)
+        names it there.
         """
         SECRETS.attach()  # botocore creates some loggers lazily: filter those too
         method = getattr(self.client, op)
+        repeat = repeatable(op, kwargs)
         try:
-            return self.retry.run(lambda: method(**kwargs))
+            return self.retry.run(lambda: method(**kwargs), repeat_unanswered=repeat)
         except bexc.ClientError as exc:
             translated = self._translate(op, exc, kwargs, write)
             if translated is exc:
                 raise
             raise translated from exc
         except (bexc.ConnectionError, bexc.HTTPClientError) as exc:
+            if not repeat and may_have_landed(exc):
+                table = kwargs.get("TableName") or "?"
+                item = f" (key {key[0]!r})" if key and len(key) == 1 else f" (key {key!r})" if key else ""
+                raise BackendUnavailable(
+                    f"DynamoDB at {self.where} lost the answer to {op} on '{table}'{item}: the write may or may not "
+                    "have been applied. It was not sent again, since a second copy could apply it twice or be "
+                    "refused by the first; read the item to see which.") from exc
             raise BackendUnavailable(f"DynamoDB at {self.where} cannot be reached ({type(exc).__name__}); "
                                      f"gave up on {op}.") from exc
         except (bexc.NoCredentialsError, bexc.PartialCredentialsError) as exc:

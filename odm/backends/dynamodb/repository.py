@@ -240,7 +240,8 @@ class DynamoRepository(Repository):
             ctx = Context()
             kwargs = {"ConditionExpression": self._write_condition(ctx, condition)[0], **ctx.attributes()}
         try:
-            self.backend.call("put_item", write=True, TableName=self.table, Item=item, **kwargs)
+            self.backend.call("put_item", write=True, key=self.spec.key_of(doc), TableName=self.table, Item=item,
+                              **kwargs)
         except bexc.ClientError as exc:
             if _code(exc) == "ConditionalCheckFailedException":
                 raise ConditionFailed(f"The stored item {self._label(self.spec.key_of(doc))} in '{self.spec.name}' "
@@ -287,7 +288,7 @@ class DynamoRepository(Repository):
         if condition is not None:
             conds.append(self._condition(ctx, condition))
         try:
-            out = self.backend.call("update_item", write=True, TableName=self.table, Key=self.key_av(key),
+            out = self.backend.call("update_item", write=True, key=key, TableName=self.table, Key=self.key_av(key),
                                     UpdateExpression=expression, ConditionExpression=conj(conds)[0],
                                     ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD",
                                     **ctx.attributes())
@@ -349,7 +350,7 @@ class DynamoRepository(Repository):
             ctx = Context()
             kwargs = {"ConditionExpression": self._write_condition(ctx, condition)[0], **ctx.attributes()}
         try:
-            out = self.backend.call("delete_item", write=True, TableName=self.table, Key=self.key_av(key),
+            out = self.backend.call("delete_item", write=True, key=key, TableName=self.table, Key=self.key_av(key),
                                     ReturnValues="ALL_OLD", **kwargs)
         except bexc.ClientError as exc:
             if _code(exc) == "ConditionalCheckFailedException":

@@ -4,7 +4,10 @@ botocore's own retries are turned off (its standard mode waits up to 20 s betwee
 shares a retry quota that can run dry mid-operation), so every request goes through
 :meth:`RetryPolicy.run`: "slow down" answers are retried up to ``throttled_attempts`` times and
 an unreachable server up to ``unreachable_attempts`` times, with capped exponential backoff and
-full jitter; then the caller gets the last error. Batch calls add their own loop over
+full jitter; then the caller gets the last error. A request whose answer was lost (sent, then
+the connection dropped) is sent again only when :func:`repeatable` says a second copy cannot
+change the outcome: an ``ADD`` applied twice, or a conditional put refused by its own first
+copy, would be silent corruption or a false conflict. Batch calls add their own loop over
 unprocessed items that continues while each round makes progress. See docs/backends/dynamodb.md.
 """
 
@@ -12,7 +15,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -32,11 +35,35 @@ RETRYABLE_REASONS = frozenset({"None", "TransactionConflict", "ThrottlingError",
 UNREACHABLE = (bexc.EndpointConnectionError, bexc.ConnectionClosedError, bexc.ConnectionError)
 #: Of those, the ones where the request certainly never reached the server.
 NOT_SENT = (bexc.EndpointConnectionError, bexc.ConnectTimeoutError)
+#: Writes whose second copy can differ from the first: every one carries a condition or returns
+#: the old item, or (UpdateItem) may ADD. TransactWriteItems is absent: its ClientRequestToken
+#: makes a repeat the same request (DynamoDB keeps tokens for 10 minutes).
+SINGLE_WRITES = frozenset({"update_item", "put_item", "delete_item"})
 
 
 def may_have_landed(exc: BaseException | None) -> bool:
-    """The request was sent and its connection dropped before the answer: it may have been applied."""
+    """The request was sent and its connection dropped (or timed out) before the answer: it may have been applied."""
+    if isinstance(exc, bexc.ReadTimeoutError):
+        return True
     return isinstance(exc, UNREACHABLE) and not isinstance(exc, NOT_SENT)
+
+
+def repeatable(op: str, request: Mapping[str, Any]) -> bool:
+    """Whether a request whose answer was lost may be sent again without changing the outcome.
+
+    Reads, batch writes (unconditional puts and deletes, no return values), control-plane
+    calls and token-carrying transactions may. ``update_item`` never may (an ``ADD`` would
+    apply twice); ``put_item``/``delete_item`` only without a condition and without returned
+    values: otherwise the repeat is judged against the first copy's own result (a false
+    "exists" or "changed", or a delete reporting nothing was there).
+    """
+    if op == "transact_write_items":
+        return bool(request.get("ClientRequestToken"))
+    if op == "update_item":
+        return False
+    if op in SINGLE_WRITES:
+        return "ConditionExpression" not in request and request.get("ReturnValues", "NONE") == "NONE"
+    return True
 
 
 def error_code(exc: bexc.ClientError) -> str:
@@ -72,12 +99,14 @@ class RetryPolicy:
         """Full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
         return random.uniform(0, min(self.cap, self.base * (2 ** attempt)))
 
-    def run(self, request: Callable[[], T], sleep: Callable[[float], Any] = time.sleep) -> T:
+    def run(self, request: Callable[[], T], sleep: Callable[[float], Any] = time.sleep, *,
+            repeat_unanswered: bool = True) -> T:
         """``request()`` until it succeeds or its kind of failure has used up its attempts (then re-raised).
 
         When an earlier attempt may have reached the server (its connection dropped before the
         answer) that error is raised instead of the last one: a caller deciding what was written
-        must not be told "never sent" because the last attempt could not connect.
+        must not be told "never sent" because the last attempt could not connect. With
+        ``repeat_unanswered=False`` (see :func:`repeatable`) such an attempt is the last one.
         """
         attempt = 0
         maybe_sent: BaseException | None = None
@@ -86,6 +115,8 @@ class RetryPolicy:
                 return request()
             except UNREACHABLE as exc:
                 if not isinstance(exc, NOT_SENT):
+                    if not repeat_unanswered:
+                        raise
                     maybe_sent = maybe_sent or exc
                 if attempt + 1 >= self.unreachable_attempts:
                     if maybe_sent is not None and maybe_sent is not exc:

@@ -121,9 +121,10 @@ def _transact(backend: DynamoBackend, writes: Sequence[Write], token: str) -> No
         raise Cancelled(reasons) from exc
 
 
-def _single(backend: DynamoBackend, write: Write) -> None:
+def _single(backend: DynamoBackend, write: Write, key: tuple[Any, ...]) -> None:
     try:
-        backend.call(SINGLE[write.op], write=True, ReturnValuesOnConditionCheckFailure="ALL_OLD", **write.request)
+        backend.call(SINGLE[write.op], write=True, key=key, ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                     **write.request)
     except bexc.ClientError as exc:
         if _code(exc) != "ConditionalCheckFailedException":
             raise
@@ -154,7 +155,7 @@ def run_one(backend: DynamoBackend, unit: Unit) -> Refusal | None:
     for attempt in range(ATTEMPTS):
         try:
             if len(unit.writes) == 1 and unit.writes[0].op in SINGLE:
-                _single(backend, unit.writes[0])
+                _single(backend, unit.writes[0], unit.key)
             else:
                 _transact(backend, unit.writes, token)
             return None
