@@ -157,3 +157,21 @@ def test_refused_sync_creates_nothing_and_sync_repairs_guards(dynamo: Callable[.
     assert actions == ["built unique guards dyu_later (ix_handle_uniq) (1 claimed, 1 stale removed)"]
     assert guards(new, StrictBadge) == held
     StrictBadge.create(uid="s", handle="gone")
+
+
+def test_sync_hands_an_orphaned_guard_to_the_item_now_holding_its_value(dynamo: Callable[..., odm.Registry]) -> None:
+    reg = dynamo(Badge)
+    Badge.create(uid="Y", handle="a")
+    # A tool that bypasses the guards moves Y to 'b' and writes X with 'a': the data has no clash,
+    # but the guard of 'a' still names Y.
+    client(reg).update_item(TableName=table(Badge), Key={"uid": {"S": "Y"}}, UpdateExpression="SET handle = :b",
+                            ExpressionAttributeValues={":b": {"S": "b"}})
+    client(reg).put_item(TableName=table(Badge), Item={"uid": {"S": "X"}, "handle": {"S": "a"}})
+    actions = [str(a) for a in reg.sync()]
+    assert actions == ["built unique guards dyu_badges (ix_handle_uniq) (2 claimed, 0 stale removed)"]
+    assert guards(reg, Badge) == {'u#ix_handle_uniq#[["S","a"]]': '[["S","X"]]', 'u#ix_handle_uniq#[["S","b"]]': '[["S","Y"]]'}
+    assert reg.sync() == []
+    with pytest.raises(odm.DuplicateKey, match="value 'a'"):
+        Badge.create(uid="Z", handle="a")
+    Badge.get("X").update(handle="c")  # X owns its guard: it can move, and 'a' is free again
+    Badge.create(uid="Z", handle="a")

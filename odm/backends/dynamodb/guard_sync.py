@@ -1,8 +1,10 @@
 """``sync`` for unique indexes: the guard table, and guards for the items that already exist.
 
 :meth:`GuardSync.check` runs before ``sync`` changes anything: it scans the model's table and
-raises ``SchemaMismatch`` when live items already share a unique value, so a refused sync
-leaves tables, indexes and guards as they were. Every sync scans (a read of the whole table):
+the guards, and raises ``SchemaMismatch`` when live items already share a unique value, so a
+refused sync leaves tables, indexes and guards as they were. A guard naming an owner that no
+longer holds its value (a bypassing tool changed the owner) is an orphan, not a clash: apply()
+hands it to the item now holding the value. Every sync scans (a read of the whole table):
 items written by a tool that bypasses the guards, or while the index was not declared, are
 caught the next time the index is synced.
 :meth:`GuardSync.apply` then creates ``<table>.unique`` (hash key ``guard``, billed like the
@@ -36,10 +38,14 @@ Holders = dict[str, tuple[str, tuple[Any, ...], Value, dict[str, Any]]]
 
 @dataclass
 class GuardPlan:
-    """What apply() starts from: whether the guard table exists, and who holds which value."""
+    """What apply() starts from: whether the guard table exists, who holds which value, the stored
+    guards, and those naming an owner that no longer holds their value (orphans, to replace)."""
 
     exists: bool
     holders: Holders = field(default_factory=dict)
+    stored: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: guard key -> the owner item read back (None when gone), which no longer holds the value.
+    orphans: dict[str, dict[str, Any] | None] = field(default_factory=dict)
 
 
 class GuardSync:
@@ -64,7 +70,36 @@ class GuardSync:
                 raise SchemaMismatch(f"The table '{self.table}' exists but is not a unique-guard table (hash key "
                                      f"'{GUARD}', a string); rename it: the unique indexes of '{self.repo.spec.name}' "
                                      "keep their guards there. Nothing was changed.")
-        return GuardPlan(desc is not None, {} if fresh else self._holders())
+        plan = GuardPlan(desc is not None, {} if fresh else self._holders())
+        if plan.exists and plan.holders:
+            plan.stored = {g[GUARD]["S"]: g for g in self._scan(self.table)}
+            self._orphans(plan)
+        return plan
+
+    def _orphans(self, plan: GuardPlan) -> None:
+        """Guards of held values that name another owner: orphans when that owner no longer holds the
+        value (a tool changed it bypassing the guards), else a clash, refused before any change."""
+        clashes: list[str] = []
+        for g, (name, key, value, _) in plan.holders.items():
+            have = plan.stored.get(g)
+            if have is None or have.get(OWNER, {}).get("S") == self.guards.owner(key) or OF not in have:
+                continue
+            owner = self.call("get_item", TableName=self.repo.table, Key=have[OF]["M"], ConsistentRead=True).get("Item")
+            if self._holds(owner, g):
+                other = self.repo.spec.key_of(self.repo._doc(owner)) if owner is not None else ()
+                clashes.append(f"{self.guards.label(name, value)} is held by {self.repo._label(other)} (its guard) "
+                               f"and {self.repo._label(key)}")
+            else:
+                plan.orphans[g] = owner
+        if clashes:
+            raise SchemaMismatch(f"Cannot enforce the unique indexes of '{self.repo.spec.name}': stored items "
+                                 f"share values: {'; '.join(clashes[:10])}. Make the values unique first. "
+                                 "Nothing was changed.")
+
+    def _holds(self, item: dict[str, Any] | None, g: str) -> bool:
+        """The item is live and holds the guarded value."""
+        return item is not None and self.repo._live(self.repo._doc(item)) and any(
+            self.guards.key(n, v) == g for n, v in self.guards.values(item).items())
 
     def _scan(self, table: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
@@ -110,7 +145,7 @@ class GuardSync:
         actions: list[Action] = []
         if not plan.exists:
             actions.append(self._create())
-        stored = {g[GUARD]["S"]: g for g in self._scan(self.table)} if plan.exists else {}
+        stored = (plan.stored or {g[GUARD]["S"]: g for g in self._scan(self.table)}) if plan.exists else {}
         claimed = 0
         for g, (name, key, value, item) in plan.holders.items():
             have = stored.get(g)
@@ -118,7 +153,10 @@ class GuardSync:
             if have is not None and have.get(OWNER, {}).get("S") == self.guards.owner(key) and \
                     self.guards.expiry(have) == want_expiry:
                 continue
-            claimed += self._claim(name, key, value, item)
+            if have is not None and g in plan.orphans:
+                claimed += self._replace(name, key, value, item, have, plan.orphans[g])
+            else:
+                claimed += self._claim(name, key, value, item)
         removed = sum(self._remove_stale(g, guard) for g, guard in stored.items() if g not in plan.holders)
         if claimed or removed or not plan.exists:
             names = ", ".join(ix.name for ix in self.guards.indexes)
@@ -156,6 +194,28 @@ class GuardSync:
                                  f"{self.guards.label(name, value)} was taken by another write; resolve the clash "
                                  "and run sync again.")
         # A failed item check: the item changed meanwhile, and the writer that changed it claimed its own guards.
+        return int(refusal is None)
+
+    def _replace(self, name: str, key: tuple[Any, ...], value: Value, item: dict[str, Any],
+                 guard: dict[str, Any], owner: dict[str, Any] | None) -> int:
+        """Hand an orphaned guard to the item that holds its value, in one transaction conditioned on
+        the holder, the guard and its old owner all being as read (else another writer acted first)."""
+        ctx = Context()
+        holder = {"TableName": self.repo.table, "Key": self.repo.key_av(key),
+                  "ConditionExpression": self.guards.unchanged(ctx, self.repo.hash_name, item)[0], **ctx.attributes()}
+        ctx2 = Context()
+        old = {"TableName": self.repo.table, "Key": guard[OF]["M"],
+               "ConditionExpression": self.guards.unchanged(ctx2, self.repo.hash_name, owner)[0], **ctx2.attributes()}
+        claim = self.guards.claim(name, value, key, self.guards.expiry(item))
+        ctx3 = Context()
+        claim.request = {**claim.request, "ConditionExpression": f"{ctx3.name(OWNER)} = {ctx3.value(guard[OWNER])}",
+                         **ctx3.attributes()}
+        refusal = run_one(self.repo.backend, Unit(key, [Write("ConditionCheck", holder),
+                                                        Write("ConditionCheck", old, "owner"), claim]))
+        if refusal is not None and refusal.write.role != "item":
+            raise SchemaMismatch(f"While building the guards of '{self.repo.spec.name}', "
+                                 f"{self.guards.label(name, value)} or the item its guard named changed; "
+                                 "run sync again.")
         return int(refusal is None)
 
     def _remove_stale(self, g: str, guard: dict[str, Any]) -> int:
