@@ -19,6 +19,7 @@ import threading
 import urllib.parse
 import zlib
 from collections import Counter
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -39,6 +40,9 @@ class DynamoFaultProxy:
         self.throttle, self.trim, self.conflict, self.drop = throttle, trim, conflict, drop
         self.only = only  # the operations faults apply to
         self.drop_next: set[str] = set()  # operations whose next request is forwarded and its answer dropped
+        #: operation -> a callable run once, before the next such request is forwarded (another
+        #: writer acting between the client's read and its write).
+        self.before_next: dict[str, Callable[[], Any]] = {}
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
         #: (operation, outcome) -> count; outcome is "forwarded", "throttled", "trimmed", "conflict"
@@ -173,6 +177,10 @@ def _handler(proxy: DynamoFaultProxy) -> type[BaseHTTPRequestHandler]:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             op = (self.headers.get("X-Amz-Target") or ".").split(".", 1)[1]
             body = json.loads(raw or b"{}")
+            with proxy.lock:
+                hook = proxy.before_next.pop(op, None)
+            if hook is not None:
+                hook()
             outcome, detail = proxy.decide(op, body)
             proxy.record(op, outcome)
             if outcome == "throttled":

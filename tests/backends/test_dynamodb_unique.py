@@ -18,6 +18,7 @@ import odm
 from odm import Index, Model, fields
 
 from ..conftest import registries
+from ..dynamo_proxy import DynamoFaultProxy
 
 pytest.importorskip("boto3")
 
@@ -175,3 +176,39 @@ def test_sync_hands_an_orphaned_guard_to_the_item_now_holding_its_value(dynamo: 
         Badge.create(uid="Z", handle="a")
     Badge.get("X").update(handle="c")  # X owns its guard: it can move, and 'a' is free again
     Badge.create(uid="Z", handle="a")
+
+
+class SameBadge(Model):
+    """Badge's table, for a second writer on its own registry."""
+
+    uid = fields.String(required=True)
+    handle = fields.String()
+    city = fields.String()
+
+    class Meta:
+        name = "dyu_badges"
+        hash_key = "uid"
+        indexes = [Index("handle", unique=True), "city"]
+
+
+def test_delete_many_spares_a_match_changed_after_the_scan(dynamo: Callable[..., odm.Registry]) -> None:
+    other = dynamo(SameBadge)
+    backend: Any = other.backend
+    SameBadge.insert_many([SameBadge(uid="a", handle="x", city="Oslo"), SameBadge(uid="b", handle="y", city="Oslo"),
+                           SameBadge(uid="c", handle="z", city="Oslo")])
+
+    def move() -> None:  # another writer, between delete_many's scan and its delete
+        SameBadge.get("a").update(handle="x2", city="Bergen")  # a unique value too: its unit is refused, then re-read
+        SameBadge.get("b").update(city="Bergen")
+
+    with DynamoFaultProxy(backend.endpoint) as proxy:
+        reg = odm.Registry("dynamodb", endpoint=proxy.endpoint, awsRegion="us-east-1", awsSecretKeyId="test",
+                           awsSecretAccessKey="test", tablePrefix=backend.prefix)
+        try:
+            reg.register(Badge)
+            proxy.before_next["TransactWriteItems"] = move
+            assert Badge.delete_many(Badge.query(city="Oslo")) == 1
+        finally:
+            reg.close()
+    assert sorted((b.uid, b.handle, b.city) for b in SameBadge.query()) == [("a", "x2", "Bergen"), ("b", "y", "Bergen")]
+    assert guards(other, SameBadge) == {'u#ix_handle_uniq#[["S","x2"]]': '[["S","a"]]', 'u#ix_handle_uniq#[["S","y"]]': '[["S","b"]]'}

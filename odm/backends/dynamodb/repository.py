@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Any
 import botocore.exceptions as bexc
 
 from ...errors import BackendUnavailable, ConditionFailed, DuplicateKey, QueryError, ValidationError
-from ...expressions.nodes import Node
+from ...expressions.nodes import And, Node, Path
 from ...pagination import fingerprint, invalid_cursor
 from ...schema import TableSpec
 from ..base import Action, QuerySpec, Repository, chunks
 from ..codec import parse_iso_utc
 from .codec import MAX_ITEM_BYTES, DynamoCodec, epoch_of, item_from_av, item_size, item_to_av, owner_name, to_av
-from .guards import GUARD, Guards
-from .planner.compiler import ATOM, Context, Plan, Term, compile_condition, conj, disj, expired_term, live_term, plan_query
+from .guards import GUARD, Guards, av_at
+from .planner.compiler import ATOM, Context, Plan, Term, compile_condition, conj, conjuncts, disj, expired_term, live_term, plan_query, read_paths, server_exact
 from .planner.evaluate import Evaluator
 from .retry import may_have_landed
 from .sync import TableSync
@@ -611,8 +611,9 @@ class DynamoRepository(Repository):
     def _guarded_delete_where(self, plan: Plan, query: QuerySpec) -> int:
         """Each match is deleted with its guards (transactions of up to 100 actions).
 
-        A match that changed since it was read (or whose guard is someone else's by now) is
-        deleted again on its own, from a fresh read.
+        Each delete is conditioned on the item still matching the query (see _still_matching). A
+        match that changed since it was read (or whose guard is someone else's by now) is read
+        again and deleted on its own only if it still matches.
         """
         deleted = 0
         batch: list[Unit] = []
@@ -622,7 +623,7 @@ class DynamoRepository(Repository):
             out = run_many(self.backend, batch)
             deleted += len(out.written)
             for refusal in out.refused:
-                deleted += self._guarded_delete(refusal.unit.key, None)
+                deleted += self._delete_if_matching(refusal.unit.key, query.where)
             batch = []
             if out.error is not None:
                 raise BackendUnavailable(f"delete_many on '{self.spec.name}' stopped after deleting {deleted} "
@@ -636,14 +637,50 @@ class DynamoRepository(Repository):
                     continue
                 item = fetched
             ctx = Context()
-            request = {"TableName": self.table, "Key": self.key_av(key),
-                       "ConditionExpression": self.guards.unchanged(ctx, self.hash_name, item)[0], **ctx.attributes()}
+            terms = [self.guards.unchanged(ctx, self.hash_name, item), *self._still_matching(ctx, query.where, item)]
+            request = {"TableName": self.table, "Key": self.key_av(key), "ConditionExpression": conj(terms)[0],
+                       **ctx.attributes()}
             batch.append(Unit(key, [Write("Delete", request), *self.guards.swap(key, item, None)]))
             if len(batch) == GET_BATCH:
                 flush()
         if batch:
             flush()
         return deleted
+
+    def _still_matching(self, ctx: Context, where: Node | None, item: dict[str, Any]) -> list[Term]:
+        """Conditions that hold while ``item`` (read as a match of ``where``) still matches it.
+
+        DynamoDB judges the filter itself; the few LIKE patterns it cannot judge exactly were
+        judged here on ``item``, so the fields they read must be unchanged.
+        """
+        parts = conjuncts(where)
+        exact = [c for c in parts if server_exact(c)]
+        terms = [self._condition(ctx, And.of(*exact))] if exact else []
+        for names in sorted({p for c in parts if not server_exact(c) for p in read_paths(c)}):
+            name, got = ctx.path(names), av_at(item, Path(names))
+            terms.append((f"attribute_not_exists({name})", ATOM) if got is None else (f"{name} = {ctx.value(got)}", ATOM))
+        return terms
+
+    def _delete_if_matching(self, key: tuple[Any, ...], where: Node | None) -> int:
+        """delete_many's second try at one match, from a fresh read: 1 if deleted, 0 if it no longer matches."""
+        missed = False
+
+        def build(cur: dict[str, Any] | None, skip: set[str]) -> tuple[Write | None, None]:
+            nonlocal missed
+            doc = None if cur is None else self._doc(cur)
+            if cur is None or doc is None or not self._live(doc) or \
+                    (where is not None and not self.evaluator.matches(where, doc)):
+                missed = True
+                return None, None
+            ctx = Context()
+            terms = [self.guards.unchanged(ctx, self.hash_name, cur), *self._still_matching(ctx, where, cur)]
+            return self._item_write("Delete", key, terms, ctx=ctx), None
+
+        try:
+            self._guarded(key, build, "delete_many")
+        except ConditionFailed:  # changed between the read and the delete: no longer a match
+            return 0
+        return 0 if missed else 1
 
     def explain(self, query: QuerySpec) -> dict[str, Any]:
         out = self.plan(query).describe(self.table)

@@ -356,6 +356,11 @@ def _paths(node: Node) -> set[tuple[str, ...]]:
     return {path.parts, path.parts[:1]} if path is not None else set()
 
 
+def read_paths(node: Node) -> set[tuple[str, ...]]:
+    """The attribute paths a condition reads (each full path and its top-level name)."""
+    return _paths(node)
+
+
 def _top(node: Node) -> tuple[str, ...] | None:
     path = getattr(node, "path", None)
     return path.parts if path is not None and len(path.parts) == 1 else None
