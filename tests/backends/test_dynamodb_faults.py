@@ -240,6 +240,15 @@ class LostHandle(Model):
         indexes = [Index("handle", unique=True)]
 
 
+class LostNote(Model):
+    name = fields.String(required=True)
+    text = fields.String()
+
+    class Meta:
+        name = "lost_notes"
+        hash_key = "name"
+
+
 @pytest.fixture
 def lost(_targets: Callable[[str], Any]) -> Iterator[tuple[DynamoFaultProxy, odm.Registry]]:
     """LostCounter and LostHandle synced on the session's server, then bound through a proxy."""
@@ -249,9 +258,10 @@ def lost(_targets: Callable[[str], Any]) -> Iterator[tuple[DynamoFaultProxy, odm
     try:
         setup.register(LostCounter)
         setup.register(LostHandle)
+        setup.register(LostNote)
         setup.sync()
-        LostCounter.query().delete()
-        LostHandle.query().delete()
+        for model in (LostCounter, LostHandle, LostNote):
+            model.query().delete()
         prefix = setup.backend.prefix
         endpoint = setup.backend.endpoint
     finally:
@@ -261,6 +271,7 @@ def lost(_targets: Callable[[str], Any]) -> Iterator[tuple[DynamoFaultProxy, odm
                            awsSecretAccessKey="test", tablePrefix=prefix)
         reg.register(LostCounter)
         reg.register(LostHandle)
+        reg.register(LostNote)
         try:
             yield proxy, reg
         finally:
@@ -302,6 +313,16 @@ def test_a_versioned_save_whose_answer_is_lost_is_not_a_false_concurrent_modific
         stored.delete()
     with pytest.raises(odm.NotFound):  # deleted once; not "does not match the delete condition"
         LostCounter.get("a")
+
+
+def test_reads_and_unconditional_puts_whose_answer_is_lost_are_sent_again(lost: Any) -> None:
+    proxy, _ = lost
+    proxy.drop_next.add("PutItem")
+    LostNote(name="a", text="t").save()  # no condition, no version: a second copy changes nothing
+    proxy.drop_next.add("GetItem")
+    assert LostNote.get("a").text == "t"
+    assert proxy.counts[("PutItem", "dropped")] == 1 and proxy.counts[("PutItem", "forwarded")] == 1
+    assert proxy.counts[("GetItem", "dropped")] == 1 and proxy.counts[("GetItem", "forwarded")] == 1
 
 
 def test_guarded_writes_whose_answer_is_lost_land_once_and_succeed(lost: Any) -> None:
