@@ -337,3 +337,45 @@ def test_guarded_writes_whose_answer_is_lost_land_once_and_succeed(lost: Any) ->
     LostHandle.create(name="b", handle="x")  # the first guard was released, the second claimed
     with pytest.raises(odm.DuplicateKey):
         LostHandle.create(name="c", handle="y")
+
+
+def _after_the_server(reg: odm.Registry, op: str, error: Exception) -> list[int]:
+    """Make the client's next ``op`` reach the real server and then fail as if its answer went wrong."""
+    client = reg.backend.client  # type: ignore[attr-defined]
+    real = getattr(client, op)
+    calls: list[int] = []
+
+    def once(**kwargs: Any) -> Any:
+        calls.append(1)
+        out = real(**kwargs)
+        if len(calls) == 1:
+            raise error
+        return out
+
+    setattr(client, op, once)
+    return calls
+
+
+def test_a_server_error_after_an_increment_is_never_a_second_increment(lost: Any) -> None:
+    import botocore.exceptions as bexc
+
+    _, reg = lost
+    c = LostCounter.create(name="a", n=0)
+    err = bexc.ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "UpdateItem")
+    calls = _after_the_server(reg, "update_item", err)
+    with pytest.raises(odm.BackendUnavailable, match=UNCONFIRMED.format(op="update_item")):
+        c.update(n=odm.inc(1))
+    assert LostCounter.get("a").n == 1 and len(calls) == 1
+
+
+def test_a_read_timeout_is_repeated_for_reads_and_unconfirmed_for_writes(lost: Any) -> None:
+    import botocore.exceptions as bexc
+
+    _, reg = lost
+    LostCounter.create(name="a", n=5)
+    calls = _after_the_server(reg, "get_item", bexc.ReadTimeoutError(endpoint_url="http://x"))
+    assert LostCounter.get("a").n == 5 and len(calls) == 2  # a read is sent again
+    calls = _after_the_server(reg, "update_item", bexc.ReadTimeoutError(endpoint_url="http://x"))
+    with pytest.raises(odm.BackendUnavailable, match=UNCONFIRMED.format(op="update_item")):
+        LostCounter.get("a").update(n=odm.inc(1))
+    assert LostCounter.get("a").n == 6 and len(calls) == 1

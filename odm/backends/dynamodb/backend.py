@@ -108,18 +108,15 @@ class DynamoBackend(Backend):
         try:
             return self.retry.run(lambda: method(**kwargs), repeat_unanswered=repeat)
         except bexc.ClientError as exc:
+            if not repeat and str(exc.response.get("Error", {}).get("Code", "")) in TRANSIENT:
+                raise self._unanswered(op, kwargs, key) from exc
             translated = self._translate(op, exc, kwargs, write)
             if translated is exc:
                 raise
             raise translated from exc
         except (bexc.ConnectionError, bexc.HTTPClientError) as exc:
             if not repeat and may_have_landed(exc):
-                table = kwargs.get("TableName") or "?"
-                item = f" (key {key[0]!r})" if key and len(key) == 1 else f" (key {key!r})" if key else ""
-                raise BackendUnavailable(
-                    f"DynamoDB at {self.where} lost the answer to {op} on '{table}'{item}: the write may or may not "
-                    "have been applied. It was not sent again, since a second copy could apply it twice or be "
-                    "refused by the first; read the item to see which.") from exc
+                raise self._unanswered(op, kwargs, key) from exc
             raise BackendUnavailable(f"DynamoDB at {self.where} cannot be reached ({type(exc).__name__}); "
                                      f"gave up on {op}.") from exc
         except (bexc.NoCredentialsError, bexc.PartialCredentialsError) as exc:
@@ -129,6 +126,15 @@ class DynamoBackend(Backend):
             raise QueryError(f"Invalid DynamoDB {op} request: {exc}") from exc
         except bexc.BotoCoreError as exc:  # anything else from the driver, still translated
             raise ODMError(f"DynamoDB at {self.where} failed {op}: {type(exc).__name__}.") from exc
+
+    def _unanswered(self, op: str, kwargs: dict[str, Any], key: tuple[Any, ...] | None) -> BackendUnavailable:
+        """A write that must not be sent twice and whose outcome is unknown (answer lost, timed out, or a 5xx)."""
+        table = kwargs.get("TableName") or ", ".join(_tables(kwargs)) or "?"
+        item = f" (key {key[0]!r})" if key and len(key) == 1 else f" (key {key!r})" if key else ""
+        return BackendUnavailable(
+            f"DynamoDB at {self.where} lost the answer to {op} on '{table}'{item}: the write may or may not "
+            "have been applied. It was not sent again, since a second copy could apply it twice or be "
+            "refused by the first; read the item to see which.")
 
     def _translate(self, op: str, exc: bexc.ClientError, kwargs: dict[str, Any], write: bool) -> Exception:
         """The public error for a refused request (``exc`` itself when the repository interprets it)."""

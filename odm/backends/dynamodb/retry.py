@@ -32,7 +32,7 @@ TRANSIENT = frozenset({"InternalServerError", "InternalFailure", "ServiceUnavail
 #: ConditionalCheckFailed, is the caller's to interpret).
 RETRYABLE_REASONS = frozenset({"None", "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
 #: The connection failed or dropped: nothing, or a request whose answer was lost, reached the server.
-UNREACHABLE = (bexc.EndpointConnectionError, bexc.ConnectionClosedError, bexc.ConnectionError)
+UNREACHABLE = (bexc.EndpointConnectionError, bexc.ConnectionClosedError, bexc.ConnectionError, bexc.ReadTimeoutError)
 #: Of those, the ones where the request certainly never reached the server.
 NOT_SENT = (bexc.EndpointConnectionError, bexc.ConnectTimeoutError)
 #: Writes whose second copy can differ from the first: every one carries a condition or returns
@@ -125,6 +125,8 @@ class RetryPolicy:
             except bexc.ClientError as exc:
                 if not throttled(exc):
                     raise
+                if not repeat_unanswered and error_code(exc) in TRANSIENT:
+                    raise  # a 5xx says nothing of whether the write was applied: never send it twice
                 if attempt + 1 >= self.throttled_attempts:
                     if maybe_sent is not None:
                         raise maybe_sent from exc
