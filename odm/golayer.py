@@ -214,9 +214,10 @@ def definition_spec(name: str, definition: Mapping[str, Any]) -> TableSpec:
                                                 opts.get("projection", "ALL")))
     ttl_attr = None
     ttl_seconds = None
+    checked("ttl", definition.get("ttl"), ttl_seconds_problem)  # checked even where TTL is off: a typo shows now
     if definition.get("enableTtl") and definition.get("ttlAttribute"):
         ttl_attr = attribute(definition["ttlAttribute"], "ttlAttribute")
-        ttl_seconds = checked("ttl", definition.get("ttl"), ttl_seconds_problem)
+        ttl_seconds = definition.get("ttl")
     elif definition.get("enableTtl"):
         raise ConfigError(f"{where}: 'enableTtl' needs 'ttlAttribute'.")
     return TableSpec(

@@ -11,13 +11,16 @@ from __future__ import annotations
 import datetime as _dt
 import decimal
 import difflib
+import math
 import sys
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import marshmallow
 
+from .backends.base import QuerySpec
 from .errors import ConcurrentModification, ConditionFailed, ConfigError, NotFound, QueryError, ValidationError
 from .expressions.nodes import And, Compare, Exists, Node, Not
 from .fields import Field, FieldRef, Invalid, String
@@ -34,6 +37,26 @@ E = TypeVar("E", bound="BaseModel")
 
 #: The range an increment must keep a field in, by field kind.
 _INC_RANGES: dict[str, tuple[Any, Any]] = {"int": (-(2**63), 2**63 - 1), "float": (-sys.float_info.max, sys.float_info.max)}
+
+
+#: How often an update refused only by its range guard (the value moved meanwhile) is tried.
+_GUARD_ATTEMPTS = 3
+
+
+def _inner_bound(limit: Any, amount: Any) -> Any:
+    """The stored value furthest from 0 to which adding ``amount`` stays within ``limit``, exactly.
+
+    ``limit - amount`` rounds (floats), so step it inward until the exact sum fits: a server adding
+    in exact arithmetic or rounding to nearest then never passes ``limit``.
+    """
+    bound = limit - amount
+    if isinstance(bound, float):
+        inward = -math.inf if amount > 0 else math.inf
+        exceeds = (lambda b: Fraction(b) + Fraction(amount) > Fraction(limit)) if amount > 0 else \
+            (lambda b: Fraction(b) + Fraction(amount) < Fraction(limit))
+        while exceeds(bound):
+            bound = math.nextafter(bound, inward)
+    return bound
 
 
 def utcnow() -> _dt.datetime:
@@ -321,14 +344,28 @@ class Model(BaseModel, metaclass=_ModelMeta):
             condition = And.of(self._version_condition(binding, old), *([condition] if condition is not None else []))
             sets[binding.version_key] = (old or 0) + 1
         guards = self._increment_guards(changes)
+        given = condition
         if guards:
-            condition = And.of(*guards, *([condition] if condition is not None else []))
-        try:
-            doc = binding.repo.update(self._own_key(), sets, incs, unsets, condition)
-        except ConditionFailed as exc:
-            if guards:
-                self._check_increments(binding, changes)
-            raise self._condition_error(binding, old, exc) from exc
+            condition = And.of(*guards, *([given] if given is not None else []))
+        key = self._own_key()
+        for _ in range(_GUARD_ATTEMPTS):
+            try:
+                doc = binding.repo.update(key, sets, incs, unsets, condition)
+                break
+            except ConditionFailed as exc:
+                if not guards:
+                    raise self._condition_error(binding, old, exc) from exc
+                # The range guard, the version or the caller's condition refused it: find out which.
+                doc = binding.repo.get(key)
+                if doc is None:
+                    break
+                if given is not None and not self._holds(binding, given):
+                    raise self._condition_error(binding, old, exc) from exc
+                self._check_increments(binding, changes, doc)
+                refused = exc  # the value moved back into range meanwhile: try again
+        else:
+            raise ConditionFailed(f"{type(self).__name__} {self._key_label()} kept changing while it was being "
+                                  f"updated ({_GUARD_ATTEMPTS} attempts); nothing was written.") from refused
         if doc is None:
             raise NotFound(f"{type(self).__name__} {self._key_label()} no longer exists.")
         self.__dict__ = binding.decode(doc).__dict__
@@ -407,16 +444,19 @@ class Model(BaseModel, metaclass=_ModelMeta):
         for name, amount, low, high in self._increment_bounds(changes):
             ref = getattr(type(self), name)
             if amount > 0:
-                guards.append(Not(Exists(ref.path)) | (ref <= high - amount))
+                guards.append(Not(Exists(ref.path)) | (ref <= _inner_bound(high, amount)))
             elif amount < 0:
-                guards.append(Not(Exists(ref.path)) | (ref >= low - amount))
+                guards.append(Not(Exists(ref.path)) | (ref >= _inner_bound(low, amount)))
         return guards
 
-    def _check_increments(self, binding: Binding, changes: dict[str, Any]) -> None:
-        """After a refused update: a ValidationError when an increment would have left its field's range."""
-        doc = binding.repo.get(self._own_key())
-        if doc is None:
-            return
+    def _holds(self, binding: Binding, condition: Node) -> bool:
+        """Does the stored item match ``condition``? Judged by the server, as the write judges it."""
+        spec = binding.spec
+        on_key = [getattr(type(self), p.field.name) == self.__dict__.get(p.field.name) for p in spec.key_paths]
+        return binding.repo.count(QuerySpec(where=And.of(*on_key, condition), limit=1)) > 0
+
+    def _check_increments(self, binding: Binding, changes: dict[str, Any], doc: dict[str, Any]) -> None:
+        """After a refused update: a ValidationError when an increment would leave its field's range."""
         stored = binding.decode(doc).__dict__
         errors = {}
         for name, amount, low, high in self._increment_bounds(changes):

@@ -245,5 +245,5 @@ def capacity_problem(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 2**40:
-        return f"must be a positive integer, not {value!r}"
+        return f"must be a positive integer up to 2**40, not {value!r}"
     return None

@@ -41,10 +41,41 @@ def test_float_increment_past_the_largest_value_is_refused(make_registry: Callab
     reg = make_registry(Counter)
     most = reg.backend.features.max_number
     big = Counter.create(k="big", f=most)
-    with pytest.raises(odm.ValidationError, match="range"):  # DynamoDB's own words: "larger than supported range"
+    with pytest.raises(odm.ValidationError, match="Number out of range: adding"):
         big.update(f=odm.inc(most))
     assert Counter.get("big").f == most
     assert big.update(f=odm.inc(-most)).f == 0.0
+
+
+def test_a_rounding_tie_cannot_pass_the_float_guard(make_registry: Callable[..., odm.Registry]) -> None:
+    """``most - 1.5 ulp`` rounds up to ``most - ulp``: a naive bound lets the sum round to infinity."""
+    import math
+
+    reg = make_registry(Counter)
+    most = reg.backend.features.max_number
+    ulp = math.ulp(most)
+    for sign in (1, -1):
+        c = Counter.create(k=f"tie{sign}", f=sign * (most - ulp))
+        with pytest.raises(odm.ValidationError, match="Number out of range: adding"):
+            c.update(f=odm.inc(sign * 1.5 * ulp))
+        assert Counter.get(f"tie{sign}").f == sign * (most - ulp)
+
+
+def test_overflow_and_a_failing_condition_is_a_condition_failure(make_registry: Callable[..., odm.Registry]) -> None:
+    make_registry(Counter)
+    c = Counter.create(k="both", n=2**63 - 1)
+    with pytest.raises(odm.ConditionFailed) as info:
+        c.update(n=odm.inc(1), condition=Counter.n < 0)
+    assert not isinstance(info.value, odm.ValidationError)
+    assert Counter.get("both").n == 2**63 - 1
+
+
+def test_an_increment_on_a_deleted_item_is_not_found(make_registry: Callable[..., odm.Registry]) -> None:
+    make_registry(Counter)
+    c = Counter.create(k="gone", n=2**63 - 1)
+    Counter.get("gone").delete()
+    with pytest.raises(odm.NotFound):
+        c.update(n=odm.inc(1))
 
 
 def test_a_user_condition_still_fails_as_a_condition(make_registry: Callable[..., odm.Registry]) -> None:
@@ -53,3 +84,14 @@ def test_a_user_condition_still_fails_as_a_condition(make_registry: Callable[...
     with pytest.raises(odm.ConditionFailed):
         c.update(n=odm.inc(1), condition=Counter.n > 5)
     assert c.update(n=odm.inc(1), condition=Counter.n < 5).n == 2
+
+
+def test_a_stale_version_with_an_overflow_is_a_concurrent_modification(make_registry: Callable[..., odm.Registry]) -> None:
+    from .models import Account
+
+    make_registry(Account)
+    mine = Account.create(owner="o", balance=2**63 - 1)
+    Account.get("o").update(balance=5)  # someone else moves the version on
+    with pytest.raises(odm.ConcurrentModification):
+        mine.update(balance=odm.inc(1))
+    assert Account.get("o").balance == 5
