@@ -434,7 +434,11 @@ class List(Field):
         out = []
         errors: dict[int, Any] = {}
         load = self.inner.load
+        nullable = self.inner.allow_none and self.kind == "list"  # a set never holds None (DynamoDB's SS/NS)
         for i, item in enumerate(value):
+            if item is None and not nullable:  # marshmallow's List refuses it too
+                errors[i] = [self.inner.default_error_messages["null"]]
+                continue
             try:
                 out.append(load(item))
             except Invalid as exc:

@@ -168,12 +168,12 @@ class Codec:
             return lambda v: v.value
         if kind == "list":
             item_enc = self.field_encoder(field.inner, False)  # type: ignore[attr-defined]
-            return None if item_enc is None else _each(item_enc)
+            return None if item_enc is None else _each(_nullable(item_enc, field.inner))  # type: ignore[attr-defined]
         if kind == "dict":
             values = field.values  # type: ignore[attr-defined]
             if values is None:  # plain data: the Go layer's value rule, so both layers store the same
                 return _plain(_each_value(self.encode_any, field), field)
-            return _each_value(self.field_encoder(values, False) or (lambda v: v), field)
+            return _each_value(_nullable(self.field_encoder(values, False) or (lambda v: v), values), field)
         if kind == "embedded":
             encode, _ = self.model_plan(field.embedded, None)  # type: ignore[attr-defined]
             return _nested(encode, field)
@@ -188,11 +188,14 @@ class Codec:
             return field.enum  # type: ignore[attr-defined, no-any-return]
         if kind == "list":
             item_dec = self.field_decoder(field.inner, False)  # type: ignore[attr-defined]
-            return None if item_dec is None else _each(item_dec)
+            return None if item_dec is None else _each(_nullable(item_dec, field.inner))  # type: ignore[attr-defined]
         if kind == "dict":
             values = field.values  # type: ignore[attr-defined]
             value_dec = self.field_decoder(values, False) if values is not None else None
-            return None if value_dec is None else (lambda v: {k: value_dec(x) for k, x in v.items()})
+            if value_dec is None:
+                return None
+            value_dec = _nullable(value_dec, values)
+            return lambda v: {k: value_dec(x) for k, x in v.items()}
         if kind == "embedded":
             _, decode = self.model_plan(field.embedded, None)  # type: ignore[attr-defined]
             return decode
@@ -269,3 +272,10 @@ class Codec:
             return value if fn is None else fn(value)
         except ValidationError as exc:
             raise QueryError(f"A query value cannot be used: {exc}") from None
+
+
+def _nullable(fn: Fn, field: Field) -> Fn:
+    """``fn`` for an element field that allows None: None passes through unconverted."""
+    if not field.allow_none:
+        return fn
+    return lambda v: None if v is None else fn(v)

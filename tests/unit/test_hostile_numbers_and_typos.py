@@ -138,3 +138,30 @@ def test_windows_beyond_64_bits_are_query_errors() -> None:
         repo = odm.Backend("sqlite", reg.backend).define_repository("w", {"name": "hostile_window", "hashKey": "k"})
         with pytest.raises(odm.QueryError, match="64-bit"):
             repo.get_all({}, limit=2**64)
+
+
+def test_none_inside_lists_and_sets() -> None:
+    """Found by the fuzz suite: ``tags=[None]`` escaped as AttributeError from the codec."""
+
+    class Bag(Model):
+        tags = fields.List(fields.String())
+        maybe = fields.List(fields.String(allow_none=True))
+        counts = fields.Dict(values=fields.Integer(allow_none=True))
+        labels = fields.Set(fields.String(allow_none=True))
+
+        class Meta:
+            name = "hostile_bags"
+
+    with odm.Registry("sqlite", path=":memory:") as reg:
+        reg.register(Bag)
+        reg.sync()
+        with pytest.raises(odm.ValidationError, match="may not be null"):
+            Bag(tags=["a", None])
+        with pytest.raises(odm.ValidationError, match="may not be null"):
+            Bag(labels={"a", None})  # a set never holds None (DynamoDB cannot store it)
+        with pytest.raises(odm.QueryError, match="may not be null"):
+            Bag.query(tags=[None])
+        bag = Bag.create(maybe=[None, "a"], counts={"x": None, "y": 2})
+        got = Bag.get(bag.id)
+        assert got.maybe == [None, "a"] and got.counts == {"x": None, "y": 2}
+        assert Bag.query(Bag.maybe == [None, "a"]).count() == 1
