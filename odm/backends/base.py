@@ -31,7 +31,8 @@ class Features:
     supports_arbitrary_order: ClassVar[bool] = True
     # Does insert_many run as one transaction (all or nothing)?
     atomic_insert_many: ClassVar[bool] = False
-    # How fine is a stored DateTime? (MongoDB's BSON dates keep milliseconds.)
+    # How fine is a stored DateTime? One microsecond everywhere (Python's own), MongoDB included:
+    # it stores ISO strings, and its TTL attribute a BSON date plus the remainder.
     datetime_resolution: ClassVar[_dt.timedelta] = _dt.timedelta(microseconds=1)
     # Largest number magnitude the backend stores (DynamoDB's N stops below 1e126).
     max_number: ClassVar[float] = sys.float_info.max

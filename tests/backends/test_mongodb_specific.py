@@ -94,7 +94,7 @@ def test_stored_forms_are_native_bson(mongo: Callable[..., odm.Registry]) -> Non
 
     assert isinstance(doc["price"], Decimal128) and doc["price"].to_decimal() == Decimal("12345678901234567890.123456789")
     assert doc["blob"] == b"\x00\xff"
-    assert doc["at"] == dt.datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)  # BSON dates keep milliseconds
+    assert doc["at"] == "2024-01-02T03:04:05.678901Z"  # fixed-width ISO, every microsecond (as on SQL/DynamoDB)
     assert isinstance(doc["expires"], dt.datetime)  # a BSON date under the TTL index
     assert doc["day"] == "2024-02-29" and doc["ref"] == str(ref) and doc["labels"] == ["a", "b"]
     assert doc["code"] == "a"  # the key stays an ordinary attribute too
@@ -238,7 +238,7 @@ def test_explain_shows_what_is_sent(mongo: Callable[..., odm.Registry]) -> None:
     assert plan["backend"] == "mongodb" and plan["collection"] == "mg_items"
     flt = plan["filter"]
     assert flt["n"] == {"$gt": 3} and flt["name"] == {"$eq": "a"}
-    assert set(flt["expires"]) == {"$not"}  # the TTL live filter travels with every read
+    assert "expires" in str(flt["$nor"])  # the TTL live filter (not expired) travels with every read
     assert plan["sort"] == [("n", -1), ("_id", 1)] or plan["sort"] == [("n", -1)]
     assert (plan["limit"], plan["skip"]) == (5, 2)
     assert isinstance(plan["plan"], dict)

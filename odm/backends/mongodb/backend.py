@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 import re
 import urllib.parse
 from typing import Any
@@ -39,8 +38,6 @@ MAX_NAMESPACE_BYTES = 255
 class MongoFeatures(Features):
     # insert_many is unordered: items without a conflict are written, the others are reported.
     atomic_insert_many = False
-    # BSON dates hold milliseconds; finer digits are dropped on write (docs/backends/mongodb.md).
-    datetime_resolution = _dt.timedelta(milliseconds=1)
 
 
 class MongoBackend(Backend):

@@ -1,7 +1,12 @@
-"""MongoDB stored forms: BSON dates, Decimal128, Binary; the rest as the base codec.
+"""MongoDB stored forms: Decimal128, Binary, the TTL attribute as a BSON date; the rest as the base codec.
 
-DateTimes are BSON dates (UTC, millisecond precision: BSON's own), so the
-TTL index and other MongoDB tools see real dates. Decimals are Decimal128
+DateTimes are fixed-width UTC ISO strings with microseconds, as on every
+other backend, so they read back and compare (==, <, order, page cursors)
+exactly at the microsecond; a BSON date would keep only milliseconds. The
+TTL attribute alone stays a BSON date, which MongoDB's TTL index needs: the
+repository stores its sub-millisecond remainder beside it (``TTL_MICROS``)
+and puts it back on read, and the compiler compares the pair (see
+repository.py and compiler.py). Decimals are Decimal128
 (34 significant digits, refused beyond that before any request). Bytes are
 BSON Binary (subtype 0, which pymongo reads back as ``bytes``). UUIDs and
 Dates stay ISO strings and Sets sorted lists, as on every backend.
@@ -11,18 +16,14 @@ from __future__ import annotations
 
 import datetime as _dt
 import decimal
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bson.codec_options import CodecOptions, TypeDecoder, TypeEncoder, TypeRegistry
 from bson.decimal128 import Decimal128
 
 from ...errors import ValidationError
 from ...fields import Field
-from ..codec import Codec, Fn
-
-if TYPE_CHECKING:
-    from ...schema import TableSpec
+from ..codec import Codec, Fn, iso_utc, parse_iso_utc
 
 UTC = _dt.timezone.utc
 MAX_DECIMAL_DIGITS = 34
@@ -44,6 +45,24 @@ def to_bson_date(value: _dt.datetime) -> _dt.datetime:
     return value if value.tzinfo is UTC else value.astimezone(UTC)
 
 
+#: The hidden attribute holding the TTL attribute's microseconds below the millisecond.
+TTL_MICROS = "_odm_ttl_us"
+
+
+def split_micros(value: _dt.datetime) -> tuple[_dt.datetime, int]:
+    """What a BSON date keeps (pymongo floors to the millisecond) and the microseconds it drops."""
+    value = to_bson_date(value)
+    rest = value.microsecond % 1000
+    return value.replace(microsecond=value.microsecond - rest), rest
+
+
+def join_micros(value: Any, rest: Any) -> Any:
+    """The TTL attribute as written: its BSON date plus the stored remainder."""
+    if isinstance(value, _dt.datetime) and isinstance(rest, int) and 0 < rest < 1000:
+        return value.replace(microsecond=value.microsecond - value.microsecond % 1000 + rest)
+    return value
+
+
 class _DecimalCodec(TypeEncoder, TypeDecoder):  # type: ignore[misc]
     """Decimal128 reads back as ``decimal.Decimal`` everywhere (the Go layer's dicts too)."""
 
@@ -61,38 +80,15 @@ CODEC_OPTIONS: CodecOptions[dict[str, Any]] = CodecOptions(
     tz_aware=True, tzinfo=UTC, type_registry=TypeRegistry([_DecimalCodec()]))
 
 
-def _to_millis(value: _dt.datetime) -> _dt.datetime:
-    return value.replace(microsecond=value.microsecond - value.microsecond % 1000)
-
-
 class MongoCodec(Codec):
-    def model_plan(self, model: type, spec: TableSpec | None) -> tuple[Callable[[Any], dict[str, Any]], Callable[[Mapping[str, Any]], Any]]:
-        """As the base plan, but a written instance keeps what a BSON date keeps (milliseconds).
-
-        So ``create()``/``save()`` leave the instance equal to what ``get()`` returns, as
-        on the other backends; finer digits would otherwise vanish only on reload.
-        """
-        encode, decode = super().model_plan(model, spec)
-        names = tuple(f.name for f in model._fields.values() if f.kind == "datetime")  # type: ignore[attr-defined]
-        if not names:
-            return encode, decode
-
-        def encode_ms(obj: Any) -> dict[str, Any]:
-            values = obj.__dict__
-            for name in names:
-                value = values.get(name)
-                if isinstance(value, _dt.datetime) and value.microsecond % 1000:
-                    values[name] = _to_millis(value)
-            return encode(obj)
-
-        return encode_ms, decode
-
     def enc_datetime(self, field: Field | None, ttl: bool) -> Fn | None:
-        return to_bson_date
+        # The TTL attribute keeps every digit here; the repository splits it into date + remainder.
+        return to_bson_date if ttl else iso_utc
 
     def dec_datetime(self, field: Field | None, ttl: bool) -> Fn | None:
-        # Read with tz_aware=True, tzinfo=UTC: already the right type (strings are legacy data).
-        return lambda v: v if isinstance(v, _dt.datetime) else _dt.datetime.fromisoformat(str(v).replace("Z", "+00:00"))
+        # BSON dates are read tz-aware UTC; a BSON date in another field was
+        # written when every datetime was one (milliseconds), and reads back as it is.
+        return lambda v: v if isinstance(v, _dt.datetime) else parse_iso_utc(str(v))
 
     def enc_bytes(self, field: Field | None, ttl: bool) -> Fn | None:
         return None  # pymongo writes bytes as Binary subtype 0 and reads it back as bytes

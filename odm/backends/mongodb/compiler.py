@@ -10,6 +10,7 @@ what a query addresses.
 
 from __future__ import annotations
 
+import datetime as _dt
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -37,6 +38,7 @@ from ...expressions.nodes import (
 from ...fields import SortKey
 from ...schema import TableSpec
 from ..codec import Codec
+from .codec import TTL_MICROS, split_micros
 
 OPERATORS = {"eq": "$eq", "lt": "$lt", "le": "$lte", "gt": "$gt", "ge": "$gte"}
 #: Field kinds whose stored value is never an array, so MongoDB's "any element" rule cannot apply.
@@ -116,6 +118,32 @@ class MongoCompiler(Compiler):
         ttl = len(path.parts) == 1 and path.parts[0] == self.spec.ttl_attribute
         return _check_value(self.codec.encode_value(value, field, ttl))
 
+    def _is_ttl(self, path: Path) -> bool:
+        return len(path.parts) == 1 and path.parts[0] == self.spec.ttl_attribute
+
+    def ttl_compare(self, op: str, value: Any) -> dict[str, Any] | None:
+        """A comparison on the TTL attribute, exact at the microsecond, or None for a non-date value.
+
+        The attribute is a BSON date (milliseconds, for the TTL index) and ``TTL_MICROS`` the
+        microseconds below it (missing counts as 0, as in data written before it existed), so
+        the stored instant is the pair (date, remainder) compared in that order.
+        """
+        name = self.spec.ttl_attribute
+        if not isinstance(value, _dt.datetime) or name is None:
+            return None
+        date, rest = split_micros(value)
+        # Remainder tests that treat a missing remainder as 0.
+        rest_eq: dict[str, Any] = {"$in": [0, None]} if rest == 0 else {"$eq": rest}
+        below = {"eq": None, "lt": {"$not": {"$gte": rest}}, "le": {"$not": {"$gt": rest}},
+                 "gt": {"$gt": rest}, "ge": {"$gte": rest}}[op]
+        if op == "eq":
+            return {name: date, TTL_MICROS: rest_eq}
+        strict: dict[str, Any] = {name: {"$lt" if op in ("lt", "le") else "$gt": date}}
+        if (op == "lt" and rest == 0) or (op == "ge" and rest == 0):
+            # Nothing at ``date`` itself is below a whole millisecond; everything there is at or above it.
+            return strict if op == "lt" else {name: {"$gte": date}}
+        return {"$or": [strict, {name: date, TTL_MICROS: below}]}
+
     def _scalar(self, path: Path) -> bool:
         """Is the stored value known never to be an array (a declared scalar field)?"""
         return getattr(path.field, "kind", None) in SCALAR_KINDS
@@ -131,7 +159,12 @@ class MongoCompiler(Compiler):
         return {} if node is None else self.compile(node)  # type: ignore[no-any-return]
 
     def sort(self, keys: tuple[SortKey, ...]) -> list[tuple[str, int]]:
-        return [(self.field(k.path), -1 if k.descending else 1) for k in keys]
+        out = []
+        for k in keys:
+            out.append((self.field(k.path), -1 if k.descending else 1))
+            if self._is_ttl(k.path):  # the TTL attribute's microseconds break ties within its millisecond
+                out.append((TTL_MICROS, -1 if k.descending else 1))
+        return out
 
     def key_id(self, key: tuple[Any, ...]) -> Any:
         """The ``_id`` of a stored key tuple: the hash value, or ``{"h": hash, "r": range}``."""
@@ -142,14 +175,23 @@ class MongoCompiler(Compiler):
     # -- nodes ----------------------------------------------------------------------------
     def visit_compare(self, node: Compare) -> dict[str, Any]:
         value = self.value(node.path, node.value)
+        exact = self.ttl_compare(node.op, value) if self._is_ttl(node.path) else None
+        if exact is not None:
+            return exact
         return self._ops(node.path, {OPERATORS[node.op]: value}, isinstance(value, list))
 
     def visit_between(self, node: Between) -> dict[str, Any]:
         low, high = self.value(node.path, node.low), self.value(node.path, node.high)
+        if self._is_ttl(node.path):
+            first, last = self.ttl_compare("ge", low), self.ttl_compare("le", high)
+            if first is not None and last is not None:
+                return {"$and": [first, last]}
         return self._ops(node.path, {"$gte": low, "$lte": high})
 
     def visit_in(self, node: In) -> dict[str, Any]:
         values = [self.value(node.path, v) for v in node.values]
+        if self._is_ttl(node.path) and values and all(isinstance(v, _dt.datetime) for v in values):
+            return {"$or": [self.ttl_compare("eq", v) for v in values]}
         if any(isinstance(v, Mapping) for v in values):
             # MongoDB refuses "$"-keys nested under $in; $eq keeps every dict literal.
             return {"$or": [self._ops(node.path, {"$eq": v}, isinstance(v, list)) for v in values]} if values else \
@@ -186,6 +228,8 @@ class MongoCompiler(Compiler):
         inner = node.item
         if isinstance(inner, Exists):
             return {self.field(inner.path): {"$eq": None}}  # missing or null
+        if isinstance(inner, (Compare, In)) and self._is_ttl(inner.path):
+            return {"$nor": [self.compile(inner)]}  # a pair of attributes: no single-field shortcut
         if isinstance(inner, Compare) and inner.op == "eq" and self._scalar(inner.path):
             return {self.field(inner.path): {"$ne": self.value(inner.path, inner.value)}}
         if isinstance(inner, In) and self._scalar(inner.path):

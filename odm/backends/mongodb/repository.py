@@ -23,7 +23,8 @@ from pymongo.errors import BulkWriteError, DocumentTooLarge, DuplicateKeyError
 from ...errors import BackendUnavailable, ConditionFailed, DuplicateKey, ODMError, QueryError, ValidationError
 from ...expressions.nodes import Node
 from ..base import Action, QuerySpec, Repository, chunks
-from .codec import CODEC_OPTIONS
+from ..codec import iso_utc
+from .codec import CODEC_OPTIONS, TTL_MICROS, join_micros, split_micros
 from .compiler import MongoCompiler, and_filters, check_name, matches_missing
 from .sync import sync
 
@@ -69,10 +70,37 @@ class MongoRepository(Repository):
         """Items whose TTL has not passed (a missing TTL attribute never expires)."""
         if not self.ttl:
             return {}
-        return {self.ttl: {"$not": {"$lte": _dt.datetime.now(UTC)}}}
+        return {"$nor": [self._expired()]}
 
     def _expired(self) -> dict[str, Any]:
-        return {self.ttl: {"$lte": _dt.datetime.now(UTC)}} if self.ttl else {}
+        """Exact at the microsecond, as on the other backends (the date and its remainder).
+
+        A TTL attribute can also hold ISO text, written before TTL was enabled on it (every other
+        datetime is stored so): it expires alike, as on DynamoDB.
+        """
+        if not self.ttl:
+            return {}
+        now = _dt.datetime.now(UTC)
+        pair = self.compiler.ttl_compare("le", now)
+        assert pair is not None  # now is a datetime
+        return {"$or": [pair, {self.ttl: {"$lte": iso_utc(now)}}]}
+
+    def _out(self, doc: dict[str, Any] | None) -> dict[str, Any] | None:
+        """A read document with the TTL attribute's microseconds put back (see codec.TTL_MICROS)."""
+        if doc is not None and self.ttl:
+            rest = doc.pop(TTL_MICROS, None)
+            if rest and self.ttl in doc:
+                doc[self.ttl] = join_micros(doc[self.ttl], rest)
+        return doc
+
+    def _with_micros(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """``doc`` with the TTL attribute's sub-millisecond part stored beside its BSON date."""
+        value = doc.get(self.ttl) if self.ttl else None
+        if isinstance(value, _dt.datetime):
+            _, rest = split_micros(value)
+            if rest:
+                return {**doc, TTL_MICROS: rest}
+        return doc
 
     def _id(self, key: tuple[Any, ...]) -> Any:
         return self.compiler.key_id(key)
@@ -83,11 +111,12 @@ class MongoRepository(Repository):
     def _full(self, doc: dict[str, Any]) -> dict[str, Any]:
         """The document as written: ``_id`` first, attribute names checked."""
         for name in doc:
-            if not isinstance(name, str) or name.startswith("$") or name == "_id" or "\x00" in name:
+            if not isinstance(name, str) or name.startswith("$") or name in ("_id", TTL_MICROS) or "\x00" in name:
                 raise ValidationError({str(name): ["MongoDB cannot store a top-level attribute named "
-                                                   f"{name!r}: '_id' is reserved and names cannot start with '$'."]},
+                                                   f"{name!r}: '_id' and '{TTL_MICROS}' are reserved and names "
+                                                   "cannot start with '$'."]},
                                       self.spec.name)
-        return {"_id": self._id(self.spec.key_of(doc)), **doc}
+        return {"_id": self._id(self.spec.key_of(doc)), **self._with_micros(doc)}
 
     def _filter(self, where: Node | None) -> dict[str, Any]:
         return and_filters(self.compiler.where(where), self._live())
@@ -167,6 +196,12 @@ class MongoRepository(Repository):
         for group in (sets, incs, unsets):
             for name in group:
                 check_name(name)
+        if self.ttl and self.ttl in sets:
+            sets = self._with_micros(sets)
+            if TTL_MICROS not in sets:
+                unsets = [*unsets, TTL_MICROS]
+        if self.ttl and self.ttl in unsets:
+            unsets = [*unsets, TTL_MICROS]
         if sets:
             ops["$set"] = sets
         if incs:
@@ -186,7 +221,7 @@ class MongoRepository(Repository):
             except DuplicateKeyError as exc:
                 raise self._duplicate(exc, key) from exc
             if doc is not None or condition is None:
-                return doc
+                return self._out(doc)
             if self.collection.find_one(where, {"_id": 1}) is None:
                 return None
         raise ConditionFailed(f"The stored item {self._label(key)} in '{self.spec.name}' does not match the update "
@@ -314,14 +349,14 @@ class MongoRepository(Repository):
     # -- reads ------------------------------------------------------------------------------------
     def get(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
         with self.translated():
-            return self.collection.find_one(and_filters({"_id": self._id(key)}, self._live()), NO_ID)
+            return self._out(self.collection.find_one(and_filters({"_id": self._id(key)}, self._live()), NO_ID))
 
     def batch_get(self, keys: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         with self.translated():
             for chunk in chunks(list(keys), 500):
                 flt = and_filters({"_id": {"$in": [self._id(k) for k in chunk]}}, self._live())
-                out.extend(self.collection.find(flt, NO_ID, batch_size=self.batch_size))
+                out.extend(self._out(d) for d in self.collection.find(flt, NO_ID, batch_size=self.batch_size))  # type: ignore[misc]
         return out
 
     def _cursor_args(self, query: QuerySpec) -> dict[str, Any]:
@@ -341,7 +376,11 @@ class MongoRepository(Repository):
             cursor = self.collection.find(batch_size=self.batch_size, **self._cursor_args(query))
         try:
             with self.translated():
-                yield from cursor
+                if self.ttl:
+                    for doc in cursor:
+                        yield self._out(doc)  # type: ignore[misc]
+                else:
+                    yield from cursor
         finally:
             cursor.close()
 
