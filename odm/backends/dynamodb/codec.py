@@ -4,7 +4,7 @@ Per field kind (``Codec`` hooks): floats become ``Decimal(str(x))``, Decimals
 are checked against DynamoDB's 38 significant digits, datetimes are fixed-width
 UTC ISO strings (so string order is time order), except the TTL attribute,
 which is epoch seconds as a Number (DynamoDB's TTL needs that), bytes stay
-bytes (type B) and Set fields are real sets (SS/NS/BS). ``to_av``/``from_av``
+bytes (type B) and Set fields are real sets (SS/NS/BS), an empty one an empty list. ``to_av``/``from_av``
 convert whole items to and from the low-level client's AttributeValue maps.
 """
 
@@ -99,10 +99,12 @@ class DynamoCodec(Codec):
         return lambda v: check_decimal(v, where, model)
 
     def enc_set(self, field: Field | None, ttl: bool) -> Fn | None:
+        # DynamoDB has no empty set: an empty Set is stored as an empty list (L), so it reads
+        # back as set() and matches == set() and exists(), as on every backend (docs/models.md).
         inner = self.field_encoder(field.inner, False) if field is not None else None  # type: ignore[attr-defined]
         if inner is None:
-            return lambda v: set(v) if v else None
-        return lambda v: {inner(x) for x in v} if v else None
+            return lambda v: set(v) if v else []
+        return lambda v: {inner(x) for x in v} if v else []
 
     def dec_set(self, field: Field | None, ttl: bool) -> Fn | None:
         inner = self.field_decoder(field.inner, False) if field is not None else None  # type: ignore[attr-defined]
