@@ -344,6 +344,9 @@ class MongoRepository(Repository):
         else:
             public = QueryError(text)
         public.failed = failed  # type: ignore[attr-defined,union-attr]
+        # Every batch was answered, so each item not refused is written (docs/models.md's contract).
+        refused = {e.get("index") for e in errors}
+        public.written = [self.spec.key_of(d) for i, d in enumerate(docs) if i not in refused]  # type: ignore[attr-defined,union-attr]
         return public
 
     # -- reads ------------------------------------------------------------------------------------

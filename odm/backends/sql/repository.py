@@ -16,7 +16,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ...errors import ConditionFailed, DuplicateKey, SchemaMismatch
-from ...expressions.nodes import Node
+from ...expressions.nodes import In, Node, Path
+from ...pagination import value_at
 from ..base import Action, QuerySpec, Repository, chunks
 from ..codec import Codec, parse_iso_utc
 from .compiler import SQLCompiler
@@ -344,9 +345,33 @@ class SQLRepository(Repository):
         except self.backend.integrity_errors as exc:
             keys = [self.spec.key_of(d) for d in docs]
             clashes = self._existing(keys) + [k for i, k in enumerate(keys) if k in keys[:i]]
+            clashes += [k for k in self._unique_clashes(docs) if k not in clashes]
             shown = ", ".join(self._key_label(k) for k in clashes[:20]) or "(a unique index value)"
-            raise DuplicateKey(f"insert_many into '{self.spec.name}' wrote nothing: {len(clashes) or 'some'} "
-                               f"item(s) clash with existing keys or each other: {shown}.") from exc
+            error = DuplicateKey(f"insert_many into '{self.spec.name}' wrote nothing: {len(clashes) or 'some'} "
+                                 f"item(s) clash with existing keys or each other: {shown}.")
+            # The contract every backend meets (docs/models.md): what was written, what was refused.
+            error.written = []  # type: ignore[attr-defined]
+            error.failed = clashes  # type: ignore[attr-defined]
+            raise error from exc
+
+    def _unique_clashes(self, docs: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        """Keys of items whose single-attribute unique value is stored already or repeats in ``docs``."""
+        out: list[tuple[Any, ...]] = []
+        for ix in self.spec.indexes:
+            if not ix.unique or len(ix.paths) != 1:
+                continue
+            path = Path(ix.paths[0].parts)  # stored values, compared as they are
+            values = {i: value_at(d, path) for i, d in enumerate(docs)}
+            values = {i: v for i, v in values.items() if isinstance(v, (str, int, float))}
+            taken = set()
+            for chunk in chunks(sorted(set(values.values()), key=repr), 500):
+                taken |= {value_at(d, path) for d in self.find(QuerySpec(where=In(path, tuple(chunk))))}
+            seen: set[Any] = set()
+            for i, v in values.items():
+                if v in taken or v in seen:
+                    out.append(self.spec.key_of(docs[i]))
+                seen.add(v)
+        return out
 
     def _existing(self, keys: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         found = {self.spec.key_of(d) for d in self.batch_get(keys)}
