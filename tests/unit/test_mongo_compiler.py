@@ -101,11 +101,19 @@ def test_operator_golden(node: Node, expected: Any) -> None:
     assert compile_(node) == expected
 
 
+def test_ttl_attribute_compares_date_and_microsecond_remainder() -> None:
+    at = dt.datetime(2024, 5, 1, 10, 0, 0, 123456, tzinfo=UTC)
+    ms = at.replace(microsecond=123000)
+    assert compile_(Pair.exp == at, Pair) == {"exp": ms, "_odm_ttl_us": {"$eq": 456}}
+    assert compile_(Pair.exp < at, Pair) == {"$or": [{"exp": {"$lt": ms}}, {"exp": ms, "_odm_ttl_us": {"$not": {"$gte": 456}}}]}
+    assert compile_(Pair.exp >= ms, Pair) == {"exp": {"$gte": ms}}  # a whole millisecond needs no remainder
+    assert compile_(Pair.exp == ms, Pair) == {"exp": ms, "_odm_ttl_us": {"$in": [0, None]}}
+
+
 def test_values_are_converted_to_stored_forms() -> None:
     when = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
     got = compile_(Doc.at >= when)
-    assert got == {"at": {"$gte": dt.datetime(2024, 5, 1, 10, 0, tzinfo=UTC)}}
-    assert got["at"]["$gte"].tzinfo is UTC
+    assert got == {"at": {"$gte": "2024-05-01T10:00:00.000000Z"}}  # ISO text: every microsecond, as on SQL
     assert compile_(Doc.d > Decimal("10.5")) == {"d": {"$gt": Decimal128("10.5")}}
     assert compile_(Doc.day == dt.date(2024, 2, 29)) == {"day": {"$eq": "2024-02-29"}}
     ref = uuid.uuid4()
