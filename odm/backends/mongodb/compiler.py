@@ -120,6 +120,32 @@ class MongoCompiler(Compiler):
         """Is the stored value known never to be an array (a declared scalar field)?"""
         return getattr(path.field, "kind", None) in SCALAR_KINDS
 
+    def _may_nest(self, path: Path) -> bool:
+        """Can the stored value be an array holding arrays (so ``$eq: [..]`` could match an element)?"""
+        field = path.field
+        if field is None:
+            return True
+        return getattr(field, "kind", None) in ("list", "set") and not self._scalar(Path(path.parts, field.inner))
+
+    def _equals_list(self, path: Path, value: list[Any]) -> dict[str, Any]:
+        """Exactly this array, not an array holding it.
+
+        ``{v: {$eq: [1, 2]}}`` also matches ``[[1, 2], 3]`` (MongoDB tests each element too);
+        ``$expr``'s ``$eq`` compares the whole value only. The plain ``$eq`` stays in front so an
+        index on the attribute still narrows the scan.
+        """
+        name = self.field(path)
+        exact = {"$expr": {"$eq": ["$" + name, {"$literal": value}]}}
+        return {"$and": [{name: {"$eq": value}}, exact]}
+
+    def _exists(self, path: Path) -> dict[str, Any]:
+        """Present and not null. ``$ne: null`` alone refuses an array holding null (MongoDB tests
+        each element), which SQL and DynamoDB count as present: an array always exists."""
+        name = self.field(path)
+        if self._scalar(path):
+            return {name: {"$ne": None}}
+        return {"$or": [{name: {"$type": "array"}}, {name: {"$ne": None}}]}
+
     def _ops(self, path: Path, ops: dict[str, Any], literal_list: bool = False) -> dict[str, Any]:
         """``{field: ops}``; on untyped paths an array never matches a scalar test (as on SQL/DynamoDB)."""
         if path.field is None and not literal_list:
@@ -142,6 +168,8 @@ class MongoCompiler(Compiler):
     # -- nodes ----------------------------------------------------------------------------
     def visit_compare(self, node: Compare) -> dict[str, Any]:
         value = self.value(node.path, node.value)
+        if node.op == "eq" and isinstance(value, list) and self._may_nest(node.path):
+            return self._equals_list(node.path, value)
         return self._ops(node.path, {OPERATORS[node.op]: value}, isinstance(value, list))
 
     def visit_between(self, node: Between) -> dict[str, Any]:
@@ -150,14 +178,14 @@ class MongoCompiler(Compiler):
 
     def visit_in(self, node: In) -> dict[str, Any]:
         values = [self.value(node.path, v) for v in node.values]
-        if any(isinstance(v, Mapping) for v in values):
-            # MongoDB refuses "$"-keys nested under $in; $eq keeps every dict literal.
-            return {"$or": [self._ops(node.path, {"$eq": v}, isinstance(v, list)) for v in values]} if values else \
-                {self.field(node.path): {"$in": []}}
+        if any(isinstance(v, Mapping) or (isinstance(v, list) and self._may_nest(node.path)) for v in values):
+            # MongoDB refuses "$"-keys nested under $in; $eq keeps every dict literal, and a list
+            # needs the exact form of visit_compare.
+            return {"$or": [self.visit_compare(Compare("eq", node.path, v)) for v in node.values]}
         return self._ops(node.path, {"$in": values}, any(isinstance(v, list) for v in values))
 
     def visit_exists(self, node: Exists) -> dict[str, Any]:
-        return {self.field(node.path): {"$ne": None}}
+        return self._exists(node.path)
 
     def visit_prefix(self, node: Prefix) -> dict[str, Any]:
         return self._ops(node.path, {"$regex": "^" + re.escape(node.prefix)})
@@ -184,7 +212,7 @@ class MongoCompiler(Compiler):
 
     def visit_not(self, node: Not) -> dict[str, Any]:
         inner = node.item
-        if isinstance(inner, Exists):
+        if isinstance(inner, Exists) and self._scalar(inner.path):
             return {self.field(inner.path): {"$eq": None}}  # missing or null
         if isinstance(inner, Compare) and inner.op == "eq" and self._scalar(inner.path):
             return {self.field(inner.path): {"$ne": self.value(inner.path, inner.value)}}
