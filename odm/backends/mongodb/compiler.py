@@ -159,6 +159,50 @@ class MongoCompiler(Compiler):
     def sort(self, keys: tuple[SortKey, ...]) -> list[tuple[str, int]]:
         return [(self.field(k.path), -1 if k.descending else 1) for k in keys]
 
+    def ranked(self, keys: tuple[SortKey, ...]) -> bool:
+        """Does this order need the JSON-type ranking of ``sort_stages`` (an untyped attribute)?
+
+        MongoDB's own sort puts an array among the values of its smallest (largest, descending)
+        element, so untyped attributes are ranked by type in an aggregation instead.
+        """
+        return any(self._untyped(k.path) for k in keys)
+
+    def _untyped(self, path: Path) -> bool:
+        return path.field is None and path.parts != self._id_path
+
+    def sort_stages(self, keys: tuple[SortKey, ...]) -> list[dict[str, Any]]:
+        """Pipeline stages that sort by ``keys`` in the one JSON order (docs/go-layer.md, "Order").
+
+        The document moves under ``d`` next to the computed rank and value of each untyped key,
+        so no computed name can meet an attribute's; ``unwrap_stages`` puts it back.
+        """
+        shaped: dict[str, Any] = {"d": "$$ROOT"}
+        sort: dict[str, int] = {}
+        for i, key in enumerate(keys):
+            direction = -1 if key.descending else 1
+            name = self.field(key.path)
+            if not self._untyped(key.path):
+                sort["d." + name] = direction
+                continue
+            kind = {"$type": "$" + name}
+            shaped[f"r{i}"] = {"$switch": {"branches": [
+                {"case": {"$in": [kind, ["missing", "null"]]}, "then": 0},
+                {"case": {"$in": [kind, ["int", "long", "double", "decimal"]]}, "then": 1},
+                {"case": {"$eq": [kind, "string"]}, "then": 2},
+                {"case": {"$eq": [kind, "object"]}, "then": 3},
+                {"case": {"$eq": [kind, "array"]}, "then": 4},
+                {"case": {"$eq": [kind, "bool"]}, "then": 5},
+            ], "default": 6}}  # dates and binary data (not JSON): after booleans
+            # Objects and arrays are not compared with each other: they tie, and the key decides.
+            shaped[f"v{i}"] = {"$cond": [{"$in": [kind, ["object", "array"]]}, None, "$" + name]}
+            sort[f"r{i}"] = direction
+            sort[f"v{i}"] = direction
+        return [{"$replaceWith": shaped}, {"$sort": sort}]
+
+    @staticmethod
+    def unwrap_stages() -> list[dict[str, Any]]:
+        return [{"$replaceWith": "$d"}, {"$project": {"_id": 0}}]
+
     def key_id(self, key: tuple[Any, ...]) -> Any:
         """The ``_id`` of a stored key tuple: the hash value, or ``{"h": hash, "r": range}``."""
         if len(key) == 1:
