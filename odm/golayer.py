@@ -27,6 +27,7 @@ from .errors import ConditionFailed, ConfigError, NotFound, ODMError, QueryError
 from .expressions.nodes import And, Compare, Exists, In, Like, Node, Path
 from .fields import Bytes, DateTime, Field, Float, Invalid, SortKey, String
 from .options import capacity_problem, ttl_seconds_problem
+from .pagination import full_order
 from .plain import value_problem
 from .query import MAX_WINDOW
 from .schema import Index, IndexSpec, SecondaryIndexSpec, TableSpec
@@ -420,6 +421,11 @@ class Repository:
         if order:
             field = self._special.get(order, (None,))[0]
             keys = (SortKey(Path((order,), field), (sorting or "asc").lower() == "desc"),)
+            if self.repo.backend.features.supports_arbitrary_order:
+                # Ties (equal values; objects and arrays, which are not compared) go by key,
+                # ascending, so windows are stable and every backend returns the same list.
+                # DynamoDB orders by a range key only, unique within its partition.
+                keys = full_order(self.spec, keys)
         with self._calling(False):
             spec = self._query(flt, order=keys, limit=limit or None, offset=offset)
             return [self._decode(d) for d in self.repo.find(spec)]

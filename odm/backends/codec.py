@@ -64,12 +64,23 @@ def check_key(key: Any, field: Field | None = None) -> str:
     return key  # type: ignore[no-any-return]
 
 
+def canonical(value: dict[str, Any]) -> dict[str, Any]:
+    """A stored dict with its keys in one order (sorted by code point), whatever order it was built in.
+
+    Python's ``==`` ignores key order; SQLite compares JSON text and MongoDB compares BSON
+    documents field by field, in order. Storing (and querying with) one canonical order makes
+    equality, ``in_`` and ``contains`` order-insensitive on every backend by construction,
+    and keeps index use (see docs/decisions.md, "Dict equality").
+    """
+    return dict(sorted(value.items()))
+
+
 def _nested(encode: Fn, field: Field) -> Fn:
     """An embedded model's encoder whose errors name the outer field (``{"address": {"city": ...}}``)."""
 
     def run(value: Any) -> Any:
         try:
-            return encode(value)
+            return canonical(encode(value))
         except ValidationError as exc:
             where, model = _owner(field)
             raise ValidationError({where: exc.messages}, model) from None
@@ -95,7 +106,7 @@ def _each(fn: Fn) -> Fn:
 
 
 def _each_value(fn: Fn, field: Field | None) -> Fn:
-    return lambda v: {check_key(k, field): fn(x) for k, x in v.items()}
+    return lambda v: canonical({check_key(k, field): fn(x) for k, x in v.items()})
 
 
 class Codec:
@@ -250,7 +261,7 @@ class Codec:
         elif isinstance(value, enum.Enum):
             return self.encode_any(value.value)
         elif isinstance(value, Mapping):
-            return {check_key(k): self.encode_any(v) for k, v in value.items()}
+            return canonical({check_key(k): self.encode_any(v) for k, v in value.items()})
         elif isinstance(value, (set, frozenset)):
             return sorted(self.encode_any(v) for v in value)
         elif isinstance(value, (list, tuple)):

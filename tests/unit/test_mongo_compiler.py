@@ -167,7 +167,9 @@ def test_untyped_paths_do_not_match_arrays_for_scalars() -> None:
     spec = definition_spec("things", {"name": "things", "hashKey": "email"})
     comp = MongoCompiler(spec, MongoCodec())
     assert comp.compile(Compare("eq", Path(("name",)), "Ann")) == {"name": {"$eq": "Ann", **NOT_ARRAY}}
-    assert comp.compile(Compare("eq", Path(("tags",)), ["a"])) == {"tags": {"$eq": ["a"]}}
+    # A list equals only an equal array, never an array holding it.
+    assert comp.compile(Compare("eq", Path(("tags",)), ["a"])) == {
+        "$and": [{"tags": {"$eq": ["a"]}}, {"$expr": {"$eq": ["$tags", {"$literal": ["a"]}]}}]}
     assert comp.compile(In(Path(("name",)), ("a", "b"))) == {"name": {"$in": ["a", "b"], **NOT_ARRAY}}
     assert comp.compile(Not(Compare("eq", Path(("name",)), "Ann"))) == {"$nor": [{"name": {"$eq": "Ann", **NOT_ARRAY}}]}
     assert comp.compile(Compare("eq", Path(("email",), spec.hash_key.field), "a@b.c")) == {"_id": {"$eq": "a@b.c"}}

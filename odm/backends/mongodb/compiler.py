@@ -148,6 +148,32 @@ class MongoCompiler(Compiler):
         """Is the stored value known never to be an array (a declared scalar field)?"""
         return getattr(path.field, "kind", None) in SCALAR_KINDS
 
+    def _may_nest(self, path: Path) -> bool:
+        """Can the stored value be an array holding arrays (so ``$eq: [..]`` could match an element)?"""
+        field = path.field
+        if field is None:
+            return True
+        return getattr(field, "kind", None) in ("list", "set") and not self._scalar(Path(path.parts, field.inner))
+
+    def _equals_list(self, path: Path, value: list[Any]) -> dict[str, Any]:
+        """Exactly this array, not an array holding it.
+
+        ``{v: {$eq: [1, 2]}}`` also matches ``[[1, 2], 3]`` (MongoDB tests each element too);
+        ``$expr``'s ``$eq`` compares the whole value only. The plain ``$eq`` stays in front so an
+        index on the attribute still narrows the scan.
+        """
+        name = self.field(path)
+        exact = {"$expr": {"$eq": ["$" + name, {"$literal": value}]}}
+        return {"$and": [{name: {"$eq": value}}, exact]}
+
+    def _exists(self, path: Path) -> dict[str, Any]:
+        """Present and not null. ``$ne: null`` alone refuses an array holding null (MongoDB tests
+        each element), which SQL and DynamoDB count as present: an array always exists."""
+        name = self.field(path)
+        if self._scalar(path):
+            return {name: {"$ne": None}}
+        return {"$or": [{name: {"$type": "array"}}, {name: {"$ne": None}}]}
+
     def _ops(self, path: Path, ops: dict[str, Any], literal_list: bool = False) -> dict[str, Any]:
         """``{field: ops}``; on untyped paths an array never matches a scalar test (as on SQL/DynamoDB)."""
         if path.field is None and not literal_list:
@@ -166,6 +192,52 @@ class MongoCompiler(Compiler):
                 out.append((TTL_MICROS, -1 if k.descending else 1))
         return out
 
+    def ranked(self, keys: tuple[SortKey, ...]) -> bool:
+        """Does this order need the JSON-type ranking of ``sort_stages`` (an untyped attribute)?
+
+        MongoDB's own sort puts an array among the values of its smallest (largest, descending)
+        element, so untyped attributes are ranked by type in an aggregation instead.
+        """
+        return any(self._untyped(k.path) for k in keys)
+
+    def _untyped(self, path: Path) -> bool:
+        return path.field is None and path.parts != self._id_path
+
+    def sort_stages(self, keys: tuple[SortKey, ...]) -> list[dict[str, Any]]:
+        """Pipeline stages that sort by ``keys`` in the one JSON order (docs/go-layer.md, "Order").
+
+        The document moves under ``d`` next to the computed rank and value of each untyped key,
+        so no computed name can meet an attribute's; ``unwrap_stages`` puts it back.
+        """
+        shaped: dict[str, Any] = {"d": "$$ROOT"}
+        sort: dict[str, int] = {}
+        for i, key in enumerate(keys):
+            direction = -1 if key.descending else 1
+            name = self.field(key.path)
+            if not self._untyped(key.path):
+                sort["d." + name] = direction
+                if self._is_ttl(key.path):
+                    sort["d." + TTL_MICROS] = direction
+                continue
+            kind = {"$type": "$" + name}
+            shaped[f"r{i}"] = {"$switch": {"branches": [
+                {"case": {"$in": [kind, ["missing", "null"]]}, "then": 0},
+                {"case": {"$in": [kind, ["int", "long", "double", "decimal"]]}, "then": 1},
+                {"case": {"$eq": [kind, "string"]}, "then": 2},
+                {"case": {"$eq": [kind, "object"]}, "then": 3},
+                {"case": {"$eq": [kind, "array"]}, "then": 4},
+                {"case": {"$eq": [kind, "bool"]}, "then": 5},
+            ], "default": 6}}  # dates and binary data (not JSON): after booleans
+            # Objects and arrays are not compared with each other: they tie, and the key decides.
+            shaped[f"v{i}"] = {"$cond": [{"$in": [kind, ["object", "array"]]}, None, "$" + name]}
+            sort[f"r{i}"] = direction
+            sort[f"v{i}"] = direction
+        return [{"$replaceWith": shaped}, {"$sort": sort}]
+
+    @staticmethod
+    def unwrap_stages() -> list[dict[str, Any]]:
+        return [{"$replaceWith": "$d"}, {"$project": {"_id": 0}}]
+
     def key_id(self, key: tuple[Any, ...]) -> Any:
         """The ``_id`` of a stored key tuple: the hash value, or ``{"h": hash, "r": range}``."""
         if len(key) == 1:
@@ -178,6 +250,8 @@ class MongoCompiler(Compiler):
         exact = self.ttl_compare(node.op, value) if self._is_ttl(node.path) else None
         if exact is not None:
             return exact
+        if node.op == "eq" and isinstance(value, list) and self._may_nest(node.path):
+            return self._equals_list(node.path, value)
         return self._ops(node.path, {OPERATORS[node.op]: value}, isinstance(value, list))
 
     def visit_between(self, node: Between) -> dict[str, Any]:
@@ -192,14 +266,14 @@ class MongoCompiler(Compiler):
         values = [self.value(node.path, v) for v in node.values]
         if self._is_ttl(node.path) and values and all(isinstance(v, _dt.datetime) for v in values):
             return {"$or": [self.ttl_compare("eq", v) for v in values]}
-        if any(isinstance(v, Mapping) for v in values):
-            # MongoDB refuses "$"-keys nested under $in; $eq keeps every dict literal.
-            return {"$or": [self._ops(node.path, {"$eq": v}, isinstance(v, list)) for v in values]} if values else \
-                {self.field(node.path): {"$in": []}}
+        if any(isinstance(v, Mapping) or (isinstance(v, list) and self._may_nest(node.path)) for v in values):
+            # MongoDB refuses "$"-keys nested under $in; $eq keeps every dict literal, and a list
+            # needs the exact form of visit_compare.
+            return {"$or": [self.visit_compare(Compare("eq", node.path, v)) for v in node.values]}
         return self._ops(node.path, {"$in": values}, any(isinstance(v, list) for v in values))
 
     def visit_exists(self, node: Exists) -> dict[str, Any]:
-        return {self.field(node.path): {"$ne": None}}
+        return self._exists(node.path)
 
     def visit_prefix(self, node: Prefix) -> dict[str, Any]:
         return self._ops(node.path, {"$regex": "^" + re.escape(node.prefix)})
@@ -226,7 +300,7 @@ class MongoCompiler(Compiler):
 
     def visit_not(self, node: Not) -> dict[str, Any]:
         inner = node.item
-        if isinstance(inner, Exists):
+        if isinstance(inner, Exists) and self._scalar(inner.path):
             return {self.field(inner.path): {"$eq": None}}  # missing or null
         if isinstance(inner, (Compare, In)) and self._is_ttl(inner.path):
             return {"$nor": [self.compile(inner)]}  # a pair of attributes: no single-field shortcut

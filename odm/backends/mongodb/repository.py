@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 import bson
 from bson.raw_bson import RawBSONDocument
 from pymongo import ReturnDocument
+from pymongo.command_cursor import CommandCursor
+from pymongo.cursor import Cursor
 from pymongo.errors import BulkWriteError, DocumentTooLarge, DuplicateKeyError
 
 from ...errors import BackendUnavailable, ConditionFailed, DuplicateKey, ODMError, QueryError, ValidationError
@@ -375,8 +377,12 @@ class MongoRepository(Repository):
     def find(self, query: QuerySpec) -> Iterator[dict[str, Any]]:
         if query.limit == 0:
             return
+        cursor: Cursor[dict[str, Any]] | CommandCursor[dict[str, Any]]
         with self.translated():
-            cursor = self.collection.find(batch_size=self.batch_size, **self._cursor_args(query))
+            if self.compiler.ranked(query.order):
+                cursor = self.collection.aggregate(self._ranked_pipeline(query), batchSize=self.batch_size)
+            else:
+                cursor = self.collection.find(batch_size=self.batch_size, **self._cursor_args(query))
         try:
             with self.translated():
                 if self.ttl:
@@ -386,6 +392,16 @@ class MongoRepository(Repository):
                     yield from cursor
         finally:
             cursor.close()
+
+    def _ranked_pipeline(self, query: QuerySpec) -> list[dict[str, Any]]:
+        """An untyped order (Go layer) as an aggregation: MongoDB's sort has no JSON type order."""
+        window: list[dict[str, Any]] = []
+        if query.offset:
+            window.append({"$skip": query.offset})
+        if query.limit:
+            window.append({"$limit": query.limit})
+        return [{"$match": self._filter(query.where)}, *self.compiler.sort_stages(query.order), *window,
+                *self.compiler.unwrap_stages()]
 
     def count(self, query: QuerySpec) -> int:
         if query.limit == 0:

@@ -46,7 +46,14 @@ class SQLCompiler(Compiler):
         return "TRUE" if node is None else self.compile(node)
 
     def order(self, keys: tuple[SortKey, ...]) -> str:
-        return ", ".join(self.dialect.order_term(self.operand(k.path), k.descending) for k in keys)
+        terms = []
+        for k in keys:
+            if k.path.field is None and k.path.parts not in self._columns:
+                # Untyped (Go layer): one order over JSON types, the same on every backend.
+                terms.append(self.dialect.json_order_term(k.path.parts, k.descending))
+            else:
+                terms.append(self.dialect.order_term(self.operand(k.path), k.descending))
+        return ", ".join(terms)
 
     # -- nodes --------------------------------------------------------------------------
     def _guard(self, path: Path, value: Any) -> str | None:

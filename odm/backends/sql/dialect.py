@@ -88,6 +88,20 @@ class Dialect:
             return f"{operand} {direction} NULLS {'LAST' if descending else 'FIRST'}"
         return f"{operand} {direction}"
 
+    def json_order_term(self, parts: Sequence[str], descending: bool) -> str:
+        """ORDER BY terms for an untyped attribute, in the order of docs/go-layer.md ("Order").
+
+        Missing or null, then numbers, strings (by code point), objects, arrays and booleans;
+        within numbers, strings and booleans by value. Objects and arrays are not compared
+        with each other (no two backends compare them alike): they tie, and the key decides.
+        """
+        rank, value = self.json_rank(parts)
+        return ", ".join(self.order_term(term, descending) for term in (rank, value))
+
+    def json_rank(self, parts: Sequence[str]) -> tuple[str, str]:
+        """SQL for the JSON type's rank (0-5) and the value compared within numbers, strings and booleans."""
+        raise NotImplementedError
+
     # -- documents and writes ------------------------------------------------------------
     def dumps_param(self, text: str) -> Any:
         """The parameter for a whole document given as JSON text."""

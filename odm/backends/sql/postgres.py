@@ -163,12 +163,21 @@ class PostgresDialect(Dialect):
         if not self.is_jsonb(operand):
             return super().order_term(operand, descending)
         # jsonb orders types as null < string < number and strings by the database's collation
-        # (maybe a locale). Order as MongoDB does instead: missing/null, numbers, strings (by
-        # bytes), objects, arrays, booleans; within a type by value.
+        # (maybe a locale): use the one JSON order of every backend instead.
+        rank, value = self._jsonb_rank(operand)
+        return ", ".join(super(PostgresDialect, self).order_term(term, descending)
+                         for term in (rank, value, self.text_of(operand)))
+
+    def _jsonb_rank(self, operand: str) -> tuple[str, str]:
         rank = (f"(CASE jsonb_typeof({operand}) WHEN 'number' THEN 1 WHEN 'string' THEN 2 WHEN 'object' THEN 3 "
                 f"WHEN 'array' THEN 4 WHEN 'boolean' THEN 5 ELSE 0 END)")
-        other = f"(CASE WHEN jsonb_typeof({operand}) <> 'string' THEN {operand} END)"
-        return ", ".join(super(PostgresDialect, self).order_term(term, descending) for term in (rank, other, self.text_of(operand)))
+        # Numbers and booleans by their jsonb value; strings by the next term (bytes); objects
+        # and arrays not at all (they tie, and the key decides).
+        value = f"(CASE WHEN jsonb_typeof({operand}) IN ('number', 'boolean') THEN {operand} END)"
+        return rank, value
+
+    def json_order_term(self, parts: Sequence[str], descending: bool) -> str:
+        return self.order_term(self.json_operand(parts, None), descending)
 
     # -- predicates ------------------------------------------------------------------
     def prefix_sql(self, operand: str, ph: str) -> str:

@@ -92,6 +92,15 @@ class SQLiteDialect(Dialect):
         return f'json_type("doc", {self.json_path(parts)}) IN ({types})'
 
 
+    def json_rank(self, parts: Sequence[str]) -> tuple[str, str]:
+        # json_extract gives true/false as 1/0 and objects/arrays as text: rank by json_type first.
+        path = self.json_path(parts)
+        kind = f'json_type("doc", {path})'
+        rank = (f"(CASE {kind} WHEN 'integer' THEN 1 WHEN 'real' THEN 1 WHEN 'text' THEN 2 WHEN 'object' THEN 3 "
+                f"WHEN 'array' THEN 4 WHEN 'true' THEN 5 WHEN 'false' THEN 5 ELSE 0 END)")
+        value = f"(CASE WHEN {kind} IN ('object', 'array') THEN NULL ELSE json_extract(\"doc\", {path}) END)"
+        return rank, value
+
     def prefix_sql(self, operand: str, ph: str) -> str:
         return f"{operand} GLOB {ph}"
 
