@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from ...expressions.compiler import Compiler
@@ -10,6 +11,14 @@ from ...fields import SortKey
 from ...schema import TableSpec
 from ..codec import Codec
 from .dialect import Dialect
+
+
+def _kind(spec: TableSpec, parts: tuple[str, ...]) -> str | None:
+    """A key path's field kind (the Go layer's key kinds live in ``spec.extra``)."""
+    for path in spec.key_paths:
+        if path.parts == parts:
+            return getattr(path.field, "kind", None)
+    return None
 
 
 class SQLCompiler(Compiler):
@@ -25,6 +34,10 @@ class SQLCompiler(Compiler):
         self._columns = {spec.hash_key.parts: '"_hk"'}
         if spec.range_key is not None:
             self._columns[spec.range_key.parts] = '"_rk"'
+        #: Decimal key columns whose ordering needs the dialect's exact operand (SQLite).
+        self._exact_columns = {
+            parts: exact for parts, column in self._columns.items()
+            if _kind(spec, parts) == "decimal" and (exact := dialect.exact_column_operand(column)) is not None}
 
     # -- operands ---------------------------------------------------------------------
     def operand(self, path: Path) -> str:
@@ -33,10 +46,27 @@ class SQLCompiler(Compiler):
             return column
         return self.dialect.json_operand(path.parts, path.field)
 
-    def bind(self, path: Path, value: Any, field: Any = None) -> str:
+    def ordered(self, path: Path, values: tuple[Any, ...]) -> tuple[str, bool]:
+        """The operand for comparing ``path`` with ``values``, and whether it is an exact-number one.
+
+        Exact where the dialect's own comparison is not: a Decimal key column being ordered, or
+        an untyped path compared with a Decimal (typed Decimal fields are exact in json_operand).
+        """
+        exact = self._exact_columns.get(path.parts)
+        if exact is not None:
+            return exact, True
+        if path.field is None and path.parts not in self._columns and any(isinstance(v, Decimal) for v in values):
+            operand = self.dialect.exact_number_operand(path.parts)
+            if operand is not None:
+                return operand, True
+        return self.operand(path), False
+
+    def bind(self, path: Path, value: Any, field: Any = None, exact: bool = False) -> str:
         field = field if field is not None else path.field
         stored = self.codec.encode_value(value, field, path.parts[0] == self.spec.ttl_attribute)
-        if path.parts in self._columns:
+        if exact:
+            self.params.append(self.dialect.exact_number_param(stored))
+        elif path.parts in self._columns:
             self.params.append(self.dialect.column_param(stored))
         else:
             self.params.append(self.dialect.json_param(stored, field))
@@ -52,7 +82,8 @@ class SQLCompiler(Compiler):
                 # Untyped (Go layer): one order over JSON types, the same on every backend.
                 terms.append(self.dialect.json_order_term(k.path.parts, k.descending))
             else:
-                terms.append(self.dialect.order_term(self.operand(k.path), k.descending))
+                # Decimal key columns order by their exact key (see ordered).
+                terms.append(self.dialect.order_term(self.ordered(k.path, ())[0], k.descending))
         return ", ".join(terms)
 
     # -- nodes --------------------------------------------------------------------------
@@ -64,13 +95,18 @@ class SQLCompiler(Compiler):
 
     def visit_compare(self, node: Compare) -> str:
         op = self.dialect.OPERATORS[node.op]
-        sql = f"{self.operand(node.path)} {op} {self.bind(node.path, node.value)}"
-        guard = self._guard(node.path, node.value) if node.op == "eq" else None
+        if node.op == "eq" and node.path.parts in self._exact_columns:
+            operand, exact = self.operand(node.path), False  # equality on the stored key: the primary key serves it
+        else:
+            operand, exact = self.ordered(node.path, (node.value,))
+        sql = f"{operand} {op} {self.bind(node.path, node.value, exact=exact)}"
+        guard = self._guard(node.path, node.value) if node.op == "eq" and not exact else None
         return sql if guard is None else f"({sql} AND {guard})"
 
     def visit_between(self, node: Between) -> str:
-        operand = self.operand(node.path)
-        return f"{operand} BETWEEN {self.bind(node.path, node.low)} AND {self.bind(node.path, node.high)}"
+        operand, exact = self.ordered(node.path, (node.low, node.high))
+        low, high = self.bind(node.path, node.low, exact=exact), self.bind(node.path, node.high, exact=exact)
+        return f"{operand} BETWEEN {low} AND {high}"
 
     def visit_in(self, node: In) -> str:
         if not node.values:

@@ -45,6 +45,21 @@ class Dialect:
     def column_param(self, value: Any) -> Any:
         return value
 
+    # Exact numbers where the dialect's JSON numbers are doubles (SQLite): Decimal fields already
+    # compile exactly through json_operand/json_param; these serve untyped paths compared with a
+    # Decimal and Decimal key columns (stored as a double or as text). None: already exact.
+    def exact_number_operand(self, parts: Sequence[str]) -> str | None:
+        """An operand giving the exact order of the number at a path (NULL for non-numbers)."""
+        return None
+
+    def exact_number_param(self, value: Any) -> Any:
+        """A query value bound against ``exact_number_operand`` or ``exact_column_operand``."""
+        return value
+
+    def exact_column_operand(self, column: str) -> str | None:
+        """An operand ordering a Decimal key column exactly (its equality needs none)."""
+        return None
+
     def explain_param(self, param: Any) -> Any:
         """A bound parameter as plain data for ``explain()`` (drivers may wrap values)."""
         return param

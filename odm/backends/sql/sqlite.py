@@ -7,7 +7,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from decimal import Decimal
+from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal, InvalidOperation
 from typing import Any
 
 from ...errors import BackendUnavailable, ConfigError, ODMError, QueryError
@@ -17,6 +17,61 @@ from .backend import SQLBackend, SQLFeatures
 from .dialect import Dialect
 
 _CONTROL = re.compile(r"[\x00-\x1f]")
+
+#: The SQL function (registered on every connection) mapping a number to its order key.
+DECIMAL_KEY_FUNCTION = "odm_dec"
+#: ``doc -> path`` (SQLite 3.38+) yields a number's JSON text exactly as stored; older versions
+#: get the same text from json_extract with the path twice (a one-element-per-path JSON array).
+_ARROW = sqlite3.sqlite_version_info >= (3, 38)
+_EXP_BIAS = 50_000
+_EXP_MAX = 99_999
+_NINES = str.maketrans("0123456789", "9876543210")
+
+
+def decimal_key(value: Decimal) -> str:
+    """Text whose binary order is the number's order, exact for any number of digits.
+
+    SQLite reads JSON numbers as doubles (15-17 digits), so Decimal comparisons, ORDER BY and
+    indexes run on this key instead: a sign class ("1" negative, "2" zero, "3" positive), the
+    biased decimal exponent in 5 digits (complemented when negative) and the significant digits
+    without trailing zeros (nines' complement plus ":" when negative, so -1.2 > -1.23).
+    Exponents beyond ±49999 (no backend stores them) order as the widest.
+    """
+    sign, digits, _ = value.as_tuple()
+    if not any(digits):
+        return "2"
+    text = "".join(map(str, digits)).rstrip("0")
+    exp = min(max(value.adjusted() + _EXP_BIAS, 0), _EXP_MAX)
+    if not sign:
+        return f"3{exp:05d}{text}"
+    return f"1{_EXP_MAX - exp:05d}{text.translate(_NINES)}:"
+
+
+def number_key(value: Any) -> str | None:
+    """The order key of a number given as a Decimal, int, float or numeric text; None for anything else.
+
+    Registered as the deterministic SQL function ``odm_dec``: its argument is a number's JSON text
+    (strings arrive quoted and arrays bracketed, so they are not numbers) or a key column's value.
+    """
+    if isinstance(value, str):
+        if value[:1] == "[":  # the json_extract(doc, path, path) form of older SQLite versions
+            value = value[1:value.find(",")] if "," in value else ""
+        try:
+            value = Decimal(value)
+        except InvalidOperation:
+            return None
+    elif isinstance(value, float):
+        value = Decimal(repr(value))
+    elif isinstance(value, int) and not isinstance(value, bool):
+        value = Decimal(value)
+    if not isinstance(value, Decimal) or not value.is_finite():
+        return None
+    return decimal_key(value)
+
+
+def _register(conn: sqlite3.Connection) -> None:
+    """Functions the ODM's SQL and expression indexes use: every connection needs them."""
+    conn.create_function(DECIMAL_KEY_FUNCTION, 1, number_key, deterministic=True)
 
 
 def _glob_escape(text: str) -> str:
@@ -53,11 +108,27 @@ class SQLiteDialect(Dialect):
         return self.literal("$" + "".join(f'."{p}"' for p in parts))
 
     def json_operand(self, parts: Sequence[str], field: Field | None) -> str:
+        if getattr(field, "kind", None) == "decimal":
+            return self.exact_number_operand(parts)
         return f'json_extract("doc", {self.json_path(parts)})'
+
+    def exact_number_operand(self, parts: Sequence[str]) -> str:
+        # The number's JSON text as stored (a double would keep only 15-17 digits), as its order key.
+        path = self.json_path(parts)
+        raw = f'("doc" -> {path})' if _ARROW else f'json_extract("doc", {path}, {path})'
+        return f"{DECIMAL_KEY_FUNCTION}({raw})"
+
+    def exact_number_param(self, value: Any) -> Any:
+        return number_key(value)
+
+    def exact_column_operand(self, column: str) -> str:
+        return f"{DECIMAL_KEY_FUNCTION}({column})"
 
     def json_param(self, value: Any, field: Field | None) -> Any:
         # json_extract yields SQL values: JSON numbers come back as INTEGER/REAL,
         # objects and arrays as minified JSON text (compared as text).
+        if getattr(field, "kind", None) == "decimal":
+            return number_key(value)
         if isinstance(value, Decimal):
             return float(value)
         if isinstance(value, (dict, list)):
@@ -69,8 +140,11 @@ class SQLiteDialect(Dialect):
     def column_param(self, value: Any) -> Any:
         if isinstance(value, Decimal):
             # Key columns: a double where that is exact (numeric order), else exact text (no collisions).
+            # The context keeps every digit (the default one rounds to 28 and made keys collide).
             as_float = float(value)
-            return as_float if Decimal(repr(as_float)) == value else str(value.normalize())
+            if Decimal(repr(as_float)) == value:
+                return as_float
+            return str(value.normalize(Context(prec=max(28, len(value.as_tuple().digits)), Emax=MAX_EMAX, Emin=MIN_EMIN)))
         return value
 
     exact_decimal_arithmetic = False
@@ -171,6 +245,7 @@ class SQLiteBackend(SQLBackend):
             # "file:..." paths are SQLite URIs (e.g. a named shared in-memory database).
             self._conn = sqlite3.connect(
                 path, isolation_level=None, check_same_thread=False, timeout=30, uri=path.startswith("file:"))
+            _register(self._conn)
             self.in_memory = path == ":memory:" or "mode=memory" in path
             self._conn.execute("PRAGMA journal_mode=MEMORY" if self.in_memory else "PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
@@ -237,6 +312,7 @@ class SQLiteBackend(SQLBackend):
         try:
             reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30,
                                      uri=self.path.startswith("file:"))
+            _register(reader)
             reader.execute("BEGIN")
             cur = reader.execute(sql, params)
         except sqlite3.Error as exc:
