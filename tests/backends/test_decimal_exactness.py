@@ -34,6 +34,7 @@ class Amount(Model):
     g = fields.String(required=True)
     amount = fields.Decimal(required=True)
     other = fields.Decimal()
+    many = fields.List(fields.Decimal())
 
     class Meta:
         name = "suite_dec_amounts"
@@ -54,16 +55,12 @@ class Priced(Model):
 @pytest.fixture
 def amounts(make_registry: Callable[..., odm.Registry]) -> odm.Registry:
     reg = make_registry(Amount)
-    Amount.insert_many([Amount(g="x", amount=v, other=v) for v in VALUES])
+    Amount.insert_many([Amount(g="x", amount=v, other=v, many=[D("7"), v]) for v in VALUES])
     return reg
 
 
 def _got(query: Any) -> list[D]:
     return sorted(a.amount for a in query)
-
-
-def _want(test: Callable[[D], bool]) -> list[D]:
-    return sorted(v for v in VALUES if test(v))
 
 
 OPS: dict[str, Callable[[Any, Any], Any]] = {
@@ -75,22 +72,23 @@ OPS: dict[str, Callable[[Any, Any], Any]] = {
 def test_comparisons_are_exact_on_fields_and_range_keys(amounts: odm.Registry) -> None:
     for probe in PROBES:
         for name, op in OPS.items():
-            want = _want(lambda v, op=op: op(v, probe))
+            want = sorted(v for v in VALUES if op(v, probe))
             assert _got(Amount.query(op(Amount.other, probe))) == want, f"other {name} {probe}"
             assert _got(Amount.query(Amount.g == "x", op(Amount.amount, probe))) == want, f"amount {name} {probe}"
-        assert Amount.query(Amount.other == probe).count() == len(_want(lambda v: v == probe))
+        assert Amount.query(Amount.other == probe).count() == sum(v == probe for v in VALUES)
+        assert _got(Amount.query(Amount.many.contains(probe))) == sorted(v for v in VALUES if v == probe), probe
 
 
 def test_between_and_in_are_exact(amounts: odm.Registry) -> None:
     bounds = [(A, A), (D("12345678901234567890.123456788"), A), (D("-1E-100"), D("1E-100")),
               (D("0.1"), D("0.1000000000000000001")), (D("-12345678901234567890.123456789"), D("-1.2")), (D("1E-101"), D("0.1"))]
     for low, high in bounds:
-        want = _want(lambda v: low <= v <= high)
+        want = sorted(v for v in VALUES if low <= v <= high)
         assert _got(Amount.query(Amount.other.between(low, high))) == want, (low, high)
         assert _got(Amount.query(Amount.g == "x", Amount.amount.between(low, high))) == want, (low, high)
     for values in ([A], [D("12345678901234567890.1234567895"), D("0.1")], [D("1E-101"), D("-1.23"), D("1.200")]):
-        assert _got(Amount.query(Amount.other.in_(values))) == _want(lambda v: v in values), values
-        assert _got(Amount.query(Amount.other.not_in(values))) == _want(lambda v: v not in values), values
+        assert _got(Amount.query(Amount.other.in_(values))) == sorted(v for v in VALUES if v in values), values
+        assert _got(Amount.query(Amount.other.not_in(values))) == sorted(v for v in VALUES if v not in values), values
 
 
 def test_order_by_and_pages_follow_every_digit(amounts: odm.Registry) -> None:

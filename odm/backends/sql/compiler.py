@@ -134,6 +134,10 @@ class SQLCompiler(Compiler):
         if node.is_list:
             inner = getattr(node.path.field, "inner", None)
             stored = self.codec.encode_value(node.value, inner)
+            exact = self.dialect.exact_contains_sql(node.path.parts, self.dialect.ph) if isinstance(stored, Decimal) else None
+            if exact is not None:
+                self.params.append(self.dialect.exact_number_param(stored))
+                return exact
             self.params.append(self.dialect.contains_list_param(stored))
             return self.dialect.contains_list_sql(node.path.parts, self.dialect.ph)
         self.params.append(node.value)

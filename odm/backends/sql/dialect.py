@@ -60,6 +60,10 @@ class Dialect:
         """An operand ordering a Decimal key column exactly (its equality needs none)."""
         return None
 
+    def exact_contains_sql(self, parts: Sequence[str], ph: str) -> str | None:
+        """Is a number (bound by ``exact_number_param``) an element of the array at a path, exactly?"""
+        return None
+
     def explain_param(self, param: Any) -> Any:
         """A bound parameter as plain data for ``explain()`` (drivers may wrap values)."""
         return param

@@ -192,6 +192,12 @@ class SQLiteDialect(Dialect):
         return (f"(json_type(\"doc\", {path}) = 'array' AND EXISTS "
                 f"(SELECT 1 FROM json_each(\"doc\", {path}) WHERE json_each.value = {ph}))")
 
+    def exact_contains_sql(self, parts: Sequence[str], ph: str) -> str | None:
+        path = self.json_path(parts)
+        raw = '("doc" -> json_each.fullkey)' if _ARROW else 'json_extract("doc", json_each.fullkey, json_each.fullkey)'
+        return (f"(json_type(\"doc\", {path}) = 'array' AND EXISTS (SELECT 1 FROM json_each(\"doc\", {path}) "
+                f"WHERE json_each.type IN ('integer', 'real') AND {DECIMAL_KEY_FUNCTION}({raw}) = {ph}))")
+
     def contains_list_param(self, value: Any) -> Any:
         return self.json_param(value, None)
 
