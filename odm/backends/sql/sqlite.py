@@ -37,14 +37,29 @@ def decimal_key(value: Decimal) -> str:
     without trailing zeros (nines' complement plus ":" when negative, so -1.2 > -1.23).
     Exponents beyond ±49999 (no backend stores them) order as the widest.
     """
-    sign, digits, _ = value.as_tuple()
-    if not any(digits):
+    mantissa, _, exp = format(value, "e").partition("e")  # exact: "-1.2345e+19", "0e-3"
+    negative = mantissa[0] == "-"
+    digits = mantissa.lstrip("-").replace(".", "").rstrip("0")
+    if not digits:
         return "2"
-    text = "".join(map(str, digits)).rstrip("0")
-    exp = min(max(value.adjusted() + _EXP_BIAS, 0), _EXP_MAX)
-    if not sign:
-        return f"3{exp:05d}{text}"
-    return f"1{_EXP_MAX - exp:05d}{text.translate(_NINES)}:"
+    exponent = min(max(int(exp) + _EXP_BIAS, 0), _EXP_MAX)
+    if not negative:
+        return f"3{exponent:05d}{digits}"
+    return f"1{_EXP_MAX - exponent:05d}{digits.translate(_NINES)}:"
+
+
+def text_key(text: str) -> str | None:
+    """``decimal_key`` of a number's JSON text; None for any other JSON (a string, array, object, literal)."""
+    if text[:1] == "[":  # an array; or, before SQLite 3.38, json_extract(doc, path, path): "[value,value]"
+        comma = text.find(",")
+        if _ARROW or comma < 0:
+            return None
+        text = text[1:comma]
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return None  # '"1"' (a JSON string), 'true', 'null', '{...}'
+    return decimal_key(value) if value.is_finite() else None
 
 
 def number_key(value: Any) -> str | None:
@@ -54,13 +69,8 @@ def number_key(value: Any) -> str | None:
     (strings arrive quoted and arrays bracketed, so they are not numbers) or a key column's value.
     """
     if isinstance(value, str):
-        if value[:1] == "[":  # the json_extract(doc, path, path) form of older SQLite versions
-            value = value[1:value.find(",")] if "," in value else ""
-        try:
-            value = Decimal(value)
-        except InvalidOperation:
-            return None
-    elif isinstance(value, float):
+        return text_key(value)
+    if isinstance(value, float):
         value = Decimal(repr(value))
     elif isinstance(value, int) and not isinstance(value, bool):
         value = Decimal(value)
