@@ -93,20 +93,38 @@ class SQLCompiler(Compiler):
             return None
         return self.dialect.type_guard(path.parts, self.codec.encode_value(value, None))
 
+    def _prefilter(self, path: Path, low: Any, high: Any) -> str | None:
+        """The dialect's cheap necessary test for a costly exact number comparison (its params go first)."""
+        if path.field is None or path.parts in self._columns or (low is None and high is None):
+            return None
+        encode = self.codec.encode_value
+        pre = self.dialect.number_prefilter(path.parts, path.field, None if low is None else encode(low, path.field),
+                                            None if high is None else encode(high, path.field))
+        if pre is None:
+            return None
+        self.params.extend(pre[1])
+        return pre[0]
+
     def visit_compare(self, node: Compare) -> str:
         op = self.dialect.OPERATORS[node.op]
         if node.op == "eq" and node.path.parts in self._exact_columns:
             operand, exact = self.operand(node.path), False  # equality on the stored key: the primary key serves it
         else:
             operand, exact = self.ordered(node.path, (node.value,))
+        low = node.value if node.op in ("eq", "gt", "ge") else None
+        high = node.value if node.op in ("eq", "lt", "le") else None
+        pre = self._prefilter(node.path, low, high) if node.value is not None else None
         sql = f"{operand} {op} {self.bind(node.path, node.value, exact=exact)}"
         guard = self._guard(node.path, node.value) if node.op == "eq" and not exact else None
-        return sql if guard is None else f"({sql} AND {guard})"
+        sql = sql if guard is None else f"({sql} AND {guard})"
+        return sql if pre is None else f"({pre} AND {sql})"
 
     def visit_between(self, node: Between) -> str:
         operand, exact = self.ordered(node.path, (node.low, node.high))
+        pre = self._prefilter(node.path, node.low, node.high)
         low, high = self.bind(node.path, node.low, exact=exact), self.bind(node.path, node.high, exact=exact)
-        return f"{operand} BETWEEN {low} AND {high}"
+        sql = f"{operand} BETWEEN {low} AND {high}"
+        return sql if pre is None else f"({pre} AND {sql})"
 
     def visit_in(self, node: In) -> str:
         if not node.values:

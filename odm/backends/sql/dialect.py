@@ -60,6 +60,11 @@ class Dialect:
         """An operand ordering a Decimal key column exactly (its equality needs none)."""
         return None
 
+    def number_prefilter(self, parts: Sequence[str], field: Field | None, low: Any, high: Any) -> tuple[str, list[Any]] | None:
+        """A cheap test every number at a path within [low, high] passes (None bounds are open), put
+        before an exact but costly comparison so a scan makes few costly calls; None: not needed."""
+        return None
+
     def exact_contains_sql(self, parts: Sequence[str], ph: str) -> str | None:
         """Is a number (bound by ``exact_number_param``) an element of the array at a path, exactly?"""
         return None

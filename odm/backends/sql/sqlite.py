@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import sqlite3
 import threading
@@ -201,6 +202,22 @@ class SQLiteDialect(Dialect):
         path = self.json_path(parts)
         return (f"(json_type(\"doc\", {path}) = 'array' AND EXISTS "
                 f"(SELECT 1 FROM json_each(\"doc\", {path}) WHERE json_each.value = {ph}))")
+
+    def number_prefilter(self, parts: Sequence[str], field: Field | None, low: Any, high: Any) -> tuple[str, list[Any]] | None:
+        # Rounding to a double is monotonic and json_extract is within half an ulp of the stored
+        # number (exact for integers), so widening each bound by one ulp never drops a match.
+        if getattr(field, "kind", None) != "decimal":
+            return None
+        operand = f'json_extract("doc", {self.json_path(parts)})'
+        terms: list[str] = []
+        params: list[Any] = []
+        if low is not None:
+            terms.append(f"{operand} >= {self.ph}")
+            params.append(math.nextafter(float(low), -math.inf))
+        if high is not None:
+            terms.append(f"{operand} <= {self.ph}")
+            params.append(math.nextafter(float(high), math.inf))
+        return (" AND ".join(terms), params) if terms else None
 
     def exact_contains_sql(self, parts: Sequence[str], ph: str) -> str | None:
         path = self.json_path(parts)
