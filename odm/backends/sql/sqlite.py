@@ -80,6 +80,13 @@ def number_key(value: Any) -> str | None:
     return decimal_key(value)
 
 
+def _widened(bound: float, direction: int) -> float:
+    """A double bound moved outwards by about 2**-40 of itself (thousands of ulps; infinities stay)."""
+    if math.isinf(bound):
+        return bound
+    return bound + direction * (abs(bound) * 2.0 ** -40 + 5e-324)
+
+
 def _register(conn: sqlite3.Connection) -> None:
     """Functions the ODM's SQL and expression indexes use: every connection needs them."""
     conn.create_function(DECIMAL_KEY_FUNCTION, 1, number_key, deterministic=True)
@@ -204,8 +211,8 @@ class SQLiteDialect(Dialect):
                 f"(SELECT 1 FROM json_each(\"doc\", {path}) WHERE json_each.value = {ph}))")
 
     def number_prefilter(self, parts: Sequence[str], field: Field | None, low: Any, high: Any) -> tuple[str, list[Any]] | None:
-        # Rounding to a double is monotonic and json_extract is within half an ulp of the stored
-        # number (exact for integers), so widening each bound by one ulp never drops a match.
+        # Rounding to a double is monotonic and json_extract is within an ulp or so of the stored
+        # number (exact for integers): bounds widened far beyond that never drop a match.
         if getattr(field, "kind", None) != "decimal":
             return None
         operand = f'json_extract("doc", {self.json_path(parts)})'
@@ -213,10 +220,10 @@ class SQLiteDialect(Dialect):
         params: list[Any] = []
         if low is not None:
             terms.append(f"{operand} >= {self.ph}")
-            params.append(math.nextafter(float(low), -math.inf))
+            params.append(_widened(float(low), -1))
         if high is not None:
             terms.append(f"{operand} <= {self.ph}")
-            params.append(math.nextafter(float(high), math.inf))
+            params.append(_widened(float(high), 1))
         return (" AND ".join(terms), params) if terms else None
 
     def exact_contains_sql(self, parts: Sequence[str], ph: str) -> str | None:
