@@ -68,7 +68,9 @@ S = "json_extract(\"doc\", '$.\"S\"')"
         ((Doc.n > 1) & (Doc.n < 5) | ~(Doc.s == "x"), f"(({N} > ? AND {N} < ?) OR ({S} = ?) IS NOT TRUE)", [1, 5, "x"]),
         (Doc.at >= dt.datetime(2024, 1, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=1))),
          "json_extract(\"doc\", '$.\"at\"') >= ?", ["2024-01-01T00:00:00.000000Z"]),
-        (Doc.d > Decimal("1.5"), "json_extract(\"doc\", '$.\"d\"') > ?", [1.5]),
+        # Decimals: a cheap double pre-test, then the exact order key (odm_dec) of the stored text.
+        (Doc.d > Decimal("1.5"), "(json_extract(\"doc\", '$.\"d\"') >= ? AND odm_dec((\"doc\" -> '$.\"d\"')) > ?)",
+         [1.5 - (1.5 * 2.0 ** -40 + 5e-324), "35000015"]),
         (Like(Path(("s",)), "a%b\\_"), "(typeof(json_extract(\"doc\", '$.\"s\"')) = 'text' AND "
                                        "json_extract(\"doc\", '$.\"s\"') GLOB ?)", ["a*b_"]),
     ],
