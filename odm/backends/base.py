@@ -36,6 +36,8 @@ class Features:
     datetime_resolution: ClassVar[_dt.timedelta] = _dt.timedelta(microseconds=1)
     # Largest number magnitude the backend stores (DynamoDB's N stops below 1e126).
     max_number: ClassVar[float] = sys.float_info.max
+    # Smallest non-zero number magnitude it stores (0.0: no limit beyond the field types'; DynamoDB's is 1e-130).
+    min_number: ClassVar[float] = 0.0
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ class DynamoFeatures(Features):
     # Order only by the range key of the table/index a Query runs on.
     supports_arbitrary_order = False
     max_number = 9.99e125  # a float below DynamoDB's limit (about 1e126) that its N text holds
+    min_number = 1e-130  # smaller non-zero magnitudes are refused (ValidationError) before any request
 
 
 class DynamoBackend(Backend):

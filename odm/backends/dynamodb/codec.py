@@ -1,11 +1,12 @@
 """DynamoDB stored forms and the AttributeValue wire format.
 
-Per field kind (``Codec`` hooks): floats become ``Decimal(str(x))``, Decimals
-are checked against DynamoDB's 38 significant digits, datetimes are fixed-width
-UTC ISO strings (so string order is time order), except the TTL attribute,
-which is epoch seconds as a Number (DynamoDB's TTL needs that), bytes stay
-bytes (type B) and Set fields are real sets (SS/NS/BS), an empty one an empty list. ``to_av``/``from_av``
-convert whole items to and from the low-level client's AttributeValue maps.
+Per field kind (``Codec`` hooks): floats become their shortest decimal, numbers
+are checked against DynamoDB's 38 significant digits and its range before any
+request, datetimes are fixed-width UTC ISO strings (so string order is time
+order), except the TTL attribute, which is epoch seconds as a Number (DynamoDB's
+TTL needs that), bytes stay bytes (type B) and Set fields are real sets
+(SS/NS/BS), an empty one an empty list. ``to_av``/``from_av`` convert whole items
+to and from the low-level client's AttributeValue maps.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from ..codec import Codec, Fn, iso_utc, parse_iso_utc
 UTC = _dt.timezone.utc
 EPOCH = _dt.datetime(1970, 1, 1, tzinfo=UTC)
 MAX_DIGITS = 38
+#: Decimal exponents DynamoDB's N holds: magnitudes from 1E-130 up to below 1E+126 (and zero).
+MIN_ADJUSTED, MAX_ADJUSTED = -130, 125
 #: DynamoDB's item size limit (names and values, UTF-8), in bytes.
 MAX_ITEM_BYTES = 400 * 1024
 _MICRO = Decimal("0.000001")
@@ -34,22 +37,54 @@ def owner_name(field: Field | None) -> str | None:
     return getattr(model, "__name__", None) if model is not None and model is not dict else None
 
 
+def significant_digits(value: Decimal) -> int:
+    """Significant digits of a finite Decimal, without normalize() (it rounds to the context's 28 digits)."""
+    return len("".join(map(str, value.as_tuple().digits)).strip("0")) or 1
+
+
+def in_range(value: Decimal) -> bool:
+    """Is a finite Decimal's magnitude one DynamoDB stores (zero, or 1E-130 up to below 1E+126)?"""
+    return value.is_zero() or MIN_ADJUSTED <= value.adjusted() <= MAX_ADJUSTED
+
+
+def storable(value: Decimal) -> bool:
+    """Can DynamoDB store (and so compare with) this number exactly?"""
+    return value.is_finite() and in_range(value) and significant_digits(value) <= MAX_DIGITS
+
+
 def check_decimal(value: Decimal, where: str, model: str | None) -> Decimal:
-    """Refuse what DynamoDB cannot store: NaN/Infinity, more than 38 significant digits."""
+    """Refuse, before any request, what DynamoDB cannot store: NaN/Infinity, more than 38 digits, out of range."""
     if not value.is_finite():
         raise ValidationError({where: [f"DynamoDB cannot store {value}; only finite numbers are allowed."]}, model)
-    # Significant digits, without normalize() (it rounds to the context's 28 digits).
-    digits = len("".join(map(str, value.as_tuple().digits)).strip("0")) or 1
+    digits = significant_digits(value)
     if digits > MAX_DIGITS:
         raise ValidationError({where: [f"DynamoDB numbers hold at most {MAX_DIGITS} significant digits; "
                                        f"{value} has {digits}."]}, model)
+    if not in_range(value):
+        raise ValidationError({where: [f"DynamoDB stores numbers of magnitude 1E-130 up to below 1E+126 (and 0); "
+                                       f"{value} is out of that range."]}, model)
     return value
+
+
+def float_decimal(value: float) -> Decimal:
+    """The decimal DynamoDB stores for a finite float: its shortest repr.
+
+    The floats just below 1e126 print as ``1e+126``, which DynamoDB refuses although their
+    exact value is in range: those are stored as their exact value cut to 38 digits toward
+    zero, which reads back as the same float.
+    """
+    text = Decimal(repr(value))
+    if not text.is_zero() and text.adjusted() > MAX_ADJUSTED:
+        exact = Decimal(value)
+        if exact.adjusted() <= MAX_ADJUSTED:
+            return decimal.Context(prec=MAX_DIGITS, rounding=decimal.ROUND_DOWN).plus(exact)
+    return text
 
 
 def float_to_decimal(value: float, where: str = "_schema", model: str | None = None) -> Decimal:
     if not math.isfinite(value):
         raise ValidationError({where: [f"DynamoDB cannot store the float {value!r}; only finite numbers are allowed."]}, model)
-    return Decimal(repr(value))
+    return check_decimal(float_decimal(value), where, model)
 
 
 def epoch_of(value: _dt.datetime) -> Decimal:

@@ -27,7 +27,22 @@ from ..base import Action, QuerySpec, Repository, chunks
 from ..codec import parse_iso_utc
 from .codec import MAX_ITEM_BYTES, DynamoCodec, epoch_of, item_from_av, item_size, item_to_av, owner_name, to_av
 from .guards import GUARD, Guards, av_at
-from .planner.compiler import ATOM, Context, Plan, Term, compile_condition, conj, conjuncts, disj, expired_term, live_term, plan_query, read_paths, server_exact
+from .planner.compiler import (
+    ATOM,
+    EMPTY,
+    Context,
+    Plan,
+    Term,
+    compile_condition,
+    conj,
+    conjuncts,
+    disj,
+    expired_term,
+    live_term,
+    plan_query,
+    read_paths,
+    server_exact,
+)
 from .planner.evaluate import Evaluator
 from .retry import may_have_landed
 from .sync import TableSync
@@ -485,7 +500,17 @@ class DynamoRepository(Repository):
         return f"{len(names)} item(s) not {verb}: {shown}. {before}; retry these."
 
     # -- reads -----------------------------------------------------------------------------------
+    def _storable_key(self, key: tuple[Any, ...]) -> bool:
+        """Could a stored item have this key? Not with "" / b"" or a number DynamoDB cannot store."""
+        try:
+            avs = self.key_av(key).values()
+        except ValidationError:
+            return False
+        return not any(av in ({"S": ""}, {"B": b""}) for av in avs)
+
     def get(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
+        if not self._storable_key(key):
+            return None  # DynamoDB would refuse the request; no item has it
         out = self.backend.call("get_item", TableName=self.table, Key=self.key_av(key), ConsistentRead=True)
         item = out.get("Item")
         if item is None:
@@ -495,7 +520,8 @@ class DynamoRepository(Repository):
 
     def batch_get(self, keys: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
-        for chunk in chunks(list(dict.fromkeys(keys)), GET_BATCH):
+        keys = [k for k in dict.fromkeys(keys) if self._storable_key(k)]
+        for chunk in chunks(keys, GET_BATCH):
             pending: dict[str, Any] = {self.table: {"Keys": [self.key_av(k) for k in chunk], "ConsistentRead": True}}
             stalled = 0
             while pending and stalled < BATCH_ATTEMPTS:
@@ -531,6 +557,8 @@ class DynamoRepository(Repository):
             req["ConsistentRead"] = True
         op = "query" if plan.operation == "Query" else "scan"
         stats = self.last_read = ReadStats(plan.operation, plan.access.name)
+        if plan.operation == EMPTY:
+            return  # no storable item can match: no request
         while True:
             if start:
                 req["ExclusiveStartKey"] = start

@@ -22,6 +22,7 @@ from ....fields import SortKey
 from ....schema import SecondaryIndexSpec, TableSpec
 from ...codec import Codec, iso_utc
 from ..codec import EPOCH, attribute_type, av_type, to_av
+from .rewrite import Encoded, is_always, is_never, rewrite
 
 OPERATORS = {"eq": "=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 #: DynamoDB allows at most 100 operands in one IN.
@@ -153,6 +154,8 @@ class ExpressionCompiler(Compiler):
         return self.term(node)[0]
 
     def av(self, path: Path, value: Any, field: Any = None) -> dict[str, Any]:
+        if isinstance(value, Encoded):  # computed by the rewrite, already what DynamoDB compares
+            return value.av
         field = field if field is not None else path.field
         stored = self.codec.encode_value(value, field, path.parts[0] == self.spec.ttl_attribute)
         try:
@@ -302,9 +305,13 @@ def access_paths(spec: TableSpec) -> list[Access]:
 # -- the plan ------------------------------------------------------------------------------------------
 
 
+#: A plan's operation when no stored item can match: the answer is empty without a request.
+EMPTY = "None"
+
+
 @dataclass
 class Plan:
-    operation: str  # "Query" or "Scan"
+    operation: str  # "Query", "Scan" or EMPTY
     access: Access
     key_condition: str | None
     filter: str | None
@@ -492,6 +499,14 @@ class Planner:
         return QueryError(f"'{self.spec.name}' has Meta.allow_scan = False and this query constrains no table or index "
                           f"hash key by equality, so it would need a Scan. Add an equality condition on one of: {options}.")
 
+    def empty(self, forced: str | None) -> Plan:
+        """The plan of a query no storable item can match: no request at all."""
+        paths = access_paths(self.spec)
+        if forced is not None:
+            self.choose([], (), forced)  # an unknown index is still an error
+            paths = [a for a in paths if a.name == forced]
+        return Plan(EMPTY, paths[0], None, None, {})
+
     def ttl_filter(self) -> Term | None:
         ttl = self.spec.ttl_attribute
         if not ttl or self.now is None:
@@ -499,6 +514,12 @@ class Planner:
         return live_term(self.ctx, ttl, self.now)
 
     def plan(self, where: Node | None, order: tuple[SortKey, ...], forced: str | None) -> Plan:
+        if where is not None:
+            where = rewrite(self.spec, self.codec, where, all_secondary(self.spec))
+            if is_never(where):
+                return self.empty(forced)
+            if is_always(where):
+                where = None
         conds = conjuncts(where)
         access, hc, rc, forward = self.choose(conds, order, forced)
         key_condition = None
@@ -535,7 +556,8 @@ def plan_query(spec: TableSpec, codec: Codec, where: Node | None, order: tuple[S
 
 
 def compile_condition(spec: TableSpec, codec: Codec, ctx: Context, node: Node) -> Term:
-    return ExpressionCompiler(spec, codec, ctx).term(node)
+    """A write condition's text, after the rewrite of what DynamoDB would refuse (see rewrite.py)."""
+    return ExpressionCompiler(spec, codec, ctx).term(rewrite(spec, codec, node, all_secondary(spec)))
 
 
 def _now_values(ctx: Context, now: Decimal) -> tuple[str, str]:

@@ -13,8 +13,11 @@ from typing import Any
 
 from ....expressions.nodes import And, Between, Compare, Contains, Exists, In, Like, Node, Not, Or, Path, Prefix, like_to_regex
 from ...codec import Codec
+from ..codec import float_decimal, from_av
+from .rewrite import Encoded
 
 _MISSING = object()
+_NUMERIC = {None, "int", "float", "decimal"}
 
 
 def value_at(doc: Any, path: Path) -> Any:
@@ -46,7 +49,7 @@ def _norm(value: Any) -> Any:
 
 def _family(value: Any) -> type | None:
     if isinstance(value, bool):
-        return None
+        return bool  # False < True, as on every backend
     if isinstance(value, Decimal):
         return Decimal
     if isinstance(value, (str, bytes)):
@@ -74,7 +77,13 @@ class Evaluator:
         self.ttl = ttl_attribute
 
     def _stored(self, path: Path, value: Any, field: Any = None) -> Any:
+        if isinstance(value, Encoded):
+            return _norm(from_av(value.av, exact=True))
         field = field if field is not None else path.field
+        if getattr(field, "kind", None) in _NUMERIC and isinstance(value, (int, float, Decimal)) \
+                and not isinstance(value, bool) and path.parts[0] != self.ttl:
+            # Exactly, even beyond what DynamoDB stores (the encoder would refuse it as a stored value).
+            return float_decimal(value) if isinstance(value, float) else Decimal(value)
         return _norm(self.codec.encode_value(value, field, path.parts[0] == self.ttl))
 
     def matches(self, node: Node, doc: dict[str, Any]) -> bool:
