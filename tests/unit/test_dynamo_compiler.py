@@ -70,7 +70,10 @@ def test_exists_means_present_and_not_null_and_none_is_its_negation() -> None:
 
 def test_empty_in_and_inverted_between_match_nothing() -> None:
     false = "attribute_exists(#0) AND attribute_not_exists(#0)"
-    assert plan(User, User.age.in_([])).filter == false
+    nothing = plan(User, User.age.in_([]))  # decided without a request
+    assert nothing.operation == "None" and nothing.filter is None
+    assert plan(User, User.age.in_([]) | (User.age == 3)).filter == "#0 = :0"
+    assert plan(User, ~User.age.in_([]) & (User.age == 3)).filter == "#0 = :0"
     assert plan(User, User.age.between(9, 3)).filter == false
     assert plan(User, User.age.between(3, 9)).filter == "#0 BETWEEN :0 AND :1"
 
