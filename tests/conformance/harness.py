@@ -1,0 +1,255 @@
+"""Running one case on one backend and judging the answer against the reference.
+
+A disagreement names the backend, the data and the query. Outside collect mode it fails
+at once (hypothesis then shrinks it); with ``ODM_CONFORMANCE_COLLECT=1`` every one is kept
+and written to ``ODM_CONFORMANCE_REPORT`` so a long run can count them all.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import odm
+
+from .known import Case, known
+from .reference import MISSING, matches, ordered, same_sort_values, sort_values
+
+SCALE = float(os.environ.get("ODM_CONFORMANCE_SCALE", "1"))
+COLLECT = os.environ.get("ODM_CONFORMANCE_COLLECT") == "1"
+REPORT = os.environ.get("ODM_CONFORMANCE_REPORT", "")
+
+#: Per backend: counters for the terminal summary (see conftest.py).
+STATS: dict[str, Counter[str]] = {}
+#: Disagreements not explained by a known difference (collect mode).
+FOUND: list[dict[str, str]] = []
+#: Cross-backend answers: (data, query, read) -> {backend: canonical answer}.
+ANSWERS: dict[tuple[str, str, str], dict[str, str]] = {}
+
+
+class Disagreement(AssertionError):
+    pass
+
+
+def stat(backend: str, name: str, n: int = 1) -> None:
+    STATS.setdefault(backend, Counter())[name] += n
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equal with types: Decimal stays Decimal, sets stay sets, floats keep their sign, datetimes stay UTC."""
+    if isinstance(a, (set, frozenset)) and isinstance(b, (set, frozenset)):
+        return a == b
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float):
+        return a == b and math.copysign(1, a) == math.copysign(1, b)
+    if hasattr(a, "utcoffset") and hasattr(a, "tzinfo"):
+        return bool(a == b) and b.utcoffset() is not None and not b.utcoffset()
+    return bool(a == b)
+
+
+def report(case: Case, what: str, expected: Any, actual: Any, data: Any, query: Any) -> None:
+    """A disagreement: counted as known when a KNOWN_DIFFERENCES entry covers it, else failed or collected."""
+    items = known(case)
+    if items:
+        for item in items:
+            stat(case.backend, f"known#{item}")
+        return
+    stat(case.backend, "disagreements")
+    entry = {"backend": case.backend, "what": what, "data": repr(data), "query": repr(query),
+             "expected": repr(expected), "actual": repr(actual)}
+    if COLLECT:
+        FOUND.append(entry)
+        return
+    raise Disagreement("\n".join(f"{k}: {v}" for k, v in entry.items()))
+
+
+def write_report() -> None:
+    if REPORT:
+        os.makedirs(os.path.dirname(os.path.abspath(REPORT)), exist_ok=True)
+        with open(REPORT, "w", encoding="utf-8") as out:
+            json.dump({"stats": {k: dict(v) for k, v in STATS.items()}, "disagreements": FOUND}, out, indent=1, default=repr)
+
+
+def record(data: Any, query: Any, read: str, backend: str, answer: Any) -> None:
+    if data is None:  # this backend did not hold all of the data
+        return
+    ANSWERS.setdefault((repr(data), repr(query), read), {})[backend] = repr(answer)
+
+
+class Runner:
+    """One backend's model class, the reference model class and the current data."""
+
+    def __init__(self, backend: str, features: Any, model: type[odm.Model], ref_model: type[odm.Model]) -> None:
+        self.backend = backend
+        self.features = features
+        self.model = model
+        self.ref_model = ref_model
+        self.rows: list[dict[str, Any]] = []
+        self.docs: list[dict[str, Any]] = []
+        self.load_failed = False
+
+    @property
+    def data_key(self) -> Any:
+        return None if self.load_failed else self.rows
+
+    # -- data -------------------------------------------------------------------------------
+    def load(self, rows: list[dict[str, Any]], doc_of: Callable[[Any], dict[str, Any]]) -> None:
+        """Replace the stored data with ``rows``; every valid instance must save and read back equal."""
+        self.model.query().delete()
+        self.rows, self.docs, self.load_failed = rows, [], False
+        for row in rows:
+            expected = doc_of(self.ref_model(**row))
+            case = Case(self.backend, [expected], action="roundtrip")
+            try:
+                self.model(**row).save()
+            except odm.ODMError as exc:
+                self.load_failed = True
+                report(case, "save of a valid instance failed", "saved", exc, row, "save()")
+                continue
+            self.docs.append(expected)
+            got = self.model.get_or_none(row["pk"], row["sk"])
+            actual = None if got is None else doc_of(got)
+            stat(self.backend, "roundtrips")
+            if actual is None or not same_value(expected, actual):
+                report(case, "read back differs from what was saved", expected, actual, row, "save(); get()")
+
+    # -- queries ----------------------------------------------------------------------------
+    def check(self, qcase: Any, doc_of: Callable[[Any], dict[str, Any]]) -> None:
+        ref_query = qcase.build(self.ref_model)
+        node, order = ref_query.spec.where, ref_query.spec.order
+        case = Case(self.backend, self.docs, node, order)
+        match = [d for d in self.docs if matches(node, d)]
+        by_key = {(d["pk"], d["sk"]): d for d in self.docs}
+        keys = {(d["pk"], d["sk"]) for d in match}
+        expected_sorted = ordered(match, order)
+        stat(self.backend, "queries")
+        try:
+            query = qcase.build(self.model)
+        except odm.QueryError as exc:
+            report(case, "query refused while building", "a query", exc, self.rows, qcase)
+            return
+
+        def run(read: str, call: Callable[[], Any]) -> Any:
+            try:
+                return call()
+            except odm.QueryError as exc:
+                if order and not self.features.supports_arbitrary_order:
+                    stat(self.backend, "refused (order)")
+                    return MISSING
+                report(case, f"{read} raised", "an answer", exc, self.rows, qcase)
+            except odm.ODMError as exc:
+                report(case, f"{read} raised", "an answer", exc, self.rows, qcase)
+            return MISSING
+
+        def judge(read: str, objs: list[Any], windowed: bool, start: int, stop: int | None) -> None:
+            got = [doc_of(o) for o in objs]
+            got_keys = [(d["pk"], d["sk"]) for d in got]
+            if len(set(got_keys)) != len(got_keys) or not set(got_keys) <= keys:
+                report(case, f"{read}: wrong items", sorted(keys), got_keys, self.rows, qcase)
+                return
+            if order:
+                want = [sort_values(d, order) for d in expected_sorted[start:stop]]
+                have = [sort_values(by_key[k], order) for k in got_keys]
+                if len(want) != len(have) or not all(same_sort_values(a, b) for a, b in zip(want, have, strict=True)):
+                    report(case, f"{read}: wrong order or window", want, have, self.rows, qcase)
+                    return
+                record(self.data_key, qcase, read, self.backend, have)
+            else:
+                n = len(match[start:stop])
+                if len(got_keys) != n or (not windowed and set(got_keys) != keys):
+                    report(case, f"{read}: wrong items", sorted(keys) if not windowed else f"{n} of {sorted(keys)}", got_keys, self.rows, qcase)
+                    return
+                record(self.data_key, qcase, read, self.backend, sorted(got_keys) if not windowed else n)
+
+        windowed = query.limit(qcase.limit).offset(qcase.offset) if (qcase.limit or qcase.offset) else query
+        stop = None if qcase.limit is None else qcase.offset + qcase.limit
+        objs = run("iter", lambda: list(windowed))
+        if objs is not MISSING:
+            judge("iter", objs, bool(qcase.limit or qcase.offset), qcase.offset, stop)
+        if qcase.page_size:
+            def pages() -> list[Any]:
+                out: list[Any] = []
+                cursor = None
+                for _ in range(len(self.docs) + 2):
+                    page = query.offset(qcase.offset).page(size=qcase.page_size, cursor=cursor)
+                    out.extend(page.items)
+                    cursor = page.next_cursor
+                    if cursor is None:
+                        return out
+                raise AssertionError("page() never returned a last page")
+
+            objs = run("pages", pages)
+            if objs is not MISSING:
+                judge("pages", objs, bool(qcase.offset), qcase.offset, None)
+        if "count" in qcase.reads:
+            n = run("count", query.count)
+            if n is not MISSING:
+                if n != len(match):
+                    report(case, "count", len(match), n, self.rows, qcase)
+                else:
+                    record(self.data_key, qcase, "count", self.backend, n)
+        if "exists" in qcase.reads:
+            e = run("exists", query.exists)
+            if e is not MISSING:
+                if e != bool(match):
+                    report(case, "exists", bool(match), e, self.rows, qcase)
+                else:
+                    record(self.data_key, qcase, "exists", self.backend, e)
+        if "first" in qcase.reads:
+            first = run("first", lambda: query.offset(qcase.offset).first())
+            if first is not MISSING:
+                judge("first", [] if first is None else [first], True, qcase.offset, qcase.offset + 1)
+
+    def get(self, pk: str, sk: int, doc_of: Callable[[Any], dict[str, Any]]) -> None:
+        """``get_or_none`` by key: the stored item, or None (also for a key no item can have, such as "")."""
+        want = next((d for d in self.docs if (d["pk"], d["sk"]) == (pk, sk)), None)
+        case = Case(self.backend, self.docs, self.ref_model.pk == pk)  # type: ignore[attr-defined]
+        query = f"Item.get_or_none({pk!r}, {sk!r})"
+        stat(self.backend, "gets")
+        try:
+            got = self.model.get_or_none(pk, sk)  # type: ignore[attr-defined]
+        except odm.ODMError as exc:
+            report(case, "get_or_none raised", want, exc, self.rows, query)
+            return
+        have = None if got is None else doc_of(got)
+        if (have is None) != (want is None) or (have is not None and not same_value(want, have)):
+            report(case, "get_or_none", want, have, self.rows, query)
+
+    # -- conditional writes --------------------------------------------------------------------
+    def conditional_save(self, row: dict[str, Any], cond: Any, doc_of: Callable[[Any], dict[str, Any]]) -> None:
+        key = (row["pk"], row["sk"])
+        old = next((d for d in self.docs if (d["pk"], d["sk"]) == key), None)
+        ref_node = cond.build(self.ref_model)
+        new = doc_of(self.ref_model(**row))
+        holds = matches(ref_node, old if old is not None else {})
+        case = Case(self.backend, [*([old] if old else []), new], ref_node, action="condition")
+        query = f"Item(**data).save(condition={cond!r}) over {'the stored item' if old else 'no stored item'}"
+        stat(self.backend, "conditional writes")
+        try:
+            self.model(**row).save(condition=cond.build(self.model))
+            outcome = "saved"
+        except odm.ConditionFailed:
+            outcome = "ConditionFailed"
+        except odm.ODMError as exc:
+            outcome = repr(exc)
+        want = "saved" if holds else "ConditionFailed"
+        if outcome != want:
+            report(case, "conditional save", want, outcome, [old, row], query)
+        else:
+            record([old, row], query, "condition", self.backend, outcome)
+        got = self.model.get_or_none(*key)
+        after = None if got is None else doc_of(got)
+        expected = new if outcome == "saved" else old
+        if (after is None) != (expected is None) or (after is not None and not same_value(expected, after)):
+            report(case, f"stored item after a conditional save that {outcome}", expected, after, [old, row], query)
+        if outcome == "saved":
+            self.docs = [d for d in self.docs if (d["pk"], d["sk"]) != key] + [new]

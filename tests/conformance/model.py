@@ -1,0 +1,59 @@
+"""The conformance model: hash + range key, a GSI, an LSI, an index and a field of every type.
+
+``build_models()`` makes a fresh pair of classes per backend, so the same data can sit on
+every backend at once without moving one class between registries. No TTL (DynamoDB Local).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from odm import EmbeddedModel, Model, fields
+
+TABLE = "conf_items"
+#: Stored attribute names that are a key of the table, a GSI or an LSI on some backend.
+KEY_ATTRIBUTES = frozenset({"pk", "sk", "s", "i", "t", "c"})
+
+
+def build_models() -> tuple[type[Model], type[EmbeddedModel]]:
+    class Address(EmbeddedModel):
+        city = fields.String(required=True)
+        zip = fields.Integer()
+
+    class Item(Model):
+        pk = fields.String(required=True)
+        sk = fields.Integer(required=True)
+        s = fields.String()
+        i = fields.Integer()
+        f = fields.Float()
+        d = fields.Decimal()
+        b = fields.Boolean()
+        t = fields.DateTime()
+        tags = fields.List(fields.String())
+        labels = fields.Set(fields.String())
+        extra = fields.Dict()
+        addr = fields.Embedded(Address)
+        code = fields.String(data_key="c")
+
+        class Meta:
+            name = TABLE
+            hash_key = "pk"
+            range_key = "sk"
+            indexes = ["code"]
+            gsi = {"by_s": {"hash_key": "s", "range_key": "i"}}
+            lsi = {"by_t": {"range_key": "t"}}
+
+    return Item, Address
+
+
+def stored_doc(obj: Any) -> dict[str, Any]:
+    """An instance as the reference sees it: stored names, None-valued attributes left out."""
+    out: dict[str, Any] = {}
+    for name, field in type(obj)._fields.items():
+        value = getattr(obj, name)
+        if value is None:
+            continue
+        if isinstance(value, EmbeddedModel):
+            value = stored_doc(value)
+        out[field.data_key or name] = value
+    return out
