@@ -7,6 +7,7 @@ and written to ``ODM_CONFORMANCE_REPORT`` so a long run can count them all.
 
 from __future__ import annotations
 
+import decimal
 import json
 import math
 import os
@@ -51,6 +52,8 @@ def same_value(a: Any, b: Any) -> bool:
         return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, float):
         return a == b and math.copysign(1, a) == math.copysign(1, b)
+    if isinstance(a, decimal.Decimal):  # all its digits: 1.10 stays 1.10
+        return a.as_tuple() == b.as_tuple()
     if hasattr(a, "utcoffset") and hasattr(a, "tzinfo"):
         return bool(a == b) and b.utcoffset() is not None and not b.utcoffset()
     return bool(a == b)
@@ -212,7 +215,7 @@ class Runner:
     def get(self, pk: str, sk: int, doc_of: Callable[[Any], dict[str, Any]]) -> None:
         """``get_or_none`` by key: the stored item, or None (also for a key no item can have, such as "")."""
         want = next((d for d in self.docs if (d["pk"], d["sk"]) == (pk, sk)), None)
-        case = Case(self.backend, self.docs, self.ref_model.pk == pk)  # type: ignore[attr-defined]
+        case = Case(self.backend, self.docs, self.ref_model.pk == pk, action="get")  # type: ignore[attr-defined]
         query = f"Item.get_or_none({pk!r}, {sk!r})"
         stat(self.backend, "gets")
         try:
