@@ -81,13 +81,6 @@ def number_range(case: Case) -> bool:
     return case.backend == "dynamodb" and any(_out_of_dynamo_range(v) for _, v in _values(case))
 
 
-def decimal_digits(case: Case) -> bool:
-    uses = any(n.path.parts == ("d",) for n in leaves(case.node) if hasattr(n, "path")) or any(k.path.parts == ("d",) for k in case.order)
-    many = any(isinstance(v, decimal.Decimal) and len(v.as_tuple().digits) > 15
-               for v in [*(v for _, v in _values(case)), *(d.get("d") for d in case.docs)])
-    return case.backend in SQLITE and uses and many
-
-
 def dict_key_order(case: Case) -> bool:
     return case.backend in SQLITE | {"mongodb"} and any(_kind(n) == "dict" and isinstance(n, (Compare, In)) for n in leaves(case.node))
 
