@@ -92,8 +92,9 @@ def rows(draw: Any, min_size: int = 0, max_size: int = 7) -> list[dict[str, Any]
     for pk, sk in keys:
         row: dict[str, Any] = {"pk": pk, "sk": sk}
         for name, strategy in VALUES.items():
-            if draw(st.integers(0, 3)):
-                row[name] = draw(strategy)
+            choice = draw(st.integers(0, 4))  # 0: left out, 1: None (the same as left out), else a value
+            if choice:
+                row[name] = None if choice == 1 else draw(strategy)
         out.append(row)
     return out
 
