@@ -20,7 +20,6 @@ from .model import KEY_ATTRIBUTES
 from .reference import leaves
 
 
-
 @dataclass
 class Case:
     """What a predicate may look at: the backend, the stored data and the query or condition."""
