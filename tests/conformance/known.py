@@ -113,14 +113,8 @@ def empty_gsi_key(case: Case) -> bool:
 #: Items 4-10 needed no entry on main at the time of writing (4 did not reproduce for model fields;
 #: 5, 7 and 10 were fixed; 6, 8 and 9 concern the Go layer and insert_many, outside this model suite).
 KNOWN_DIFFERENCES: dict[int | str, Callable[[Case], bool]] = {
-    1: bool_ordering,
-    2: empty_key_equality,
-    3: number_range,
     # Found by this suite: PostgreSQL (jsonb numeric) and DynamoDB (N) read -0.0 back as 0.0.
     "negative-zero": negative_zero,
-    # DynamoDB refuses a non-zero number below 1e-130 in magnitude (a subnormal float, say) with
-    # ValidationError after the request ("Number underflow"); features.max_number has no lower twin.
-    "dynamodb-number-underflow": tiny_number,
     # MongoDB's Decimal128 holds 34 significant digits: more is refused (ValidationError/QueryError).
     "mongodb-decimal128": decimal128_digits,
     # A Decimal reads back equal but not with the same digits: PostgreSQL writes 5.6E+9 out as
