@@ -172,6 +172,35 @@ def decimal_in_range(value: _decimal.Decimal) -> bool:
     return value.is_zero() or -DECIMAL_MAX_EXPONENT <= value.adjusted() <= DECIMAL_MAX_EXPONENT
 
 
+def canonical_decimal(value: _decimal.Decimal) -> _decimal.Decimal:
+    """One spelling per number, the one every backend reads back (docs/semantics.md, "Numbers").
+
+    DynamoDB drops trailing fractional zeros and PostgreSQL writes ``5.6E+9`` out as
+    ``5600000000``; so every backend stores, and every read returns, that form: no trailing
+    zeros after the point, no positive exponent, ``0`` for any zero. Exact at any length
+    (``normalize()`` would round to the context's 28 digits).
+    """
+    sign, digits, exp = value.as_tuple()
+    if not isinstance(exp, int):  # NaN/Infinity: refused elsewhere, left as is here
+        return value
+    if exp == 0:
+        return value if digits != (0,) or not sign else _ZERO
+    if not any(digits):
+        return _ZERO
+    if exp > 0:
+        return _decimal.Decimal((sign, digits + (0,) * exp, 0))
+    if digits[-1]:
+        return value
+    n = len(digits)
+    while exp < 0 and digits[n - 1] == 0:
+        n -= 1
+        exp += 1
+    return _decimal.Decimal((sign, digits[:n], exp))
+
+
+_ZERO = _decimal.Decimal(0)
+
+
 class Integer(Field):
     """A 64-bit signed integer (the range every backend can store and compare)."""
 
@@ -226,7 +255,7 @@ class Float(Field):
             raise self.fail("invalid") from None
         if not math.isfinite(result):
             raise self.fail("special")
-        return result
+        return result + 0.0  # -0.0 becomes 0.0: PostgreSQL and DynamoDB have no negative zero
 
     def mm_field(self) -> mm.Field:
         return mm.Float(**self.mm_kwargs())
@@ -275,7 +304,7 @@ class Decimal(Field):
             raise self.fail("special")
         if not decimal_in_range(result):
             raise self.fail("range")
-        return result
+        return canonical_decimal(result)
 
     def mm_field(self) -> mm.Field:
         return mm.Decimal(**self.mm_kwargs())

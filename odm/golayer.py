@@ -245,6 +245,7 @@ class Repository:
         self.label = f"repository '{name}'"
         self._ttl_field: Field | None = None
         self._special: dict[str, tuple[Field, Any, Any]] = {}
+        self._plain = repo.codec.dec_plain()
         codec = repo.codec
         # Table and index keys are typed (hashKeyType/rangeKeyType): their values are checked
         # and converted like a model's key fields, on every backend.
@@ -311,7 +312,7 @@ class Repository:
         return out
 
     def _decode(self, doc: Mapping[str, Any]) -> dict[str, Any]:
-        out = dict(doc)
+        out = dict(doc) if self._plain is None else self._plain(doc)
         for key, (_, _, dec) in self._special.items():
             value = out.get(key)
             if value is not None and dec is not None:
@@ -461,7 +462,9 @@ class Backend:
                 raise ConfigError(f"The repository '{name}' is already defined with a different definition.")
             return existing
         spec = definition_spec(name, definition)
-        repo = Repository(name, dict(definition), self.backend.repository(spec))
+        stored = self.backend.repository(spec)
+        stored.use_exact_decimals()  # untyped numbers read back as int or exact Decimal (docs/go-layer.md)
+        repo = Repository(name, dict(definition), stored)
         repo.repo.sync()
         self._repos[name] = repo
         return repo

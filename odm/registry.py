@@ -84,7 +84,7 @@ class Registry:
                                   f"register({model.__name__}, rebind=True) to move it here.")
             repos.append(self.backend.repository(model._spec))
         for model, repo in zip(models, repos, strict=True):
-            if _has_decimal(model):
+            if _needs_exact_numbers(model):
                 repo.use_exact_decimals()
             model._odm_binding = Binding(model, repo)
             if model not in self.models:
@@ -122,7 +122,7 @@ class Registry:
         return f"<Registry {self.backend!r}{state} models={[m.__name__ for m in self.models]}>"
 
 
-def _has_decimal(model: Any, seen: set[Any] | None = None) -> bool:
+def _needs_exact_numbers(model: Any, seen: set[Any] | None = None) -> bool:
     seen = seen if seen is not None else set()
     if model in seen:
         return False
@@ -132,8 +132,8 @@ def _has_decimal(model: Any, seen: set[Any] | None = None) -> bool:
             field = field.inner
         if field.kind == "decimal":
             return True
-        if field.kind == "dict" and field.values is not None and field.values.kind == "decimal":
-            return True
-        if field.kind == "embedded" and _has_decimal(field.embedded, seen):
+        if field.kind == "dict" and (field.values is None or field.values.kind == "decimal"):
+            return True  # an untyped Dict: its numbers read back as int or exact Decimal (plain_number)
+        if field.kind == "embedded" and _needs_exact_numbers(field.embedded, seen):
             return True
     return False

@@ -38,6 +38,11 @@ class Features:
     max_number: ClassVar[float] = sys.float_info.max
     # Smallest non-zero number magnitude it stores (0.0: no limit beyond the field types'; DynamoDB's is 1e-130).
     min_number: ClassVar[float] = 0.0
+    # Most significant digits a stored Decimal (or a query value) may have; None: no limit beyond
+    # the field's exponent range. More is refused before any request (ValidationError/QueryError).
+    max_decimal_digits: ClassVar[int | None] = None
+    # Can a String attribute that keys a secondary index hold ""? (DynamoDB refuses it: ValidationError.)
+    empty_string_index_keys: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)

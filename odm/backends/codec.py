@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..attributes import name_problem, text_problem
 from ..errors import QueryError, ValidationError
-from ..fields import Field
+from ..fields import Field, canonical_decimal
 from ..plain import value_problem
 
 if TYPE_CHECKING:
@@ -25,6 +25,22 @@ if TYPE_CHECKING:
 
 Fn = Callable[[Any], Any]
 UTC = _dt.timezone.utc
+_TWO63 = 2.0**63
+
+
+def plain_number(value: Any) -> Any:
+    """An untyped number as every backend reads it back: an int when integral, else an exact Decimal.
+
+    DynamoDB's N and the SQL backends' JSON numbers carry no float/Decimal distinction, so an
+    untyped value (a ``Dict()`` value, a Go-layer attribute) reads back by value alone. MongoDB
+    keeps BSON's types; its codec applies this function to untyped values on read.
+    """
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else canonical_decimal(decimal.Decimal(repr(value)))
+    if isinstance(value, decimal.Decimal):
+        value = canonical_decimal(value)
+        return int(value) if value.as_tuple().exponent == 0 else value
+    return value
 
 
 def iso_utc(value: _dt.datetime) -> str:
@@ -149,7 +165,8 @@ class Codec:
         return None
 
     def dec_decimal(self, field: Field | None, ttl: bool) -> Fn | None:
-        return lambda v: v if isinstance(v, decimal.Decimal) else decimal.Decimal(str(v))
+        # Canonical on read too: server-side arithmetic (inc) may leave other digits (1.05 + 0.05 = 1.10).
+        return lambda v: canonical_decimal(v if isinstance(v, decimal.Decimal) else decimal.Decimal(str(v)))
 
     def dec_float(self, field: Field | None, ttl: bool) -> Fn | None:
         return lambda v: v if type(v) is float else float(v)
@@ -168,6 +185,13 @@ class Codec:
         if inner is None:
             return set
         return lambda v: {inner(x) for x in v}
+
+    def dec_plain(self) -> Fn | None:
+        """Untyped values (a ``Dict()`` value, a Go-layer document) as read; None: already plain.
+
+        The JSON backends read numbers as int or exact Decimal already (see plain_number).
+        """
+        return None
 
     # -- composition -------------------------------------------------------------------
     def field_encoder(self, field: Field, ttl: bool) -> Fn | None:
@@ -202,7 +226,9 @@ class Codec:
             return None if item_dec is None else _each(_nullable(item_dec, field.inner))  # type: ignore[attr-defined]
         if kind == "dict":
             values = field.values  # type: ignore[attr-defined]
-            value_dec = self.field_decoder(values, False) if values is not None else None
+            if values is None:
+                return self.dec_plain()
+            value_dec = self.field_decoder(values, False)
             if value_dec is None:
                 return None
             value_dec = _nullable(value_dec, values)
@@ -246,13 +272,18 @@ class Codec:
         """A value by its type; strings and dict keys are checked (see odm.attributes)."""
         if isinstance(value, str):
             return check_text(value)
-        if isinstance(value, (int, float, bool)) or value is None:
+        if isinstance(value, float):
+            # An untyped number is a JSON number (docs/semantics.md): integral ones are stored as
+            # ints, so every backend reads 3.0 back as 3; no negative zero (see fields.Float).
+            return int(value) if value.is_integer() and -_TWO63 <= value < _TWO63 else value + 0.0
+        if isinstance(value, (int, bool)) or value is None:
             return value
         if isinstance(value, _dt.datetime):
             fn = self.enc_datetime(None, False)
         elif isinstance(value, _dt.date):
             fn = self.enc_date(None, False)
         elif isinstance(value, decimal.Decimal):
+            value = canonical_decimal(value)
             fn = self.enc_decimal(None, False)
         elif isinstance(value, uuid.UUID):
             fn = self.enc_uuid(None, False)

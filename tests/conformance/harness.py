@@ -17,7 +17,8 @@ from typing import Any
 
 import odm
 
-from .known import Case, known
+from .known import Case, all_values, known, node_values
+from .model import INDEX_STRING_FIELDS
 from .reference import MISSING, matches, ordered, same_sort_values, sort_values
 
 SCALE = float(os.environ.get("ODM_CONFORMANCE_SCALE", "1"))
@@ -57,6 +58,10 @@ def same_value(a: Any, b: Any) -> bool:
     if hasattr(a, "utcoffset") and hasattr(a, "tzinfo"):
         return bool(a == b) and b.utcoffset() is not None and not b.utcoffset()
     return bool(a == b)
+
+
+def significant_digits(value: decimal.Decimal) -> int:
+    return len("".join(map(str, value.as_tuple().digits)).rstrip("0")) or 1
 
 
 def report(case: Case, what: str, expected: Any, actual: Any, data: Any, query: Any) -> None:
@@ -104,11 +109,25 @@ class Runner:
     def data_key(self) -> Any:
         return None if self.load_failed else self.rows
 
-    def beyond_range(self, row: dict[str, Any]) -> bool:
-        """Does the row hold a number this backend declares it cannot store (features.min_number/max_number)?"""
-        low, high = getattr(self.features, "min_number", 0.0), self.features.max_number
+    def too_many_digits(self, values: Any) -> bool:
+        most = self.features.max_decimal_digits
+        return most is not None and any(isinstance(v, decimal.Decimal) and significant_digits(v) > most for v in values)
+
+    def declared_refusal(self, row: dict[str, Any]) -> str | None:
+        """Why this backend may refuse to store ``row``, by what its features declare (None: it must store it)."""
+        low, high = self.features.min_number, self.features.max_number
         numbers = [v for v in row.values() if isinstance(v, (float, decimal.Decimal))]
-        return any(v != 0 and not low <= abs(v) <= high for v in numbers)
+        if any(v != 0 and not low <= abs(v) <= high for v in numbers):
+            return "number range"
+        if self.too_many_digits(all_values(row)):
+            return "decimal digits"
+        if not self.features.empty_string_index_keys and any(row.get(k) == "" for k in INDEX_STRING_FIELDS):
+            return "empty index key"
+        return None
+
+    def refused_query(self, node: Any) -> str | None:
+        """Why this backend may refuse a query or condition with these values, by its features."""
+        return "decimal digits" if self.too_many_digits(v for _, v in node_values(node)) else None
 
     # -- data -------------------------------------------------------------------------------
     def load(self, rows: list[dict[str, Any]], doc_of: Callable[[Any], dict[str, Any]]) -> None:
@@ -122,8 +141,9 @@ class Runner:
                 self.model(**row).save()
             except odm.ODMError as exc:
                 self.load_failed = True
-                if isinstance(exc, odm.ValidationError) and self.beyond_range(row):
-                    stat(self.backend, "refused (number range)")
+                why = self.declared_refusal(row)
+                if isinstance(exc, odm.ValidationError) and why:
+                    stat(self.backend, f"refused ({why})")
                     continue
                 report(case, "save of a valid instance failed", "saved", exc, row, "save()")
                 continue
@@ -156,6 +176,10 @@ class Runner:
             except odm.QueryError as exc:
                 if order and not self.features.supports_arbitrary_order:
                     stat(self.backend, "refused (order)")
+                    return MISSING
+                why = self.refused_query(node)
+                if why:
+                    stat(self.backend, f"refused ({why})")
                     return MISSING
                 report(case, f"{read} raised", "an answer", exc, self.rows, qcase)
             except odm.ODMError as exc:
@@ -254,8 +278,10 @@ class Runner:
         except odm.ODMError as exc:
             outcome = repr(exc)
         want = "saved" if holds else "ConditionFailed"
-        if outcome.startswith("ValidationError") and self.beyond_range(row):
-            stat(self.backend, "refused (number range)")
+        why = self.declared_refusal(row) if outcome.startswith("ValidationError") else (
+            self.refused_query(ref_node) if outcome.startswith("QueryError") else None)
+        if why:
+            stat(self.backend, f"refused ({why})")
             return
         if outcome != want:
             report(case, "conditional save", want, outcome, [old, row], query)

@@ -6,13 +6,14 @@ every backend at once without moving one class between registries. No TTL (Dynam
 
 from __future__ import annotations
 
+import decimal
 from typing import Any
 
 from odm import EmbeddedModel, Model, fields
 
 TABLE = "conf_items"
-#: Stored attribute names that are a key of the table, a GSI or an LSI on some backend.
-KEY_ATTRIBUTES = frozenset({"pk", "sk", "s", "i", "t", "c"})
+#: String fields that key a secondary index (GSI "by_s", and "code" in Meta.indexes, a GSI on DynamoDB).
+INDEX_STRING_FIELDS = ("s", "code")
 
 
 def build_models() -> tuple[type[Model], type[EmbeddedModel]]:
@@ -46,6 +47,20 @@ def build_models() -> tuple[type[Model], type[EmbeddedModel]]:
     return Item, Address
 
 
+def plain(value: Any) -> Any:
+    """The contract for untyped numbers (docs/semantics.md): int when integral, else an exact Decimal."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, (float, decimal.Decimal)) and not isinstance(value, bool):
+        exact = decimal.Decimal(repr(value)) if isinstance(value, float) else value
+        if exact == exact.to_integral_value():
+            return int(exact)
+        return decimal.Context(prec=100).normalize(exact)
+    return value
+
+
 def stored_doc(obj: Any) -> dict[str, Any]:
     """An instance as the reference sees it: stored names, None-valued attributes left out."""
     out: dict[str, Any] = {}
@@ -55,5 +70,7 @@ def stored_doc(obj: Any) -> dict[str, Any]:
             continue
         if isinstance(value, EmbeddedModel):
             value = stored_doc(value)
+        elif field.kind == "dict" and field.values is None:
+            value = plain(value)
         out[field.data_key or name] = value
     return out

@@ -62,7 +62,10 @@ def datetimes(draw: Any) -> dt.datetime:
 
 
 short = st.sampled_from(["a", "b", "ab", "", "é"])
-json_values = st.recursive(st.one_of(st.integers(-3, 3), short), lambda inner: st.lists(inner, max_size=2), max_leaves=3)
+untyped_numbers = st.sampled_from([2.5, 3.0, -0.0, 0.1, 1e20, decimal.Decimal("2.50"), decimal.Decimal("1E+3"),
+                                   decimal.Decimal("12345678901234567890.123456789")])
+json_values = st.recursive(st.one_of(st.integers(-3, 3), short, untyped_numbers), lambda inner: st.lists(inner, max_size=2),
+                           max_leaves=3)
 dicts = st.dictionaries(st.sampled_from(["a", "b", "c"]), json_values, max_size=3)
 lists = st.lists(short, max_size=3)
 sets = st.sets(short, max_size=3)

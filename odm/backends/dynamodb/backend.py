@@ -18,7 +18,7 @@ from ...errors import BackendUnavailable, ConfigError, ODMError, QueryError
 from ...redaction import SECRETS, watch
 from ..base import Backend, Features
 from ..names import TableNameRule
-from .codec import DynamoCodec
+from .codec import MAX_DIGITS, DynamoCodec
 from .repository import DynamoRepository
 from .retry import THROTTLED, TRANSIENT, RetryPolicy, may_have_landed, repeatable, throttled
 
@@ -33,6 +33,8 @@ class DynamoFeatures(Features):
     supports_arbitrary_order = False
     max_number = 9.99e125  # a float below DynamoDB's limit (about 1e126) that its N text holds
     min_number = 1e-130  # smaller non-zero magnitudes are refused (ValidationError) before any request
+    max_decimal_digits = MAX_DIGITS  # 38, DynamoDB's N
+    empty_string_index_keys = False
 
 
 class DynamoBackend(Backend):

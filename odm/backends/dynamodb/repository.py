@@ -33,6 +33,7 @@ from .planner.compiler import (
     Context,
     Plan,
     Term,
+    all_secondary,
     compile_condition,
     conj,
     conjuncts,
@@ -103,6 +104,9 @@ class DynamoRepository(Repository):
         self.evaluator = Evaluator(self.codec, self.ttl)
         self.last_read = ReadStats()
         self.guards = Guards(self)
+        # Attributes that key a GSI/LSI: DynamoDB refuses "" there (a server error after the request).
+        self.index_keys = {p.parts[0]: getattr(p.field, "name", None) or p.parts[0] for s in all_secondary(spec)
+                           for p in (s.hash_key, s.range_key) if p is not None and len(p.parts) == 1}
 
     def use_exact_decimals(self) -> None:
         self.exact = True
@@ -133,8 +137,19 @@ class DynamoRepository(Repository):
             out[self.range_name] = to_av(key[1])
         return out
 
+    def _check_index_keys(self, values: dict[str, Any]) -> None:
+        """Refuse "" in an index key attribute before any request (DynamoDB cannot index it)."""
+        for stored, name in self.index_keys.items():
+            if values.get(stored) == "":
+                raise ValidationError({name: [
+                    f"DynamoDB cannot store an empty string in '{name}', a key of a secondary index of "
+                    f"'{self.spec.name}'; leave it unset (None) instead, or drop the index. Nothing was written."]},
+                    self.model_name)
+
     def _item(self, doc: dict[str, Any]) -> dict[str, Any]:
         """A stored document as an AttributeValue item, refused before any request if DynamoDB would."""
+        if self.index_keys:
+            self._check_index_keys(doc)
         try:
             item = item_to_av(doc)
         except ValidationError as exc:
@@ -291,6 +306,8 @@ class DynamoRepository(Repository):
 
     def update(self, key: tuple[Any, ...], sets: dict[str, Any], incs: dict[str, Any],
                unsets: Sequence[str], condition: Node | None = None) -> dict[str, Any] | None:
+        if self.index_keys:
+            self._check_index_keys(sets)
         changed = {*sets, *incs, *unsets}
         if self.guards and changed & (self.guards.names | ({self.ttl} if self.ttl else set())):
             return self._guarded_update(key, sets, incs, unsets, condition)

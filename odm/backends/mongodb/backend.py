@@ -23,7 +23,7 @@ from ...errors import BackendUnavailable, ConfigError, DuplicateKey, ODMError, Q
 from ...redaction import mask_secrets
 from ..base import Backend, Features, require
 from ..names import TableNameRule
-from .codec import CODEC_OPTIONS, MongoCodec
+from .codec import CODEC_OPTIONS, MAX_DECIMAL_DIGITS, MongoCodec
 from .repository import MongoRepository
 from .sync import SCHEMA_COLLECTION
 
@@ -38,6 +38,7 @@ MAX_NAMESPACE_BYTES = 255
 class MongoFeatures(Features):
     # insert_many is unordered: items without a conflict are written, the others are reported.
     atomic_insert_many = False
+    max_decimal_digits = MAX_DECIMAL_DIGITS  # 34, Decimal128's
 
 
 class MongoBackend(Backend):

@@ -22,8 +22,8 @@ from bson.codec_options import CodecOptions, TypeDecoder, TypeEncoder, TypeRegis
 from bson.decimal128 import Decimal128
 
 from ...errors import ValidationError
-from ...fields import Field
-from ..codec import Codec, Fn, iso_utc, parse_iso_utc
+from ...fields import Field, canonical_decimal
+from ..codec import Codec, Fn, iso_utc, parse_iso_utc, plain_number
 
 UTC = _dt.timezone.utc
 MAX_DECIMAL_DIGITS = 34
@@ -73,7 +73,7 @@ class _DecimalCodec(TypeEncoder, TypeDecoder):  # type: ignore[misc]
         return to_decimal128(value)
 
     def transform_bson(self, value: Any) -> Any:
-        return value.to_decimal()
+        return canonical_decimal(value.to_decimal())
 
 
 CODEC_OPTIONS: CodecOptions[dict[str, Any]] = CodecOptions(
@@ -99,6 +99,20 @@ class MongoCodec(Codec):
     def enc_decimal(self, field: Field | None, ttl: bool) -> Fn | None:
         return lambda v: to_decimal128(v, field)
 
+    def dec_plain(self) -> Fn | None:
+        return plain_numbers
+
     def dec_decimal(self, field: Field | None, ttl: bool) -> Fn | None:
-        return lambda v: v if isinstance(v, decimal.Decimal) else (
-            v.to_decimal() if isinstance(v, Decimal128) else decimal.Decimal(str(v)))
+        return lambda v: canonical_decimal(v if isinstance(v, decimal.Decimal) else (
+            v.to_decimal() if isinstance(v, Decimal128) else decimal.Decimal(str(v))))
+
+
+def plain_numbers(value: Any) -> Any:
+    """BSON doubles and Decimal128s in an untyped value read back as every backend's do (plain_number)."""
+    if isinstance(value, dict):
+        return {k: plain_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain_numbers(v) for v in value]
+    if isinstance(value, (float, decimal.Decimal)):
+        return plain_number(value)
+    return value
