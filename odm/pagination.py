@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import QueryError
 from .expressions.nodes import And, Compare, Exists, Node, Not, Or, Path
 from .fields import SortKey
+from .ops import Op, collect
 
 if TYPE_CHECKING:
     from .backends.base import QuerySpec, Repository
@@ -164,7 +165,8 @@ def after(order: tuple[SortKey, ...], values: list[Any]) -> Node | None:
     return Or.of(*disjuncts)
 
 
-def keyset_page(repo: Repository, query: QuerySpec, size: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+def keyset_page_op(repo: Repository, query: QuerySpec, size: int,
+                   cursor: str | None) -> Op[tuple[list[dict[str, Any]], str | None]]:
     if not isinstance(size, int) or isinstance(size, bool) or size < 1:
         raise QueryError(f"page(size=...) must be a positive integer, not {size!r}.")
     order = full_order(repo.spec, query.order)
@@ -181,7 +183,7 @@ def keyset_page(repo: Repository, query: QuerySpec, size: int, cursor: str | Non
             return [], None
         where = cond if where is None else And.of(where, cond)
         offset = 0
-    docs = list(repo.find(query.but(where=where, order=order, limit=size + 1, offset=offset)))
+    docs = yield from collect(repo.find_op(query.but(where=where, order=order, limit=size + 1, offset=offset)))
     if len(docs) <= size:
         return docs, None
     docs = docs[:size]

@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import datetime as _dt
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
+from .. import ops
 from ..errors import ConfigError
 from ..expressions.nodes import Node
 from ..fields import SortKey
+from ..ops import Op
 from ..pagination import Cursors
 from ..schema import TableSpec
 from .codec import Codec
 from .names import ANY, TableNameRule
+
+T = TypeVar("T")
 
 
 class Features:
@@ -81,7 +85,13 @@ class Page:
 
 
 class Repository:
-    """One table/collection: stored documents in, stored documents out."""
+    """One table/collection: stored documents in, stored documents out.
+
+    Each operation is written once, as a generator (``<name>_op``, see odm.ops) that yields
+    the backend's requests and returns the result; the plain method runs it with the sync
+    driver and the ``a``-prefixed one awaits it with the async driver. A backend implements
+    only the ``*_op`` generators (and ``find_op``, which emits items as it pages).
+    """
 
     codec: Codec
 
@@ -92,48 +102,125 @@ class Repository:
     def use_exact_decimals(self) -> None:
         """The bound model has Decimal fields: read numbers back exactly (a no-op where they always are)."""
 
-    # Each method below is implemented by every backend.
-    def sync(self) -> list[Action]:
+    # -- the operations every backend implements ----------------------------------------
+    def sync_op(self) -> Op[list[Action]]:
         raise NotImplementedError
 
-    def insert(self, doc: dict[str, Any]) -> None:
+    def insert_op(self, doc: dict[str, Any]) -> Op[None]:
         raise NotImplementedError
 
-    def put(self, doc: dict[str, Any], condition: Node | None = None) -> None:
+    def put_op(self, doc: dict[str, Any], condition: Node | None = None) -> Op[None]:
         raise NotImplementedError
 
-    def get(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
+    def get_op(self, key: tuple[Any, ...]) -> Op[dict[str, Any] | None]:
         raise NotImplementedError
 
-    def batch_get(self, keys: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    def batch_get_op(self, keys: Sequence[tuple[Any, ...]]) -> Op[list[dict[str, Any]]]:
         raise NotImplementedError
 
-    def update(self, key: tuple[Any, ...], sets: dict[str, Any], incs: dict[str, Any],
-               unsets: Sequence[str], condition: Node | None = None) -> dict[str, Any] | None:
+    def update_op(self, key: tuple[Any, ...], sets: dict[str, Any], incs: dict[str, Any],
+                  unsets: Sequence[str], condition: Node | None = None) -> Op[dict[str, Any] | None]:
         raise NotImplementedError
 
-    def delete(self, key: tuple[Any, ...], condition: Node | None = None) -> bool:
+    def delete_op(self, key: tuple[Any, ...], condition: Node | None = None) -> Op[bool]:
         raise NotImplementedError
 
-    def insert_many(self, docs: Sequence[dict[str, Any]]) -> None:
+    def insert_many_op(self, docs: Sequence[dict[str, Any]]) -> Op[None]:
         raise NotImplementedError
 
-    def find(self, query: QuerySpec) -> Iterator[dict[str, Any]]:
+    def find_op(self, query: QuerySpec) -> Op[None]:
+        """Yields requests and ``Emit(docs)`` batches, in the query's order."""
+        # Transitional, until every backend implements find_op: a backend that still overrides find.
+        yield ops.Emit(list(self.find(query)))
+
+    def count_op(self, query: QuerySpec) -> Op[int]:
         raise NotImplementedError
 
-    def count(self, query: QuerySpec) -> int:
-        raise NotImplementedError
-
-    def delete_where(self, query: QuerySpec) -> int:
+    def delete_where_op(self, query: QuerySpec) -> Op[int]:
         raise NotImplementedError
 
     def explain(self, query: QuerySpec) -> dict[str, Any]:
         raise NotImplementedError
 
-    def page(self, query: QuerySpec, size: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
-        from ..pagination import keyset_page
+    def page_op(self, query: QuerySpec, size: int, cursor: str | None) -> Op[tuple[list[dict[str, Any]], str | None]]:
+        from ..pagination import keyset_page_op
 
-        return keyset_page(self, query, size, cursor)
+        return keyset_page_op(self, query, size, cursor)
+
+    # -- sync and async runs of the same operations -------------------------------------
+    def sync(self) -> list[Action]:
+        return self.backend.run(self.sync_op())
+
+    async def async_sync(self) -> list[Action]:
+        return await self.backend.arun(self.sync_op())
+
+    def insert(self, doc: dict[str, Any]) -> None:
+        self.backend.run(self.insert_op(doc))
+
+    async def ainsert(self, doc: dict[str, Any]) -> None:
+        await self.backend.arun(self.insert_op(doc))
+
+    def put(self, doc: dict[str, Any], condition: Node | None = None) -> None:
+        self.backend.run(self.put_op(doc, condition))
+
+    async def aput(self, doc: dict[str, Any], condition: Node | None = None) -> None:
+        await self.backend.arun(self.put_op(doc, condition))
+
+    def get(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
+        return self.backend.run(self.get_op(key))
+
+    async def aget(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
+        return await self.backend.arun(self.get_op(key))
+
+    def batch_get(self, keys: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
+        return self.backend.run(self.batch_get_op(keys))
+
+    async def abatch_get(self, keys: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
+        return await self.backend.arun(self.batch_get_op(keys))
+
+    def update(self, key: tuple[Any, ...], sets: dict[str, Any], incs: dict[str, Any],
+               unsets: Sequence[str], condition: Node | None = None) -> dict[str, Any] | None:
+        return self.backend.run(self.update_op(key, sets, incs, unsets, condition))
+
+    async def aupdate(self, key: tuple[Any, ...], sets: dict[str, Any], incs: dict[str, Any],
+                      unsets: Sequence[str], condition: Node | None = None) -> dict[str, Any] | None:
+        return await self.backend.arun(self.update_op(key, sets, incs, unsets, condition))
+
+    def delete(self, key: tuple[Any, ...], condition: Node | None = None) -> bool:
+        return self.backend.run(self.delete_op(key, condition))
+
+    async def adelete(self, key: tuple[Any, ...], condition: Node | None = None) -> bool:
+        return await self.backend.arun(self.delete_op(key, condition))
+
+    def insert_many(self, docs: Sequence[dict[str, Any]]) -> None:
+        self.backend.run(self.insert_many_op(docs))
+
+    async def ainsert_many(self, docs: Sequence[dict[str, Any]]) -> None:
+        await self.backend.arun(self.insert_many_op(docs))
+
+    def find(self, query: QuerySpec) -> Iterator[dict[str, Any]]:
+        return self.backend.iterate(self.find_op(query))
+
+    def afind(self, query: QuerySpec) -> AsyncIterator[dict[str, Any]]:
+        return self.backend.aiterate(self.find_op(query))
+
+    def count(self, query: QuerySpec) -> int:
+        return self.backend.run(self.count_op(query))
+
+    async def acount(self, query: QuerySpec) -> int:
+        return await self.backend.arun(self.count_op(query))
+
+    def delete_where(self, query: QuerySpec) -> int:
+        return self.backend.run(self.delete_where_op(query))
+
+    async def adelete_where(self, query: QuerySpec) -> int:
+        return await self.backend.arun(self.delete_where_op(query))
+
+    def page(self, query: QuerySpec, size: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        return self.backend.run(self.page_op(query, size, cursor))
+
+    async def apage(self, query: QuerySpec, size: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        return await self.backend.arun(self.page_op(query, size, cursor))
 
 
 class Backend:
@@ -184,8 +271,34 @@ class Backend:
         repo = self.repositories[spec.name] = self.repository_class(self, spec)
         return repo
 
+    # -- running operations (odm.ops): a backend provides send and asend ----------------
+    def send(self, request: Any) -> Any:
+        """Carry out one request of an operation with the sync driver; the driver's response."""
+        raise NotImplementedError
+
+    async def asend(self, request: Any) -> Any:
+        """The same with the native async driver (opened on first use)."""
+        raise NotImplementedError
+
+    def run(self, op: Op[T]) -> T:
+        return ops.run(op, self.send)
+
+    async def arun(self, op: Op[T]) -> T:
+        return await ops.arun(op, self.asend)
+
+    def iterate(self, op: Op[Any]) -> Iterator[Any]:
+        """The items a streaming operation emits (sync)."""
+        return ops.stream(op, self.send)
+
+    def aiterate(self, op: Op[Any]) -> AsyncIterator[Any]:
+        return ops.astream(op, self.asend)
+
     def close(self) -> None:
         """Release connections; safe to call twice."""
+
+    async def aclose(self) -> None:
+        """Release the async connections too (and the sync ones); safe to call twice."""
+        self.close()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
