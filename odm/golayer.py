@@ -26,6 +26,7 @@ from .backends.base import QuerySpec
 from .errors import ConditionFailed, ConfigError, NotFound, ODMError, QueryError, ValidationError
 from .expressions.nodes import And, Compare, Exists, In, Like, Node, Path
 from .fields import Bytes, DateTime, Field, Float, Invalid, SortKey, String
+from .ops import Op, collect
 from .options import capacity_problem, ttl_seconds_problem
 from .pagination import full_order
 from .plain import value_problem
@@ -347,16 +348,23 @@ class Repository:
         return self.spec.key_of(doc)  # type: ignore[arg-type]
 
     # -- the Go methods ------------------------------------------------------------------
+    # Each method is one operation (odm.ops), run by the sync method and awaited by its ``a`` twin.
     def save(self, data: Mapping[str, Any], flt: Filter | Mapping[str, Any] | None = None) -> dict[str, Any]:
         """No filter: insert (existing key -> DuplicateKey). With a filter: update the one match."""
+        return self.repo.backend.run(self._save_op(data, flt))
+
+    async def asave(self, data: Mapping[str, Any], flt: Filter | Mapping[str, Any] | None = None) -> dict[str, Any]:
+        return await self.repo.backend.arun(self._save_op(data, flt))
+
+    def _save_op(self, data: Mapping[str, Any], flt: Filter | Mapping[str, Any] | None) -> Op[dict[str, Any]]:
         if not isinstance(data, Mapping):
             raise ValidationError({"_schema": [f"save() takes a dict, not {type(data).__name__}."]}, self._item)
         if flt is None:
-            return self._insert(data)
+            return (yield from self._insert_op(data))
         with self._calling(True):
             query = self._query(flt, limit=2)
             sets = self._encode(data)  # checked before any request
-            matches = list(self.repo.find(query))
+            matches = yield from collect(self.repo.find_op(query))
             if not matches:
                 raise NotFound(f"No item in {self.label} matches {_shown(flt)}; nothing was saved.")
             if len(matches) > 1:
@@ -373,7 +381,7 @@ class Repository:
             # One atomic update, conditioned on the filter: a concurrent change that makes the item stop
             # matching is refused instead of being overwritten.
             try:
-                updated = self.repo.update(key, sets, {}, unsets, query.where)
+                updated = yield from self.repo.update_op(key, sets, {}, unsets, query.where)
             except ConditionFailed as exc:
                 raise NotFound(f"The item in {self.label} stopped matching {_shown(flt)} before it was saved; "
                                "nothing was saved.") from exc
@@ -381,7 +389,7 @@ class Repository:
                 raise NotFound(f"The item in {self.label} matching {_shown(flt)} was deleted before it was saved.")
             return self._decode(updated)
 
-    def _insert(self, data: Mapping[str, Any]) -> dict[str, Any]:
+    def _insert_op(self, data: Mapping[str, Any]) -> Op[dict[str, Any]]:
         item = dict(data)
         hash_name = self.spec.hash_key.parts[0]
         if item.get(hash_name) is None and self.spec.extra.get("auto_id"):
@@ -392,7 +400,7 @@ class Repository:
         if missing:
             raise ValidationError({m: ["Missing data for required field."] for m in missing}, self._item)
         with self._calling(True):
-            self.repo.insert(doc)
+            yield from self.repo.insert_op(doc)
         return self._decode(doc)
 
     def _fill_ttl(self, item: dict[str, Any]) -> None:
@@ -401,13 +409,27 @@ class Repository:
             item[attr] = _dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(seconds=float(self.spec.ttl_seconds))
 
     def get_one(self, flt: Filter | Mapping[str, Any] | None) -> dict[str, Any]:
+        return self.repo.backend.run(self._get_one_op(flt))
+
+    async def aget_one(self, flt: Filter | Mapping[str, Any] | None) -> dict[str, Any]:
+        return await self.repo.backend.arun(self._get_one_op(flt))
+
+    def _get_one_op(self, flt: Filter | Mapping[str, Any] | None) -> Op[dict[str, Any]]:
         with self._calling(False):
-            for doc in self.repo.find(self._query(flt, limit=1)):
+            for doc in (yield from collect(self.repo.find_op(self._query(flt, limit=1)))):
                 return self._decode(doc)
         raise NotFound(f"No item in {self.label} matches {_shown(flt)}.")
 
     def get_all(self, flt: Filter | Mapping[str, Any] | None = None, order: str | None = None,
                 sorting: str | None = None, limit: int = 0, offset: int = 0) -> list[dict[str, Any]]:
+        return self.repo.backend.run(self._get_all_op(flt, order, sorting, limit, offset))
+
+    async def aget_all(self, flt: Filter | Mapping[str, Any] | None = None, order: str | None = None,
+                       sorting: str | None = None, limit: int = 0, offset: int = 0) -> list[dict[str, Any]]:
+        return await self.repo.backend.arun(self._get_all_op(flt, order, sorting, limit, offset))
+
+    def _get_all_op(self, flt: Filter | Mapping[str, Any] | None, order: str | None,
+                    sorting: str | None, limit: int, offset: int) -> Op[list[dict[str, Any]]]:
         # "" (Go's zero value) means the default, as None does: ascending, no order.
         if sorting is not None and (not isinstance(sorting, str) or sorting.lower() not in ("asc", "desc", "")):
             raise QueryError(f"get_all() on {self.label}: sorting must be 'asc' or 'desc', not {_short(repr(sorting))}.")
@@ -429,18 +451,30 @@ class Repository:
                 keys = full_order(self.spec, keys)
         with self._calling(False):
             spec = self._query(flt, order=keys, limit=limit or None, offset=offset)
-            return [self._decode(d) for d in self.repo.find(spec)]
+            return [self._decode(d) for d in (yield from collect(self.repo.find_op(spec)))]
 
     def delete_one(self, flt: Filter | Mapping[str, Any] | None) -> None:
+        self.repo.backend.run(self._delete_one_op(flt))
+
+    async def adelete_one(self, flt: Filter | Mapping[str, Any] | None) -> None:
+        await self.repo.backend.arun(self._delete_one_op(flt))
+
+    def _delete_one_op(self, flt: Filter | Mapping[str, Any] | None) -> Op[None]:
         with self._calling(False):
-            for doc in self.repo.find(self._query(flt, limit=1)):
-                self.repo.delete(self._key(doc))
+            for doc in (yield from collect(self.repo.find_op(self._query(flt, limit=1)))):
+                yield from self.repo.delete_op(self._key(doc))
                 return
         raise NotFound(f"No item in {self.label} matches {_shown(flt)}; nothing was deleted.")
 
     def delete_all(self, flt: Filter | Mapping[str, Any] | None = None) -> int:
+        return self.repo.backend.run(self._delete_all_op(flt))
+
+    async def adelete_all(self, flt: Filter | Mapping[str, Any] | None = None) -> int:
+        return await self.repo.backend.arun(self._delete_all_op(flt))
+
+    def _delete_all_op(self, flt: Filter | Mapping[str, Any] | None) -> Op[int]:
         with self._calling(False):
-            return self.repo.delete_where(self._query(flt))
+            return (yield from self.repo.delete_where_op(self._query(flt)))
 
     def __repr__(self) -> str:
         return f"<Repository {self.name!r} table={self.spec.name!r}>"
@@ -480,6 +514,12 @@ class Backend:
         if not self._closed:
             self._closed = True
             self.backend.close()
+
+    async def ashutdown(self) -> None:
+        """Close the async connections too (a backend used with ``await``)."""
+        if not self._closed:
+            self._closed = True
+            await self.backend.aclose()
 
     def __repr__(self) -> str:
         return f"<Backend {self.name}>"

@@ -24,6 +24,7 @@ from .backends.base import QuerySpec
 from .errors import ConcurrentModification, ConditionFailed, ConfigError, NotFound, QueryError, ValidationError
 from .expressions.nodes import And, Compare, Exists, Node, Not
 from .fields import Field, FieldRef, Invalid, String
+from .ops import Op
 from .options import ModelOptions
 from .schema import TableSpec
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
 M = TypeVar("M", bound="Model")
 E = TypeVar("E", bound="BaseModel")
+T = TypeVar("T")
 
 
 #: The range an increment must keep a field in, by field kind.
@@ -263,10 +265,29 @@ class Model(BaseModel, metaclass=_ModelMeta):
         return self._key(d.get(hash_name), d.get(spec.range_key.field.name))
 
     # -- reads ----------------------------------------------------------------------
+    # Each I/O method is one operation (odm.ops), run by the sync method and awaited by its
+    # ``a``-prefixed twin: the logic (validation, versions, guards) is written once.
+    @classmethod
+    def _run(cls, op: Op[T]) -> T:
+        return cls._bound().backend.run(op)
+
+    @classmethod
+    async def _arun(cls, op: Op[T]) -> T:
+        return await cls._bound().backend.arun(op)
+
     @classmethod
     def get(cls: type[M], hash_value: Any, range_value: Any = None) -> M:
         """The item with this key, or ``odm.NotFound``."""
-        obj = cls.get_or_none(hash_value, range_value)
+        return cls._run(cls._get_op(hash_value, range_value))
+
+    @classmethod
+    async def aget(cls: type[M], hash_value: Any, range_value: Any = None) -> M:
+        """``get`` awaited on the async driver."""
+        return await cls._arun(cls._get_op(hash_value, range_value))
+
+    @classmethod
+    def _get_op(cls: type[M], hash_value: Any, range_value: Any) -> Op[M]:
+        obj = yield from cls._get_or_none_op(hash_value, range_value)
         if obj is None:
             shown = repr(hash_value) if range_value is None else f"({hash_value!r}, {range_value!r})"
             raise NotFound(f"No {cls.__name__} has the key {shown}.")
@@ -274,16 +295,32 @@ class Model(BaseModel, metaclass=_ModelMeta):
 
     @classmethod
     def get_or_none(cls: type[M], hash_value: Any, range_value: Any = None) -> M | None:
+        return cls._run(cls._get_or_none_op(hash_value, range_value))
+
+    @classmethod
+    async def aget_or_none(cls: type[M], hash_value: Any, range_value: Any = None) -> M | None:
+        return await cls._arun(cls._get_or_none_op(hash_value, range_value))
+
+    @classmethod
+    def _get_or_none_op(cls: type[M], hash_value: Any, range_value: Any) -> Op[M | None]:
         binding = cls._bound()
-        doc = binding.repo.get(binding.key(hash_value, range_value))
-        return None if doc is None else binding.decode(doc)
+        doc = yield from binding.repo.get_op(binding.key(hash_value, range_value))
+        return None if doc is None else binding.decode(doc)  # type: ignore[no-any-return]
 
     @classmethod
     def batch_get(cls: type[M], keys: Iterable[Any]) -> list[M]:
         """The items that exist among ``keys`` (hash values or (hash, range) tuples), in that order."""
+        return cls._run(cls._batch_get_op(keys))
+
+    @classmethod
+    async def abatch_get(cls: type[M], keys: Iterable[Any]) -> list[M]:
+        return await cls._arun(cls._batch_get_op(keys))
+
+    @classmethod
+    def _batch_get_op(cls: type[M], keys: Iterable[Any]) -> Op[list[M]]:
         binding = cls._bound()
         wanted = [binding.key(*k) if isinstance(k, tuple) else binding.key(k) for k in keys]
-        docs = binding.repo.batch_get(list(dict.fromkeys(wanted)))
+        docs = yield from binding.repo.batch_get_op(list(dict.fromkeys(wanted)))
         # Key the results by their re-encoded key: a stored number may read back as another type.
         found = {obj._own_key(): obj for obj in map(binding.decode, docs)}
         return [found[k] for k in wanted if k in found]
@@ -304,17 +341,31 @@ class Model(BaseModel, metaclass=_ModelMeta):
     @classmethod
     def create(cls: type[M], **data: Any) -> M:
         """Insert a new item; an existing key raises ``odm.DuplicateKey``."""
+        return cls._run(cls._create_op(data))
+
+    @classmethod
+    async def acreate(cls: type[M], **data: Any) -> M:
+        return await cls._arun(cls._create_op(data))
+
+    @classmethod
+    def _create_op(cls: type[M], data: dict[str, Any]) -> Op[M]:
         binding = cls._bound()
         obj = cls(**data)
         obj._prepare(binding)
         version = binding.spec.version_field
         if version:
             obj.__dict__[version] = 1
-        binding.repo.insert(binding.encode(obj))
+        yield from binding.repo.insert_op(binding.encode(obj))
         return obj
 
     def save(self: M, condition: Node | None = None) -> M:
         """Insert or replace by key; with ``condition`` only if the stored item matches it."""
+        return self._run(self._save_op(condition))
+
+    async def asave(self: M, condition: Node | None = None) -> M:
+        return await self._arun(self._save_op(condition))
+
+    def _save_op(self: M, condition: Node | None) -> Op[M]:
         binding = self._bound()
         self._prepare(binding)
         version = binding.spec.version_field
@@ -323,17 +374,23 @@ class Model(BaseModel, metaclass=_ModelMeta):
             condition = And.of(self._version_condition(binding, old), *([condition] if condition is not None else []))
             self.__dict__[version] = (old or 0) + 1
         try:
-            binding.repo.put(binding.encode(self), condition)
+            yield from binding.repo.put_op(binding.encode(self), condition)
         except BaseException as exc:
             if version:
                 self.__dict__[version] = old  # nothing was written: keep the version we had
             if isinstance(exc, ConditionFailed):
-                raise self._condition_error(binding, old, exc) from exc
+                raise (yield from self._condition_error_op(binding, old, exc)) from exc
             raise
         return self
 
     def update(self: M, condition: Node | None = None, **changes: Any) -> M:
         """One atomic partial update on the server (values or ``odm.inc``), then refresh."""
+        return self._run(self._update_op(condition, changes))
+
+    async def aupdate(self: M, condition: Node | None = None, **changes: Any) -> M:
+        return await self._arun(self._update_op(condition, changes))
+
+    def _update_op(self: M, condition: Node | None, changes: dict[str, Any]) -> Op[M]:
         binding = self._bound()
         if not changes:
             raise QueryError(f"{type(self).__name__}.update() needs at least one field to change.")
@@ -350,17 +407,17 @@ class Model(BaseModel, metaclass=_ModelMeta):
         key = self._own_key()
         for _ in range(_GUARD_ATTEMPTS):
             try:
-                doc = binding.repo.update(key, sets, incs, unsets, condition)
+                doc = yield from binding.repo.update_op(key, sets, incs, unsets, condition)
                 break
             except ConditionFailed as exc:
                 if not guards:
-                    raise self._condition_error(binding, old, exc) from exc
+                    raise (yield from self._condition_error_op(binding, old, exc)) from exc
                 # The range guard, the version or the caller's condition refused it: find out which.
-                doc = binding.repo.get(key)
+                doc = yield from binding.repo.get_op(key)
                 if doc is None:
                     break
-                if given is not None and not self._holds(binding, given):
-                    raise self._condition_error(binding, old, exc) from exc
+                if given is not None and not (yield from self._holds_op(binding, given)):
+                    raise (yield from self._condition_error_op(binding, old, exc)) from exc
                 self._check_increments(binding, changes, doc)
                 refused = exc  # the value moved back into range meanwhile: try again
         else:
@@ -373,20 +430,32 @@ class Model(BaseModel, metaclass=_ModelMeta):
 
     def delete(self, condition: Node | None = None) -> None:
         """Delete this item (no error if it is already gone, unless a condition is given)."""
+        self._run(self._delete_op(condition))
+
+    async def adelete(self, condition: Node | None = None) -> None:
+        await self._arun(self._delete_op(condition))
+
+    def _delete_op(self, condition: Node | None) -> Op[None]:
         binding = self._bound()
         version = binding.spec.version_field
         old = self.__dict__.get(version) if version else None
         if version and old is not None:
             condition = And.of(self._version_condition(binding, old), *([condition] if condition is not None else []))
         try:
-            binding.repo.delete(self._own_key(), condition)
+            yield from binding.repo.delete_op(self._own_key(), condition)
         except ConditionFailed as exc:
-            raise self._condition_error(binding, old, exc) from exc
+            raise (yield from self._condition_error_op(binding, old, exc)) from exc
 
     def reload(self: M) -> M:
         """Replace the attributes with the stored item's; ``odm.NotFound`` if it is gone."""
+        return self._run(self._reload_op())
+
+    async def areload(self: M) -> M:
+        return await self._arun(self._reload_op())
+
+    def _reload_op(self: M) -> Op[M]:
         binding = self._bound()
-        doc = binding.repo.get(self._own_key())
+        doc = yield from binding.repo.get_op(self._own_key())
         if doc is None:
             raise NotFound(f"{type(self).__name__} {self._key_label()} no longer exists.")
         self.__dict__ = binding.decode(doc).__dict__
@@ -395,6 +464,14 @@ class Model(BaseModel, metaclass=_ModelMeta):
     @classmethod
     def insert_many(cls: type[M], objs: Iterable[M | Mapping[str, Any]]) -> list[M]:
         """Validate every object first, then insert them all in server-side batches."""
+        return cls._run(cls._insert_many_op(objs))
+
+    @classmethod
+    async def ainsert_many(cls: type[M], objs: Iterable[M | Mapping[str, Any]]) -> list[M]:
+        return await cls._arun(cls._insert_many_op(objs))
+
+    @classmethod
+    def _insert_many_op(cls: type[M], objs: Iterable[M | Mapping[str, Any]]) -> Op[list[M]]:
         binding = cls._bound()
         items = [o if isinstance(o, cls) else cls.from_dict(o) for o in objs]  # type: ignore[arg-type]
         version = binding.spec.version_field
@@ -402,16 +479,23 @@ class Model(BaseModel, metaclass=_ModelMeta):
             obj._prepare(binding)
             if version:
                 obj.__dict__[version] = 1
-        binding.repo.insert_many([binding.encode(o) for o in items])
+        yield from binding.repo.insert_many_op([binding.encode(o) for o in items])
         return items
 
     @classmethod
     def delete_many(cls, query: Query[Any] | Node | None = None) -> int:
         """Delete every item matching ``query`` (an expression or a Query); returns how many."""
+        return cls._as_query(query).delete()
+
+    @classmethod
+    async def adelete_many(cls, query: Query[Any] | Node | None = None) -> int:
+        return await cls._as_query(query).adelete()
+
+    @classmethod
+    def _as_query(cls, query: Query[Any] | Node | None) -> Query[Any]:
         from .query import Query
 
-        q = query if isinstance(query, Query) else Query(cls).filter(*([query] if query is not None else []))
-        return q.delete()
+        return query if isinstance(query, Query) else Query(cls).filter(*([query] if query is not None else []))
 
     # -- versions ---------------------------------------------------------------------
     def _version_condition(self, binding: Binding, old: Any) -> Node:
@@ -449,11 +533,11 @@ class Model(BaseModel, metaclass=_ModelMeta):
                 guards.append(Not(Exists(ref.path)) | (ref >= _inner_bound(low, amount)))
         return guards
 
-    def _holds(self, binding: Binding, condition: Node) -> bool:
+    def _holds_op(self, binding: Binding, condition: Node) -> Op[bool]:
         """Does the stored item match ``condition``? Judged by the server, as the write judges it."""
         spec = binding.spec
         on_key = [getattr(type(self), p.field.name) == self.__dict__.get(p.field.name) for p in spec.key_paths]
-        return binding.repo.count(QuerySpec(where=And.of(*on_key, condition), limit=1)) > 0
+        return (yield from binding.repo.count_op(QuerySpec(where=And.of(*on_key, condition), limit=1))) > 0
 
     def _check_increments(self, binding: Binding, changes: dict[str, Any], doc: dict[str, Any]) -> None:
         """After a refused update: a ValidationError when an increment would leave its field's range."""
@@ -467,11 +551,11 @@ class Model(BaseModel, metaclass=_ModelMeta):
         if errors:
             raise ValidationError(errors, type(self).__name__)
 
-    def _condition_error(self, binding: Binding, old: Any, exc: ConditionFailed) -> ConditionFailed:
+    def _condition_error_op(self, binding: Binding, old: Any, exc: ConditionFailed) -> Op[ConditionFailed]:
         version = binding.spec.version_field
         if not version:
             return exc
-        doc = binding.repo.get(self._own_key())
+        doc = yield from binding.repo.get_op(self._own_key())
         stored = None if doc is None else binding.decode(doc).__dict__.get(version)
         if stored == old and doc is not None:
             return exc

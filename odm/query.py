@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .backends.base import Page, QuerySpec
@@ -98,31 +98,70 @@ class Query(Generic[M]):
         for doc in binding.repo.find(self.spec):
             yield decode(doc)
 
+    async def __aiter__(self) -> AsyncIterator[M]:
+        """``async for obj in query``: batches fetched on the async driver as they are consumed.
+
+        Leaving the loop early (``break``, an exception, a cancellation) closes the server cursor
+        and returns the connection when the iterator is closed (at once with ``aclosing``).
+        """
+        binding = self.model._bound()
+        decode = binding.decode
+        docs = binding.repo.afind(self.spec)
+        try:
+            async for doc in docs:
+                yield decode(doc)
+        finally:
+            await docs.aclose()  # type: ignore[attr-defined]
+
     def all(self) -> list[M]:
         return list(self)
+
+    async def aall(self) -> list[M]:
+        return [obj async for obj in self]
 
     def first(self) -> M | None:
         for obj in self.limit(1):
             return obj
         return None
 
+    async def afirst(self) -> M | None:
+        objs = await self.limit(1).aall()
+        return objs[0] if objs else None
+
     def count(self) -> int:
         return self.model._bound().repo.count(self.spec)
 
+    async def acount(self) -> int:
+        return await self.model._bound().repo.acount(self.spec)
+
     def exists(self) -> bool:
         return self.first() is not None
+
+    async def aexists(self) -> bool:
+        return (await self.afirst()) is not None
 
     def delete(self) -> int:
         """Delete every matching item on the server; returns how many."""
         return self.model._bound().repo.delete_where(self.spec)
 
+    async def adelete(self) -> int:
+        return await self.model._bound().repo.adelete_where(self.spec)
+
     def page(self, size: int, cursor: str | None = None) -> Page:
         """One page of ``size`` items and the cursor of the next (None after the last)."""
-        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_WINDOW:
-            raise QueryError(f"page(size=...) takes a positive 64-bit integer, not {size!r}.")
-        binding = self.model._bound()
+        binding = self._page_binding(size)
         docs, next_cursor = binding.repo.page(self.spec, size, cursor)
         return Page([binding.decode(d) for d in docs], next_cursor)
+
+    async def apage(self, size: int, cursor: str | None = None) -> Page:
+        binding = self._page_binding(size)
+        docs, next_cursor = await binding.repo.apage(self.spec, size, cursor)
+        return Page([binding.decode(d) for d in docs], next_cursor)
+
+    def _page_binding(self, size: int) -> Any:
+        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_WINDOW:
+            raise QueryError(f"page(size=...) takes a positive 64-bit integer, not {size!r}.")
+        return self.model._bound()
 
     def explain(self) -> dict[str, Any]:
         """The backend-native query this would run, as data."""

@@ -99,23 +99,53 @@ class Registry:
             actions.extend(model._bound().repo.sync())
         return actions
 
-    def close(self) -> None:
-        """Release connections; models bound here then say the registry is closed. Safe to call twice."""
+    async def async_sync(self) -> list[Action]:
+        """``sync`` awaited on the async driver (``asyncio`` start-up hooks).
+
+        Named so because the Django-style ``a`` prefix would make ``async``, a keyword.
+        """
+        self._open("sync")
+        actions: list[Action] = []
+        for model in self.models:
+            actions.extend(await model._bound().repo.async_sync())
+        return actions
+
+    def _unbind(self) -> bool:
         if self.closed:
-            return
+            return False
         self.closed = True
         label = repr(self.backend)
         for model in self.models:
             binding = model._odm_binding
             if binding is not None and binding.backend is self.backend:
                 binding.close(label)
-        self.backend.close()
+        return True
+
+    def close(self) -> None:
+        """Release connections; models bound here then say the registry is closed. Safe to call twice.
+
+        A registry that was used with ``await`` needs ``aclose()`` (or ``async with``) instead, so
+        its async connections are closed on their own event loop.
+        """
+        if self._unbind():
+            self.backend.close()
+
+    async def aclose(self) -> None:
+        """Release the async and the sync connections. Safe to call twice."""
+        if self._unbind():
+            await self.backend.aclose()
 
     def __enter__(self) -> Registry:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    async def __aenter__(self) -> Registry:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
     def __repr__(self) -> str:
         state = " closed" if self.closed else ""

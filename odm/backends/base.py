@@ -103,30 +103,40 @@ class Repository:
         """The bound model has Decimal fields: read numbers back exactly (a no-op where they always are)."""
 
     # -- the operations every backend implements ----------------------------------------
+    # Transitional bodies, until every backend implements its *_op generators: they call the
+    # backend's own sync method (a backend overrides one of the two, never neither).
     def sync_op(self) -> Op[list[Action]]:
-        raise NotImplementedError
+        return self.sync()
+        yield
 
     def insert_op(self, doc: dict[str, Any]) -> Op[None]:
-        raise NotImplementedError
+        return self.insert(doc)
+        yield
 
     def put_op(self, doc: dict[str, Any], condition: Node | None = None) -> Op[None]:
-        raise NotImplementedError
+        return self.put(doc, condition)
+        yield
 
     def get_op(self, key: tuple[Any, ...]) -> Op[dict[str, Any] | None]:
-        raise NotImplementedError
+        return self.get(key)
+        yield
 
     def batch_get_op(self, keys: Sequence[tuple[Any, ...]]) -> Op[list[dict[str, Any]]]:
-        raise NotImplementedError
+        return self.batch_get(keys)
+        yield
 
     def update_op(self, key: tuple[Any, ...], sets: dict[str, Any], incs: dict[str, Any],
                   unsets: Sequence[str], condition: Node | None = None) -> Op[dict[str, Any] | None]:
-        raise NotImplementedError
+        return self.update(key, sets, incs, unsets, condition)
+        yield
 
     def delete_op(self, key: tuple[Any, ...], condition: Node | None = None) -> Op[bool]:
-        raise NotImplementedError
+        return self.delete(key, condition)
+        yield
 
     def insert_many_op(self, docs: Sequence[dict[str, Any]]) -> Op[None]:
-        raise NotImplementedError
+        return self.insert_many(docs)
+        yield
 
     def find_op(self, query: QuerySpec) -> Op[None]:
         """Yields requests and ``Emit(docs)`` batches, in the query's order."""
@@ -134,10 +144,12 @@ class Repository:
         yield ops.Emit(list(self.find(query)))
 
     def count_op(self, query: QuerySpec) -> Op[int]:
-        raise NotImplementedError
+        return self.count(query)
+        yield
 
     def delete_where_op(self, query: QuerySpec) -> Op[int]:
-        raise NotImplementedError
+        return self.delete_where(query)
+        yield
 
     def explain(self, query: QuerySpec) -> dict[str, Any]:
         raise NotImplementedError
