@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
@@ -15,6 +18,95 @@ from . import servers
 #: The backend suite runs once per entry (pytest -k sqlite, -k mongodb, ...).
 #: A backend is listed here once its suite passes; CI then requires its server.
 BACKENDS = ["sqlite", "sqlite-memory", "postgres", "mongodb", "dynamodb"]
+
+#: Modules of the backend suite that run twice, in the sync style and in the async style (every
+#: operation the test makes then runs on the backend's async driver: see ``style``).
+BOTH_STYLES = frozenset({"test_crud", "test_queries", "test_cursors", "test_golayer", "test_canonical_numbers",
+                         "test_empty_collections", "test_version_race", "test_insert_many_contract"})
+T = TypeVar("T")
+
+
+class Loop:
+    """One event loop on its own thread, for the async style: a sync test awaits through it."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="odm-test-loop", daemon=True)
+        self.thread.start()
+
+    def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def iterate(self, agen: AsyncIterator[T]) -> Iterator[T]:
+        try:
+            while True:
+                try:
+                    item = self.call(agen.__anext__())  # type: ignore[arg-type]
+                except StopAsyncIteration:
+                    return
+                yield item
+        finally:
+            self.call(agen.aclose())  # type: ignore[attr-defined]
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+        self.loop.close()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "target" in metafunc.fixturenames and metafunc.module.__name__.rsplit(".", 1)[-1] in BOTH_STYLES:
+        metafunc.fixturenames.append("style")
+        metafunc.parametrize("style", ["sync", "async"], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def event_loop_thread() -> Iterator[Loop]:
+    loop = Loop()
+    yield loop
+    loop.stop()
+
+
+def _backend_classes() -> list[type[odm.backends.base.Backend]]:
+    out, todo = [], [odm.backends.base.Backend]
+    while todo:
+        cls = todo.pop()
+        out.append(cls)
+        todo.extend(cls.__subclasses__())
+    return out
+
+
+@pytest.fixture
+def style(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """``async``: every ``backend.run``/``iterate`` of the test is awaited on the async driver instead.
+
+    The tests stay as written (one scenario, two styles); the async connections a test opened
+    are closed on the loop that opened them when it ends.
+    """
+    if getattr(request, "param", "sync") != "async":
+        yield "sync"
+        return
+    loop: Loop = request.getfixturevalue("event_loop_thread")
+    used: list[Any] = []
+
+    def run(self: Any, op: Any) -> Any:
+        if self not in used:
+            used.append(self)
+        return loop.call(self.arun(op))
+
+    def iterate(self: Any, op: Any) -> Iterator[Any]:
+        if self not in used:
+            used.append(self)
+        return loop.iterate(self.aiterate(op))
+
+    for cls in _backend_classes():
+        if "run" in cls.__dict__ or cls is odm.backends.base.Backend:
+            monkeypatch.setattr(cls, "run", run)
+        if "iterate" in cls.__dict__ or cls is odm.backends.base.Backend:
+            monkeypatch.setattr(cls, "iterate", iterate)
+    yield "async"
+    for backend in used:
+        loop.call(backend.aclose())
 
 
 @pytest.fixture(scope="session")

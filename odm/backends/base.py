@@ -157,6 +157,8 @@ class Repository:
     def page_op(self, query: QuerySpec, size: int, cursor: str | None) -> Op[tuple[list[dict[str, Any]], str | None]]:
         from ..pagination import keyset_page_op
 
+        if type(self).page is not Repository.page:  # transitional: a backend still overriding page
+            return ops.done(self.page(query, size, cursor))
         return keyset_page_op(self, query, size, cursor)
 
     # -- sync and async runs of the same operations -------------------------------------
