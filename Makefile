@@ -67,6 +67,7 @@ SMALL_DOC ?= $(firstword $(wildcard ../shared/bench-data/mongodb-odm-benchmark/s
 bench: $(VENV)/.test servers
 	$(BIN)/python bench/bench_insert_many.py
 	$(BIN)/python bench/bench_conversions.py $(SMALL_DOC)
+	$(BIN)/python bench/bench_async.py
 
 clean:
 	rm -rf $(VENV) $(CACHE) .pytest_cache .mypy_cache .ruff_cache
