@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import urllib.parse
-from typing import Any
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, TypeVar
 
 import pymongo
 from bson.errors import BSONError, InvalidDocument
@@ -18,14 +21,21 @@ from pymongo.errors import (
     PyMongoError,
 )
 
+from ... import ops
 from ...config import redact_url
 from ...errors import BackendUnavailable, ConfigError, DuplicateKey, ODMError, QueryError, ValidationError
+from ...ops import Op
 from ...redaction import mask_secrets
 from ..base import Backend, Features, require
 from ..names import TableNameRule
 from .codec import CODEC_OPTIONS, MAX_DECIMAL_DIGITS, MongoCodec
 from .repository import MongoRepository
+from .requests import Call, Close, Find, More
 from .sync import SCHEMA_COLLECTION
+
+T = TypeVar("T")
+#: The cursors one run of an operation opened and has not finished reading, by id().
+Cursors = dict[int, Any]
 
 #: Server error codes meaning "who you are was refused", reported as BackendUnavailable.
 AUTH_CODES = {13, 18}
@@ -42,7 +52,12 @@ class MongoFeatures(Features):
 
 
 class MongoBackend(Backend):
-    """One ``MongoClient`` (its own pool and retries) per backend; one database."""
+    """One ``MongoClient`` (its own pool and retries) per backend; one database.
+
+    The async driver is pymongo's native ``AsyncMongoClient``, built with the same URI and
+    options on the first async call, inside the running event loop (it is bound to that loop),
+    and closed by ``aclose()``.
+    """
 
     name = "mongodb"
     features = MongoFeatures
@@ -83,6 +98,7 @@ class MongoBackend(Backend):
                     raw = match.group(1).split(":", 1)[1]
                     self._secrets += [raw, urllib.parse.unquote(raw)]
                 hosts = match.group(2)
+                self._target: Any = uri
                 self.client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(uri, **options)
                 database = info.get("database") or self.client.get_default_database(default="odm").name
             else:
@@ -95,7 +111,8 @@ class MongoBackend(Backend):
                 if user:
                     options.update(username=user, password=password,
                                    authSource=info.get("authSource") or database)
-                self.client = pymongo.MongoClient([h.strip() for h in hosts.split(",")], **options)
+                self._target = [h.strip() for h in hosts.split(",")]
+                self.client = pymongo.MongoClient(self._target, **options)
         except ConfigError:
             raise
         except (PyMongoError, TypeError, ValueError) as exc:
@@ -104,7 +121,15 @@ class MongoBackend(Backend):
             raise ConfigError("The mongodb backend's dbInfo key 'database' must be a non-empty string.")
         self.label = f"{hosts}/{database}"
         self.db = self.client.get_database(database)
+        self._options = options
+        self._collections: dict[str, Any] = {}
         self._closed = False
+        # The async client, its database and collections, and the event loop it belongs to.
+        self._aclient: pymongo.AsyncMongoClient[dict[str, Any]] | None = None
+        self._adb: Any = None
+        self._acollections: dict[str, Any] = {}
+        self._aloop: asyncio.AbstractEventLoop | None = None
+        self._closing: set[asyncio.Task[None]] = set()
 
     # -- errors ----------------------------------------------------------------------------
     def safe(self, text: str) -> str:
@@ -163,10 +188,193 @@ class MongoBackend(Backend):
                 raise
             raise translated from exc
 
+    # -- carrying requests out (odm.ops; see requests.py) -------------------------------------
+    def _collection(self, name: str | None) -> Any:
+        if name is None:
+            return self.db
+        found = self._collections.get(name)
+        if found is None:
+            found = self._collections[name] = self.db.get_collection(name)
+        return found
+
+    def _send(self, request: Any, cursors: Cursors | None) -> Any:
+        kind = type(request)
+        if kind is Call:
+            return getattr(self._collection(request.collection), request.method)(*request.args, **request.kwargs)
+        if kind is Find:
+            cursor = getattr(self._collection(request.collection), request.method)(*request.args, **request.kwargs)
+            return self._read(cursor, request.batch, cursors)
+        if kind is More:
+            return self._read(request.handle, request.batch, cursors)
+        if kind is Close:
+            if cursors is not None:
+                cursors.pop(id(request.handle), None)
+            request.handle.close()
+            return None
+        raise TypeError(f"Not a MongoDB request: {request!r}")
+
+    @staticmethod
+    def _read(cursor: Any, batch: int | None, cursors: Cursors | None) -> tuple[Any, list[dict[str, Any]]]:
+        if cursors is not None:
+            cursors[id(cursor)] = cursor  # closed by the run if the operation stops before its end
+        docs = cursor.to_list(batch)
+        if cursor.alive:
+            return cursor, docs
+        if cursors is not None:
+            cursors.pop(id(cursor), None)
+        return None, docs
+
+    def send(self, request: Any) -> Any:
+        return self._send(request, None)
+
+    def run(self, op: Op[T]) -> T:
+        cursors: Cursors = {}
+        try:
+            return ops.run(op, lambda request: self._send(request, cursors))
+        finally:
+            if cursors:
+                self._release(cursors)
+
+    def iterate(self, op: Op[Any]) -> Iterator[Any]:
+        cursors: Cursors = {}
+        try:
+            yield from ops.stream(op, lambda request: self._send(request, cursors))
+        finally:  # after the operation is closed: a consumer that stopped early leaves no cursor open
+            if cursors:
+                self._release(cursors)
+
+    @staticmethod
+    def _release(cursors: Cursors) -> None:
+        for cursor in cursors.values():
+            with contextlib.suppress(PyMongoError):  # a lost server has forgotten it already
+                cursor.close()
+        cursors.clear()
+
+    # -- the async driver ------------------------------------------------------------------------
+    async def _adatabase(self) -> Any:
+        """The async client's database, the client built on first use inside the running loop."""
+        loop = asyncio.get_running_loop()
+        if self._adb is not None and self._aloop is loop:
+            return self._adb
+        if self._closed:
+            raise InvalidOperation("the backend has been closed")
+        if self._aclient is not None:  # built in another event loop, where it stays
+            await self._drop_async_client()
+        self._aclient = pymongo.AsyncMongoClient(self._target, **self._options)
+        self._aloop = loop
+        self._adb = self._aclient.get_database(self.db.name)
+        self._acollections = {}
+        return self._adb
+
+    async def _acollection(self, name: str | None) -> Any:
+        db = await self._adatabase()
+        if name is None:
+            return db
+        found = self._acollections.get(name)
+        if found is None:
+            found = self._acollections[name] = db.get_collection(name)
+        return found
+
+    async def _asend(self, request: Any, cursors: Cursors | None) -> Any:
+        kind = type(request)
+        if kind is Call:
+            target = await self._acollection(request.collection)
+            return await getattr(target, request.method)(*request.args, **request.kwargs)
+        if kind is Find:
+            target = await self._acollection(request.collection)
+            if request.method == "find":  # the async find builds its cursor without I/O
+                cursor = target.find(*request.args, **request.kwargs)
+            else:
+                cursor = await getattr(target, request.method)(*request.args, **request.kwargs)
+            return await self._aread(cursor, request.batch, cursors)
+        if kind is More:
+            return await self._aread(request.handle, request.batch, cursors)
+        if kind is Close:
+            if cursors is not None:
+                cursors.pop(id(request.handle), None)
+            await request.handle.close()
+            return None
+        raise TypeError(f"Not a MongoDB request: {request!r}")
+
+    @staticmethod
+    async def _aread(cursor: Any, batch: int | None, cursors: Cursors | None) -> tuple[Any, list[dict[str, Any]]]:
+        if cursors is not None:
+            cursors[id(cursor)] = cursor
+        docs = await cursor.to_list(batch)
+        if cursor.alive:
+            return cursor, docs
+        if cursors is not None:
+            cursors.pop(id(cursor), None)
+        return None, docs
+
+    async def asend(self, request: Any) -> Any:
+        return await self._asend(request, None)
+
+    async def arun(self, op: Op[T]) -> T:
+        cursors: Cursors = {}
+        try:
+            return await ops.arun(op, lambda request: self._asend(request, cursors))
+        finally:
+            if cursors:
+                await self._arelease(cursors)
+
+    async def aiterate(self, op: Op[Any]) -> AsyncIterator[Any]:
+        cursors: Cursors = {}
+        stream: Any = ops.astream(op, lambda request: self._asend(request, cursors))  # an async generator
+        try:
+            async for item in stream:
+                yield item
+        finally:  # `break` then aclose(), or a cancelled task: the operation, then its cursor, closed
+            await stream.aclose()
+            if cursors:
+                await self._arelease(cursors)
+
+    @staticmethod
+    async def _arelease(cursors: Cursors) -> None:
+        for cursor in list(cursors.values()):
+            with contextlib.suppress(PyMongoError):
+                await cursor.close()
+        cursors.clear()
+
+    async def _drop_async_client(self) -> None:
+        client, loop = self._aclient, self._aloop
+        self._aclient = self._adb = self._aloop = None
+        self._acollections = {}
+        if client is None:
+            return
+        if loop is asyncio.get_running_loop():
+            await client.close()
+        else:
+            self._close_elsewhere(client, loop)
+
+    def _close_elsewhere(self, client: Any, loop: asyncio.AbstractEventLoop | None) -> None:
+        """Close an async client from outside its loop, as far as that loop still allows."""
+        if loop is None or loop.is_closed():
+            return  # nothing can run its close any more (pymongo warns of the unclosed client)
+        if loop.is_running():  # close() called from a coroutine on that loop: close it there
+            task = loop.create_task(client.close())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+            return
+        with contextlib.suppress(PyMongoError):
+            loop.run_until_complete(client.close())
+
     def close(self) -> None:
         if not self._closed:
             self._closed = True
             self.client.close()
+            if self._aclient is not None:  # opened by async calls that did not end with aclose()
+                client, loop = self._aclient, self._aloop
+                self._aclient = self._adb = self._aloop = None
+                self._acollections = {}
+                self._close_elsewhere(client, loop)
+
+    async def aclose(self) -> None:
+        """Close the async client (in its own loop) and the sync one; safe to call twice."""
+        if self._aclient is not None:
+            with contextlib.suppress(PyMongoError):
+                await self._drop_async_client()
+        self.close()
 
     def __repr__(self) -> str:
         return f"<MongoBackend {self.label}>"

@@ -18,17 +18,18 @@ from typing import TYPE_CHECKING, Any
 import bson
 from bson.raw_bson import RawBSONDocument
 from pymongo import ReturnDocument
-from pymongo.command_cursor import CommandCursor
-from pymongo.cursor import Cursor
 from pymongo.errors import BulkWriteError, DocumentTooLarge, DuplicateKeyError
 
+from ... import ops
 from ...errors import BackendUnavailable, ConditionFailed, DuplicateKey, ODMError, QueryError, ValidationError
 from ...expressions.nodes import Node
+from ...ops import Op
 from ..base import Action, QuerySpec, Repository, chunks
 from ..codec import iso_utc
 from .codec import CODEC_OPTIONS, TTL_MICROS, join_micros, split_micros
 from .compiler import MongoCompiler, and_filters, check_name, matches_missing
-from .sync import sync
+from .requests import Call, Find, More
+from .sync import sync_op
 
 if TYPE_CHECKING:
     from pymongo.collection import Collection
@@ -147,40 +148,42 @@ class MongoRepository(Repository):
         return not pattern or "_id" in pattern
 
     # -- schema -------------------------------------------------------------------------------
-    def sync(self) -> list[Action]:
-        return sync(self)
+    def sync_op(self) -> Op[list[Action]]:
+        return sync_op(self)
 
     # -- writes -----------------------------------------------------------------------------------
-    def insert(self, doc: dict[str, Any]) -> None:
+    def insert_op(self, doc: dict[str, Any]) -> Op[None]:
         full = self._full(doc)
+        name = self.spec.name
         with self.translated():
             if self.ttl:
-                self.collection.delete_one({"_id": full["_id"], **self._expired()})
+                yield Call(name, "delete_one", {"_id": full["_id"], **self._expired()})
             try:
-                self.collection.insert_one(full)
+                yield Call(name, "insert_one", full)
             except DuplicateKeyError as exc:
                 raise self._duplicate(exc, self.spec.key_of(doc)) from exc
             except DocumentTooLarge as exc:
                 raise self._too_large(doc) from exc
 
-    def put(self, doc: dict[str, Any], condition: Node | None = None) -> None:
+    def put_op(self, doc: dict[str, Any], condition: Node | None = None) -> Op[None]:
         full = self._full(doc)
         key = self.spec.key_of(doc)
         ident = full["_id"]
+        name = self.spec.name
         with self.translated():
             try:
                 if condition is None:
-                    self.collection.replace_one({"_id": ident}, full, upsert=True)
+                    yield Call(name, "replace_one", {"_id": ident}, full, upsert=True)
                     return
                 flt = and_filters({"_id": ident}, self._live(), self.compiler.compile(condition))
-                if self.collection.replace_one(flt, full).matched_count:
+                if (yield Call(name, "replace_one", flt, full)).matched_count:
                     return
                 if matches_missing(condition):
                     # Written only if no live item has the key (an expired one counts as absent).
                     if self.ttl:
-                        self.collection.delete_one({"_id": ident, **self._expired()})
+                        yield Call(name, "delete_one", {"_id": ident, **self._expired()})
                     try:
-                        self.collection.insert_one(full)
+                        yield Call(name, "insert_one", full)
                         return
                     except DuplicateKeyError as exc:
                         if not self._is_key_clash(exc):
@@ -192,12 +195,12 @@ class MongoRepository(Repository):
         raise ConditionFailed(f"The stored item {self._label(key)} in '{self.spec.name}' does not match the save "
                               "condition; nothing was written.")
 
-    def update(self, key: tuple[Any, ...], sets: dict[str, Any], incs: dict[str, Any],
-               unsets: Sequence[str], condition: Node | None = None) -> dict[str, Any] | None:
-        ops: dict[str, Any] = {}
+    def update_op(self, key: tuple[Any, ...], sets: dict[str, Any], incs: dict[str, Any],
+                  unsets: Sequence[str], condition: Node | None = None) -> Op[dict[str, Any] | None]:
+        changes: dict[str, Any] = {}
         for group in (sets, incs, unsets):
-            for name in group:
-                check_name(name)
+            for attr in group:
+                check_name(attr)
         if self.ttl and self.ttl in sets:
             sets = self._with_micros(sets)
             if TTL_MICROS not in sets:
@@ -205,46 +208,48 @@ class MongoRepository(Repository):
         if self.ttl and self.ttl in unsets:
             unsets = [*unsets, TTL_MICROS]
         if sets:
-            ops["$set"] = sets
+            changes["$set"] = sets
         if incs:
-            ops["$inc"] = incs
+            changes["$inc"] = incs
         if unsets:
-            ops["$unset"] = {name: "" for name in unsets}
+            changes["$unset"] = {attr: "" for attr in unsets}
         ident = self._id(key)
         where = and_filters({"_id": ident}, self._live())
         flt = where if condition is None else and_filters(where, self.compiler.compile(condition))
+        name = self.spec.name
         with self.translated():
             try:
-                if ops:
-                    doc = self.collection.find_one_and_update(flt, ops, projection=NO_ID,
-                                                              return_document=ReturnDocument.AFTER)
+                if changes:
+                    doc = yield Call(name, "find_one_and_update", flt, changes, projection=NO_ID,
+                                     return_document=ReturnDocument.AFTER)
                 else:
-                    doc = self.collection.find_one(flt, NO_ID)
+                    doc = yield Call(name, "find_one", flt, NO_ID)
             except DuplicateKeyError as exc:
                 raise self._duplicate(exc, key) from exc
             if doc is not None or condition is None:
                 return self._out(doc)
-            if self.collection.find_one(where, {"_id": 1}) is None:
+            if (yield Call(name, "find_one", where, {"_id": 1})) is None:
                 return None
         raise ConditionFailed(f"The stored item {self._label(key)} in '{self.spec.name}' does not match the update "
                               "condition; nothing was written.")
 
-    def delete(self, key: tuple[Any, ...], condition: Node | None = None) -> bool:
+    def delete_op(self, key: tuple[Any, ...], condition: Node | None = None) -> Op[bool]:
         ident = self._id(key)
         where = and_filters({"_id": ident}, self._live())
         flt = where if condition is None else and_filters(where, self.compiler.compile(condition))
+        name = self.spec.name
         with self.translated():
-            if self.collection.delete_one(flt).deleted_count:
+            if (yield Call(name, "delete_one", flt)).deleted_count:
                 return True
             if condition is None:
                 return False
             # A missing item is judged like any other: the condition must hold for it.
-            if matches_missing(condition) and self.collection.find_one(where, {"_id": 1}) is None:
+            if matches_missing(condition) and (yield Call(name, "find_one", where, {"_id": 1})) is None:
                 return False
         raise ConditionFailed(f"The stored item {self._label(key)} in '{self.spec.name}' does not match the delete "
                               "condition; nothing was deleted.")
 
-    def insert_many(self, docs: Sequence[dict[str, Any]]) -> None:
+    def insert_many_op(self, docs: Sequence[dict[str, Any]]) -> Op[None]:
         """Unordered within a batch: every item without a conflict is written; every refused item is named.
 
         Batches of ``batch_size`` go one after the other, so when the server is lost midway the
@@ -254,6 +259,7 @@ class MongoRepository(Repository):
         if not docs:
             return
         fulls = [self._full(d) for d in docs]
+        name = self.spec.name
         refused: list[dict[str, Any]] = []  # the server's write errors, "index" being the position in docs
         inserted = 0
         done = 0  # items in acknowledged batches
@@ -261,9 +267,9 @@ class MongoRepository(Repository):
             for chunk in chunks(fulls, self.batch_size):
                 with self.translated():
                     if self.ttl:
-                        self.collection.delete_many({"_id": {"$in": [f["_id"] for f in chunk]}, **self._expired()})
+                        yield Call(name, "delete_many", {"_id": {"$in": [f["_id"] for f in chunk]}, **self._expired()})
                     try:
-                        inserted += len(self.collection.insert_many(chunk, ordered=False).inserted_ids)
+                        inserted += len((yield Call(name, "insert_many", chunk, ordered=False)).inserted_ids)
                     except BulkWriteError as exc:
                         details = exc.details or {}
                         errors = details.get("writeErrors") or []
@@ -352,16 +358,18 @@ class MongoRepository(Repository):
         return public
 
     # -- reads ------------------------------------------------------------------------------------
-    def get(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
+    def get_op(self, key: tuple[Any, ...]) -> Op[dict[str, Any] | None]:
         with self.translated():
-            return self._out(self.collection.find_one(and_filters({"_id": self._id(key)}, self._live()), NO_ID))
+            return self._out((yield Call(self.spec.name, "find_one", and_filters({"_id": self._id(key)}, self._live()),
+                                         NO_ID)))
 
-    def batch_get(self, keys: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    def batch_get_op(self, keys: Sequence[tuple[Any, ...]]) -> Op[list[dict[str, Any]]]:
         out: list[dict[str, Any]] = []
         with self.translated():
             for chunk in chunks(list(keys), 500):
                 flt = and_filters({"_id": {"$in": [self._id(k) for k in chunk]}}, self._live())
-                out.extend(self._out(d) for d in self.collection.find(flt, NO_ID, batch_size=self.batch_size))  # type: ignore[misc]
+                _, docs = yield Find(self.spec.name, "find", None, flt, NO_ID, batch_size=self.batch_size)
+                out.extend(self._out(d) for d in docs)  # type: ignore[misc]
         return out
 
     def _cursor_args(self, query: QuerySpec) -> dict[str, Any]:
@@ -374,24 +382,30 @@ class MongoRepository(Repository):
             args["limit"] = query.limit
         return args
 
-    def find(self, query: QuerySpec) -> Iterator[dict[str, Any]]:
+    def find_op(self, query: QuerySpec) -> Op[None]:
+        """Streams batch by batch (``batch_size`` documents a round trip), in the query's order.
+
+        The cursor stays open between batches; an operation closed before its end (a consumer
+        that stopped reading) has it closed by the backend's runner.
+        """
         if query.limit == 0:
             return
-        cursor: Cursor[dict[str, Any]] | CommandCursor[dict[str, Any]]
+        size = self.batch_size
+        name = self.spec.name
         with self.translated():
             if self.compiler.ranked(query.order):
-                cursor = self.collection.aggregate(self._ranked_pipeline(query), batchSize=self.batch_size)
+                handle, docs = yield Find(name, "aggregate", size, self._ranked_pipeline(query), batchSize=size)
             else:
-                cursor = self.collection.find(batch_size=self.batch_size, **self._cursor_args(query))
-        try:
-            with self.translated():
+                handle, docs = yield Find(name, "find", size, batch_size=size, **self._cursor_args(query))
+        while True:
+            if docs:
                 if self.ttl:
-                    for doc in cursor:
-                        yield self._out(doc)  # type: ignore[misc]
-                else:
-                    yield from cursor
-        finally:
-            cursor.close()
+                    docs = [self._out(d) for d in docs]
+                yield ops.Emit(docs)
+            if handle is None:
+                return
+            with self.translated():
+                handle, docs = yield More(handle, size)
 
     def _ranked_pipeline(self, query: QuerySpec) -> list[dict[str, Any]]:
         """An untyped order (Go layer) as an aggregation: MongoDB's sort has no JSON type order."""
@@ -403,25 +417,29 @@ class MongoRepository(Repository):
         return [{"$match": self._filter(query.where)}, *self.compiler.sort_stages(query.order), *window,
                 *self.compiler.unwrap_stages()]
 
-    def count(self, query: QuerySpec) -> int:
+    def count_op(self, query: QuerySpec) -> Op[int]:
         if query.limit == 0:
             return 0
         args = self._cursor_args(query)
         options = {k: args[k] for k in ("skip", "limit") if k in args}
         with self.translated():
-            return self.collection.count_documents(args["filter"], **options)
+            return (yield Call(self.spec.name, "count_documents", args["filter"], **options))  # type: ignore[no-any-return]
 
-    def delete_where(self, query: QuerySpec) -> int:
+    def delete_where_op(self, query: QuerySpec) -> Op[int]:
         flt = self._filter(query.where)
+        name = self.spec.name
         with self.translated():
             if query.limit is None and not query.offset:
-                return self.collection.delete_many(flt).deleted_count
+                return (yield Call(name, "delete_many", flt)).deleted_count  # type: ignore[no-any-return]
             args = self._cursor_args(query)
             args["projection"] = {"_id": 1}
-            ids = [d["_id"] for d in self.collection.find(**args)] if query.limit != 0 else []
+            ids: list[Any] = []
+            if query.limit != 0:
+                _, found = yield Find(name, "find", None, **args)
+                ids = [d["_id"] for d in found]
             deleted = 0
             for chunk in chunks(ids, 500):
-                deleted += self.collection.delete_many(and_filters({"_id": {"$in": list(chunk)}}, flt)).deleted_count
+                deleted += (yield Call(name, "delete_many", and_filters({"_id": {"$in": list(chunk)}}, flt))).deleted_count
             return deleted
 
     def explain(self, query: QuerySpec) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Schema sync for one collection: key schema record, collection, indexes, TTL index.
 
-Everything is planned first and checked against what exists, so a conflict
+An operation (odm.ops): it yields requests (requests.py), so the sync and the async client
+run the same steps. Everything is planned first and checked against what exists, so a conflict
 (another key schema, an index of the same name or keys with other options)
 raises ``odm.SchemaMismatch`` before anything is created; existing indexes are
 never dropped.
@@ -14,8 +15,10 @@ from typing import TYPE_CHECKING, Any
 from pymongo.errors import DuplicateKeyError
 
 from ...errors import SchemaMismatch
+from ...ops import Op
 from ..base import Action
 from .compiler import check_name
+from .requests import Call, Find
 
 if TYPE_CHECKING:
     from .repository import MongoRepository
@@ -94,24 +97,22 @@ def plan_indexes(repo: MongoRepository) -> list[IndexPlan]:
     return plans
 
 
-def sync(repo: MongoRepository) -> list[Action]:
+def sync_op(repo: MongoRepository) -> Op[list[Action]]:
     spec = repo.spec
-    db = repo.backend.db
     name = spec.name
     schema = key_schema(repo)
     actions: list[Action] = []
     with repo.translated():
-        registry = db[SCHEMA_COLLECTION]
-        record = registry.find_one({"_id": name})
-        exists = bool(db.list_collection_names(filter={"name": name}))
+        record = yield Call(SCHEMA_COLLECTION, "find_one", {"_id": name})
+        exists = bool((yield Call(None, "list_collection_names", filter={"name": name})))
         if record is not None and record.get("keys") != schema:
             raise SchemaMismatch(f"The collection '{name}' exists with key {record.get('keys')}, but the definition "
                                  f"declares {schema}; migrate the data or use another name. Nothing was changed.")
-        if record is None and exists and repo.collection.estimated_document_count() > 0:
+        if record is None and exists and (yield Call(name, "estimated_document_count")) > 0:
             raise SchemaMismatch(f"A collection named '{name}' already holds documents but was not created by odm "
                                  "(its _id values are not this definition's keys); choose another Meta.name or "
                                  "migrate it. Nothing was changed.")
-        present = repo.collection.index_information() if exists else {}
+        present = (yield Call(name, "index_information")) if exists else {}
         todo: list[IndexPlan] = []
         by_keys = {_keys(info): (ix_name, info) for ix_name, info in present.items()}
         for plan in plan_indexes(repo):
@@ -129,16 +130,16 @@ def sync(repo: MongoRepository) -> list[Action]:
                     raise _conflict(name, plan, other_name, info)
                 continue  # an equivalent index under another name already serves
             if plan.options.get("unique") and exists:
-                _check_unique(repo, plan)
+                yield from _check_unique(repo, plan)
             todo.append(plan)
         if record is None:
             if not exists:
-                db.create_collection(name)
+                yield Call(None, "create_collection", name)
                 actions.append(Action("created collection", name))
-            registry.replace_one({"_id": name}, {"_id": name, "keys": schema}, upsert=True)
+            yield Call(SCHEMA_COLLECTION, "replace_one", {"_id": name}, {"_id": name, "keys": schema}, upsert=True)
         for plan in todo:
             try:
-                repo.collection.create_index(list(plan.keys), name=plan.name, **plan.options)
+                yield Call(name, "create_index", list(plan.keys), name=plan.name, **plan.options)
             except DuplicateKeyError as exc:  # written concurrently since the check above
                 raise _duplicates(name, plan, (exc.details or {}).get("keyValue")) from exc
             target = name if plan.what == "enabled TTL" else f"{name}.{plan.name}"
@@ -146,12 +147,13 @@ def sync(repo: MongoRepository) -> list[Action]:
     return actions
 
 
-def _check_unique(repo: MongoRepository, plan: IndexPlan) -> None:
+def _check_unique(repo: MongoRepository, plan: IndexPlan) -> Op[None]:
     """Refuse a unique index that existing documents already violate (MongoDB would fail half-way)."""
     group = {f"k{i}": "$" + key for i, (key, _) in enumerate(plan.keys)}
     pipeline = [{"$match": plan.options["partialFilterExpression"]},
                 {"$group": {"_id": group, "n": {"$sum": 1}}}, {"$match": {"n": {"$gt": 1}}}, {"$limit": 1}]
-    for row in repo.collection.aggregate(pipeline):
+    _, rows = yield Find(repo.spec.name, "aggregate", None, pipeline)
+    for row in rows:
         raise _duplicates(repo.spec.name, plan, {key: row["_id"].get(f"k{i}") for i, (key, _) in enumerate(plan.keys)})
 
 
