@@ -130,6 +130,7 @@ class MongoBackend(Backend):
         self._acollections: dict[str, Any] = {}
         self._aloop: asyncio.AbstractEventLoop | None = None
         self._closing: set[asyncio.Task[None]] = set()
+        self._guard: asyncio.Task[None] | None = None
 
     # -- errors ----------------------------------------------------------------------------
     def safe(self, text: str) -> str:
@@ -251,23 +252,45 @@ class MongoBackend(Backend):
         cursors.clear()
 
     # -- the async driver ------------------------------------------------------------------------
-    async def _adatabase(self) -> Any:
+    def _adatabase(self) -> Any:
         """The async client's database, the client built on first use inside the running loop."""
         loop = asyncio.get_running_loop()
         if self._adb is not None and self._aloop is loop:
             return self._adb
         if self._closed:
             raise InvalidOperation("the backend has been closed")
-        if self._aclient is not None:  # built in another event loop, where it stays
-            await self._drop_async_client()
-        self._aclient = pymongo.AsyncMongoClient(self._target, **self._options)
+        # A client is bound to the loop it was built in: a new loop (another asyncio.run) gets its own.
+        old, old_loop, old_guard = self._aclient, self._aloop, self._guard
+        client: pymongo.AsyncMongoClient[dict[str, Any]] = pymongo.AsyncMongoClient(self._target, **self._options)
+        self._aclient = client
         self._aloop = loop
-        self._adb = self._aclient.get_database(self.db.name)
+        self._adb = client.get_database(self.db.name)
         self._acollections = {}
+        self._guard = loop.create_task(self._close_with_loop(client))
+        if old is not None:
+            self._cancel_guard(old_guard, old_loop)
+            self._close_elsewhere(old, old_loop)
         return self._adb
 
-    async def _acollection(self, name: str | None) -> Any:
-        db = await self._adatabase()
+    async def _close_with_loop(self, client: Any) -> None:
+        """Waits for its loop to end (``asyncio.run`` cancels every task) and then closes the client.
+
+        So an async client is never left open on a finished loop, even without ``aclose()``
+        (its sockets could not be closed from outside that loop any more).
+        """
+        try:
+            await asyncio.get_running_loop().create_future()  # never set
+        except asyncio.CancelledError:
+            ours = client is self._aclient
+            if ours:  # not closed by aclose() already
+                self._aclient = self._adb = self._aloop = self._guard = None
+                self._acollections = {}
+                with contextlib.suppress(PyMongoError):
+                    await client.close()
+            raise
+
+    def _acollection(self, name: str | None) -> Any:
+        db = self._adatabase()
         if name is None:
             return db
         found = self._acollections.get(name)
@@ -278,10 +301,10 @@ class MongoBackend(Backend):
     async def _asend(self, request: Any, cursors: Cursors | None) -> Any:
         kind = type(request)
         if kind is Call:
-            target = await self._acollection(request.collection)
+            target = self._acollection(request.collection)
             return await getattr(target, request.method)(*request.args, **request.kwargs)
         if kind is Find:
-            target = await self._acollection(request.collection)
+            target = self._acollection(request.collection)
             if request.method == "find":  # the async find builds its cursor without I/O
                 cursor = target.find(*request.args, **request.kwargs)
             else:
@@ -337,11 +360,12 @@ class MongoBackend(Backend):
         cursors.clear()
 
     async def _drop_async_client(self) -> None:
-        client, loop = self._aclient, self._aloop
-        self._aclient = self._adb = self._aloop = None
+        client, loop, guard = self._aclient, self._aloop, self._guard
+        self._aclient = self._adb = self._aloop = self._guard = None
         self._acollections = {}
         if client is None:
             return
+        self._cancel_guard(guard, loop)
         if loop is asyncio.get_running_loop():
             await client.close()
         else:
@@ -364,10 +388,17 @@ class MongoBackend(Backend):
             self._closed = True
             self.client.close()
             if self._aclient is not None:  # opened by async calls that did not end with aclose()
-                client, loop = self._aclient, self._aloop
-                self._aclient = self._adb = self._aloop = None
+                client, loop, guard = self._aclient, self._aloop, self._guard
+                self._aclient = self._adb = self._aloop = self._guard = None
                 self._acollections = {}
+                self._cancel_guard(guard, loop)
                 self._close_elsewhere(client, loop)
+
+    @staticmethod
+    def _cancel_guard(guard: asyncio.Task[None] | None, loop: asyncio.AbstractEventLoop | None) -> None:
+        """Stop a client's guard task (it sees the client is no longer ours and leaves it alone)."""
+        if guard is not None and not guard.done() and loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(guard.cancel)
 
     async def aclose(self) -> None:
         """Close the async client (in its own loop) and the sync one; safe to call twice."""
