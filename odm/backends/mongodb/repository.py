@@ -1,5 +1,9 @@
 """One MongoDB collection: stored documents in and out, on pymongo.
 
+Each operation is a generator (odm.ops) yielding requests (requests.py): the backend runs it
+with pymongo's ``MongoClient`` or its native ``AsyncMongoClient``; what the operation decides
+(filters, TTL handling, conditions, error translation) is written once, here.
+
 The primary key is ``_id`` (the hash value, or ``{"h": hash, "r": range}``);
 the key attributes are also stored as ordinary attributes, so filters and
 order work on them like on any attribute. ``_id`` never leaves this module.
