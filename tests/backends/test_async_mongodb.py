@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import threading
 from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -273,3 +274,25 @@ def test_the_async_client_belongs_to_its_loop_and_closing_is_safe(make_registry:
             await repo.aget(("x",))
 
     asyncio.run(after_close())
+
+
+def test_sync_close_closes_an_async_client_running_on_another_thread(make_registry: Callable[..., odm.Registry]) -> None:
+    """A loop on its own thread (as a web server's), closed from the main thread with the sync close()."""
+    reg = make_registry(Account)
+    Account.create(owner="t", balance=3)
+    repo = Account._bound().repo
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        got = asyncio.run_coroutine_threadsafe(repo.aget(("t",)), loop).result(30)
+        assert got is not None and got["balance"] == 3
+        client = reg.backend._aclient  # type: ignore[attr-defined]
+        Account.query().delete()
+        reg.close()  # closes the async client on its own loop, and waits for it
+        assert client._closed and reg.backend._aclient is None  # type: ignore[attr-defined]
+    finally:
+        reg.backend.close()  # (once more: safe)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()

@@ -41,6 +41,8 @@ Cursors = dict[int, Any]
 AUTH_CODES = {13, 18}
 #: The server no longer knows a cursor (CursorNotFound).
 CURSOR_NOT_FOUND = 43
+#: Seconds close() waits for an async client to close on its event loop's own thread.
+CLOSE_WAIT = 10
 #: Longest "<database>.<collection>" namespace, in bytes (MongoDB 4.4 and later).
 MAX_NAMESPACE_BYTES = 255
 
@@ -375,10 +377,19 @@ class MongoBackend(Backend):
         """Close an async client from outside its loop, as far as that loop still allows."""
         if loop is None or loop.is_closed():
             return  # nothing can run its close any more (pymongo warns of the unclosed client)
-        if loop.is_running():  # close() called from a coroutine on that loop: close it there
-            task = loop.create_task(client.close())
-            self._closing.add(task)
-            task.add_done_callback(self._closing.discard)
+        if loop.is_running():
+            try:
+                current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+            except RuntimeError:
+                current = None
+            if current is loop:  # close() called from a coroutine on that loop: close it there
+                task = loop.create_task(client.close())
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
+            else:  # the loop runs on another thread: close it there, and wait for it
+                future = asyncio.run_coroutine_threadsafe(client.close(), loop)
+                with contextlib.suppress(Exception):
+                    future.result(CLOSE_WAIT)
             return
         with contextlib.suppress(PyMongoError):
             loop.run_until_complete(client.close())
