@@ -14,7 +14,7 @@ its repository's ``put``, which yields from the backend's retrying ``call``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Iterator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -115,7 +115,7 @@ def stream(op: Op[Any], send: Callable[[Any], Any]) -> Iterator[Any]:
         op.close()  # a consumer that stops early closes the operation (its cursor, its connection)
 
 
-async def astream(op: Op[Any], send: Callable[[Any], Awaitable[Any]]) -> AsyncIterator[Any]:
+async def astream(op: Op[Any], send: Callable[[Any], Awaitable[Any]]) -> AsyncGenerator[Any, None]:
     """The items a streaming operation emits (async); closing the iterator closes the operation."""
     try:
         request = next(op)

@@ -56,7 +56,9 @@ class Loop:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "target" in metafunc.fixturenames and metafunc.module.__name__.rsplit(".", 1)[-1] in BOTH_STYLES:
-        metafunc.fixturenames.append("style")
+        # First, so its teardown (closing the async connections) runs after the other fixtures'
+        # (make_registry's cleanup still runs in the async style).
+        metafunc.fixturenames.insert(0, "style")
         metafunc.parametrize("style", ["sync", "async"], indirect=True)
 
 
