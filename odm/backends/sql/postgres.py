@@ -9,12 +9,12 @@ the planner uses them. See docs/backends/postgres.md.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -22,17 +22,19 @@ import psycopg
 import psycopg.errors
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.types.json import Jsonb
-from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
+from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolClosed, PoolTimeout
 
 from ...config import redact_url
 from ...errors import BackendUnavailable, ConfigError, ODMError, QueryError
 from ...fields import Field
+from ...ops import Op
 from ...redaction import mask_secrets
 from ..base import chunks
 from ..names import TableNameRule
-from .backend import SQLBackend, SQLFeatures
+from .backend import AsyncSession, Session, SQLBackend, SQLFeatures
 from .dialect import Dialect
 from .repository import dumps
+from .requests import Begin, Execute, ExecuteMany, Fetch, Rollback, Stream
 
 _TEXT_KINDS = frozenset({"str", "uuid", "date", "datetime", "bytes"})
 _NUMERIC_KINDS = frozenset({"int", "float", "decimal"})
@@ -265,6 +267,13 @@ class _Cursor(psycopg.Cursor[Any]):
         return super().execute(query, () if params is None else params, **kwargs)
 
 
+class _AsyncCursor(psycopg.AsyncCursor[Any]):
+    """The async twin of _Cursor."""
+
+    async def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        return await super().execute(query, () if params is None else params, **kwargs)
+
+
 def _small_window(sql: str, params: Sequence[Any], size: int) -> bool:
     """Whether the query ends in ``LIMIT %s OFFSET %s`` with a limit of at most ``size`` rows."""
     if not sql.endswith(" LIMIT %s OFFSET %s") or len(params) < 2:
@@ -294,10 +303,10 @@ class PostgresBackend(SQLBackend):
     #: Advisory lock key that serialises concurrent sync() calls (services starting together).
     SYNC_LOCK = 0x6F646D73796E63
 
-    def ensure_meta(self, cur: Any) -> None:
+    def ensure_meta_op(self) -> Op[None]:
         # Two services creating the same table at once would otherwise clash in the catalog.
-        cur.execute("SELECT pg_advisory_xact_lock(%s)", [self.SYNC_LOCK])
-        super().ensure_meta(cur)
+        yield Execute("SELECT pg_advisory_xact_lock(%s)", [self.SYNC_LOCK])
+        yield from super().ensure_meta_op()
 
     def __init__(self, info: dict[str, Any]) -> None:
         super().__init__(info)
@@ -314,6 +323,10 @@ class PostgresBackend(SQLBackend):
         except (TypeError, ValueError):
             raise ConfigError("The postgres backend's dbInfo keys 'poolSize' and 'timeout' must be numbers.") from None
         self._pool: ConnectionPool[Any] | None = None
+        self._apool: AsyncConnectionPool[Any] | None = None
+        self._aloop: asyncio.AbstractEventLoop | None = None
+        self._aopening: asyncio.Task[AsyncConnectionPool[Any]] | None = None
+        self._closing: set[asyncio.Task[None]] = set()
         self._closed = False
         self._lock = threading.Lock()
 
@@ -389,19 +402,6 @@ class PostgresBackend(SQLBackend):
                 self._pool = pool
             return pool
 
-    @contextmanager
-    def connection(self) -> Iterator[psycopg.Connection[Any]]:
-        """A live pooled connection, handed back afterwards (rolled back on error, closed if it cannot be)."""
-        pool = self.pool
-        conn = self._live_connection(pool)
-        try:
-            yield conn
-        except BaseException:
-            self._end_quietly(conn)
-            raise
-        finally:
-            pool.putconn(conn)
-
     @staticmethod
     def _live_connection(pool: ConnectionPool[Any]) -> psycopg.Connection[Any]:
         """A pooled connection that answers an empty query; dead ones are handed back for replacement.
@@ -423,57 +423,6 @@ class PostgresBackend(SQLBackend):
                 raise
         return pool.getconn()  # every idle one was dead: this one is new (or fails with the server's reason)
 
-    @contextmanager
-    def tx(self, readonly: bool = False) -> Iterator[Any]:
-        """A cursor inside one transaction (readonly work runs statement by statement, autocommit)."""
-        try:
-            with self.connection() as conn:
-                if readonly:
-                    with conn.cursor() as cur:
-                        yield cur
-                else:
-                    with conn.transaction(), conn.cursor() as cur:
-                        yield cur
-        except self.integrity_errors:
-            raise
-        except (psycopg.Error, PoolTimeout, PoolClosed) as exc:
-            raise self.translate(exc) from exc
-
-    def stream(self, sql: str, params: Sequence[Any]) -> Iterator[Sequence[Any]]:
-        """Rows through a server-side (named) cursor, ``batch_size`` rows per round trip."""
-        if _small_window(sql, params, self.batch_size):
-            # A window that fits in one batch (first(), a page): one plain round trip.
-            with self.tx(readonly=True) as cur:
-                cur.execute(sql, params)
-                rows = cur.fetchall()
-            yield from rows
-            return
-        abandoned = False  # the consumer stopped iterating (break, close, garbage collection)
-        try:
-            with self.connection() as conn:
-                cur = conn.cursor(name=f"odm_{uuid.uuid4().hex[:16]}")
-                try:
-                    # The transaction is ours, not conn.transaction(): ending it on a connection the
-                    # server has dropped must fail quietly, not log "error ignored in rollback".
-                    conn.execute("BEGIN")
-                    cur.execute(sql, params)
-                    while rows := cur.fetchmany(self.batch_size):
-                        try:
-                            yield from rows
-                        except GeneratorExit:
-                            abandoned = True
-                            raise
-                    conn.commit()
-                except BaseException:
-                    self._end_quietly(conn)
-                    raise
-                finally:
-                    cur.close()
-        except (psycopg.Error, PoolTimeout, PoolClosed) as exc:
-            if abandoned:
-                return  # nobody is reading any more: the lost connection is the pool's to replace
-            raise self.translate(exc) from exc
-
     @staticmethod
     def _end_quietly(conn: psycopg.Connection[Any]) -> None:
         """Roll back after a failure; a connection that cannot is closed (the pool replaces it).
@@ -485,7 +434,7 @@ class PostgresBackend(SQLBackend):
         except psycopg.Error:
             conn.close()
 
-    def insert_rows(self, cur: Any, table: str, cols: str, rows: list[list[Any]]) -> None:
+    def insert_rows_op(self, table: str, cols: str, rows: list[list[Any]]) -> Op[None]:
         """Multi-row INSERTs of up to ``INSERT_CHUNK`` rows, one statement each.
 
         Not ``executemany``: psycopg runs it in pipeline mode, and a failed row (a duplicate key)
@@ -495,35 +444,393 @@ class PostgresBackend(SQLBackend):
         row = "(" + ", ".join([self.dialect.ph] * len(rows[0])) + ")"
         for chunk in chunks(rows, self.INSERT_CHUNK):
             params = [p for r in chunk for p in r]
-            cur.execute(f"INSERT INTO {table} ({cols}) VALUES {', '.join([row] * len(chunk))}", params)
+            yield Execute(f"INSERT INTO {table} ({cols}) VALUES {', '.join([row] * len(chunk))}", params)
 
     def plan(self, sql: str, params: Sequence[Any]) -> list[str]:
-        with self.tx(readonly=True) as cur:
-            cur.execute("EXPLAIN (FORMAT TEXT) " + sql, params)
-            return [row[0] for row in cur.fetchall()]
+        rows = self.run(_one(Execute("EXPLAIN (FORMAT TEXT) " + sql, params, "all")))
+        return [row[0] for row in rows]
 
     def constraint_name(self, exc: BaseException) -> str | None:
         diag = getattr(exc, "diag", None)
         return getattr(diag, "constraint_name", None)
 
     # -- catalog --------------------------------------------------------------------------
-    def table_exists(self, cur: Any, name: str) -> bool:
+    def table_exists_op(self, name: str) -> Op[bool]:
         # Any relation (table, view, sequence) of that name blocks CREATE TABLE; ::name truncates like the server.
-        cur.execute("SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-                    "WHERE n.nspname = current_schema() AND c.relname = %s::name", [name])
-        return cur.fetchone() is not None
+        row = yield Execute("SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+                            "WHERE n.nspname = current_schema() AND c.relname = %s::name", [name], "one")
+        return row is not None
 
-    def index_names(self, cur: Any, table: str) -> set[str]:
-        cur.execute("SELECT indexname FROM pg_catalog.pg_indexes WHERE schemaname = current_schema() "
-                    "AND tablename = %s::name", [table])
-        return {r[0] for r in cur.fetchall()}
+    def index_names_op(self, table: str) -> Op[set[str]]:
+        rows = yield Execute("SELECT indexname FROM pg_catalog.pg_indexes WHERE schemaname = current_schema() "
+                             "AND tablename = %s::name", [table], "all")
+        return {r[0] for r in rows}
+
+    # -- sessions: one pooled connection per operation ----------------------------------------
+    def session(self) -> _Session:
+        return _Session(self)
+
+    def asession(self) -> _AsyncSession:
+        return _AsyncSession(self)
+
+    async def apool(self) -> AsyncConnectionPool[Any]:
+        """The async pool of the running event loop, opened on first use (inside that loop)."""
+        loop = asyncio.get_running_loop()
+        pool = self._apool
+        if pool is not None and self._aloop is loop:
+            return pool
+        opening = self._aopening
+        if opening is None or opening.get_loop() is not loop:
+            opening = self._aopening = loop.create_task(self._open_apool(loop))
+        try:
+            return await asyncio.shield(opening)
+        finally:
+            if opening.done() and self._aopening is opening:
+                self._aopening = None  # opened (or failed: the next call tries again)
+
+    async def _open_apool(self, loop: asyncio.AbstractEventLoop) -> AsyncConnectionPool[Any]:
+        if self._closed:
+            raise BackendUnavailable(f"The PostgreSQL backend for {self.label} has been closed.")
+        # One direct connection first, as for the sync pool: a refused, unknown or unauthorised
+        # server is reported at once with its reason, instead of a pool timeout later.
+        try:
+            conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
+        except psycopg.Error as exc:
+            raise self._unavailable(exc) from exc
+        await conn.close()
+        if self._closed:
+            raise BackendUnavailable(f"The PostgreSQL backend for {self.label} has been closed.")
+        self._drop_apool()  # a pool of an event loop that has ended (another asyncio.run)
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            self.conninfo, min_size=1, max_size=max(1, self.pool_size), open=False, timeout=self.timeout,
+            kwargs={"autocommit": True, "cursor_factory": _AsyncCursor}, name=f"odm-async-{self.label}")
+        await pool.open(wait=False)
+        self._apool, self._aloop = pool, loop
+        return pool
+
+    def _drop_apool(self) -> None:
+        """Let go of the async pool from outside its event loop (its loop ended, or close() is sync)."""
+        pool, loop = self._apool, self._aloop
+        self._apool = self._aloop = None
+        if pool is None or loop is None:
+            return
+        if not loop.is_closed():
+            if loop.is_running():
+                if _running_loop() is loop:
+                    task = loop.create_task(pool.close())  # close() called inside the loop: close it soon
+                    self._closing.add(task)
+                    task.add_done_callback(self._closing.discard)
+                    return
+            else:
+                loop.run_until_complete(pool.close())
+                return
+        # The loop is gone with the pool's tasks: close its idle connections directly.
+        idle = list(pool._pool)
+        pool._pool.clear()
+        pool._closed = True
+        for conn in idle:
+            conn.pgconn.finish()
+
+    async def aclose(self) -> None:
+        pool, loop = self._apool, self._aloop
+        if pool is not None and loop is asyncio.get_running_loop():
+            self._apool = self._aloop = None
+            await pool.close()
+        await asyncio.to_thread(self.close)
+
+    @staticmethod
+    async def _alive_aconnection(pool: AsyncConnectionPool[Any]) -> psycopg.AsyncConnection[Any]:
+        """As _live_connection, on the async pool."""
+        for _ in range(pool.max_size):
+            conn = await pool.getconn()
+            try:
+                await conn.execute("")
+                return conn
+            except psycopg.Error:
+                await pool.putconn(conn)
+            except BaseException:
+                await pool.putconn(conn)
+                raise
+        return await pool.getconn()
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
             pool, self._pool = self._pool, None
+        if self._apool is not None:
+            self._drop_apool()
         if pool is not None:
             pool.close()
 
     def __repr__(self) -> str:
         return f"<PostgresBackend {self.label}>"
+
+
+def _one(request: Any) -> Op[Any]:
+    return (yield request)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _answer(cur: Any, fetch: str | None) -> Any:
+    if fetch is None:
+        return None
+    if fetch == "one":
+        return cur.fetchone()
+    if fetch == "all":
+        return cur.fetchall()
+    return cur.rowcount
+
+
+_DRIVER_ERRORS = (psycopg.Error, PoolTimeout, PoolClosed)
+
+
+class _Session(Session):
+    """One operation on one pooled connection, borrowed at its first request.
+
+    Statements run on their own (autocommit) until ``Begin`` opens the write transaction; a
+    stream that does not fit in one batch reads through a server-side (named) cursor inside a
+    transaction, ``batch_size`` rows per round trip.
+    """
+
+    __slots__ = ("backend", "conn", "cur", "pool", "rows", "stream", "tx")
+
+    def __init__(self, backend: PostgresBackend) -> None:
+        self.backend = backend
+        self.pool: ConnectionPool[Any] | None = None
+        self.conn: psycopg.Connection[Any] | None = None
+        self.cur: Any = None
+        self.tx = False
+        self.rows: list[Any] | None = None  # a small stream's rows, fetched at once
+        self.stream: psycopg.ServerCursor[Any] | None = None
+
+    def send(self, request: Any) -> Any:
+        try:
+            if self.conn is None:
+                pool = self.pool = self.backend.pool
+                self.conn = self.backend._live_connection(pool)
+                self.cur = self.conn.cursor()
+            kind = type(request)
+            if kind is Execute:
+                cur = self.cur
+                cur.execute(request.sql, request.params)
+                return _answer(cur, request.fetch)
+            if kind is Begin:
+                if not self.tx:
+                    self.cur.execute("BEGIN")
+                    self.tx = True
+                return None
+            if kind is Fetch:
+                if self.rows is not None:
+                    rows, self.rows = self.rows, None
+                    return rows
+                return [] if self.stream is None else self.stream.fetchmany(self.backend.batch_size)
+            if kind is Stream:
+                self._close_stream()
+                sql, params = request.sql, request.params
+                if _small_window(sql, params, self.backend.batch_size):
+                    # A window that fits in one batch (first(), a page): one plain round trip.
+                    self.cur.execute(sql, params)
+                    self.rows = self.cur.fetchall()
+                    return None
+                if not self.tx:
+                    self.cur.execute("BEGIN")
+                    self.tx = True
+                self.stream = self.conn.cursor(name=f"odm_{uuid.uuid4().hex[:16]}")
+                self.stream.execute(sql, params)
+                return None
+            if kind is ExecuteMany:
+                if not self.tx:
+                    self.cur.execute("BEGIN")
+                    self.tx = True
+                self.cur.executemany(request.sql, request.rows)
+                return None
+            if kind is Rollback:
+                self._close_stream()
+                if self.tx:
+                    self.tx = False
+                    self.conn.rollback()
+                return None
+            raise TypeError(f"The postgres backend cannot carry out {request!r}.")
+        except self.backend.integrity_errors:
+            raise  # the repository maps it to DuplicateKey with the key it was writing
+        except _DRIVER_ERRORS as exc:
+            raise self.backend.translate(exc) from exc
+
+    def _close_stream(self) -> None:
+        self.rows = None
+        stream, self.stream = self.stream, None
+        if stream is not None:
+            stream.close()  # no round trip once its transaction has ended
+
+    def finish(self) -> None:
+        conn = self.conn
+        if conn is None:
+            return
+        try:
+            if self.tx:
+                conn.commit()
+            self._close_stream()
+        except _DRIVER_ERRORS as exc:
+            self.backend._end_quietly(conn)
+            raise self.backend.translate(exc) from exc
+        finally:
+            self._release()
+
+    def abort(self, exc: BaseException) -> None:
+        conn = self.conn
+        if conn is None:
+            return
+        try:
+            # Rolls back (a lost connection is closed: the pool replaces it, and its server-side
+            # cursor then closes without a round trip that would fail).
+            self.backend._end_quietly(conn)
+            self._close_stream()
+        except _DRIVER_ERRORS:
+            pass  # the operation's own error (or the reader's leaving) is what counts
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        try:
+            self._close_stream()  # still open when ending the transaction failed
+        except _DRIVER_ERRORS:
+            pass
+        conn, self.conn = self.conn, None
+        if self.cur is not None:
+            self.cur.close()
+        if conn is not None and self.pool is not None:
+            self.pool.putconn(conn)
+
+
+class _AsyncSession(AsyncSession):
+    """_Session on the async pool (psycopg's AsyncConnection)."""
+
+    __slots__ = ("backend", "conn", "cur", "pool", "rows", "stream", "tx")
+
+    def __init__(self, backend: PostgresBackend) -> None:
+        self.backend = backend
+        self.pool: AsyncConnectionPool[Any] | None = None
+        self.conn: psycopg.AsyncConnection[Any] | None = None
+        self.cur: Any = None
+        self.tx = False
+        self.rows: list[Any] | None = None
+        self.stream: psycopg.AsyncServerCursor[Any] | None = None
+
+    async def send(self, request: Any) -> Any:
+        try:
+            if self.conn is None:
+                pool = self.pool = await self.backend.apool()
+                self.conn = await self.backend._alive_aconnection(pool)
+                self.cur = self.conn.cursor()
+            kind = type(request)
+            if kind is Execute:
+                cur = self.cur
+                await cur.execute(request.sql, request.params)
+                return await _aanswer(cur, request.fetch)
+            if kind is Begin:
+                if not self.tx:
+                    await self.cur.execute("BEGIN")
+                    self.tx = True
+                return None
+            if kind is Fetch:
+                if self.rows is not None:
+                    rows, self.rows = self.rows, None
+                    return rows
+                return [] if self.stream is None else await self.stream.fetchmany(self.backend.batch_size)
+            if kind is Stream:
+                await self._close_stream()
+                sql, params = request.sql, request.params
+                if _small_window(sql, params, self.backend.batch_size):
+                    await self.cur.execute(sql, params)
+                    self.rows = await self.cur.fetchall()
+                    return None
+                if not self.tx:
+                    await self.cur.execute("BEGIN")
+                    self.tx = True
+                self.stream = self.conn.cursor(name=f"odm_{uuid.uuid4().hex[:16]}")
+                await self.stream.execute(sql, params)
+                return None
+            if kind is ExecuteMany:
+                if not self.tx:
+                    await self.cur.execute("BEGIN")
+                    self.tx = True
+                await self.cur.executemany(request.sql, request.rows)
+                return None
+            if kind is Rollback:
+                await self._close_stream()
+                if self.tx:
+                    self.tx = False
+                    await self.conn.rollback()
+                return None
+            raise TypeError(f"The postgres backend cannot carry out {request!r}.")
+        except self.backend.integrity_errors:
+            raise
+        except _DRIVER_ERRORS as exc:
+            raise self.backend.translate(exc) from exc
+
+    async def _close_stream(self) -> None:
+        self.rows = None
+        stream, self.stream = self.stream, None
+        if stream is not None:
+            await stream.close()
+
+    async def finish(self) -> None:
+        conn = self.conn
+        if conn is None:
+            return
+        try:
+            if self.tx:
+                await conn.commit()
+            await self._close_stream()
+        except _DRIVER_ERRORS as exc:
+            await _aend_quietly(conn)
+            raise self.backend.translate(exc) from exc
+        finally:
+            await self._release()
+
+    async def abort(self, exc: BaseException) -> None:
+        conn = self.conn
+        if conn is None:
+            return
+        try:
+            await _aend_quietly(conn)
+            await self._close_stream()
+        except _DRIVER_ERRORS:
+            pass
+        finally:
+            await self._release()
+
+    async def _release(self) -> None:
+        try:
+            await self._close_stream()
+        except _DRIVER_ERRORS:
+            pass
+        conn, self.conn = self.conn, None
+        if self.cur is not None:
+            await self.cur.close()
+        if conn is not None and self.pool is not None:
+            await self.pool.putconn(conn)
+
+
+async def _aanswer(cur: Any, fetch: str | None) -> Any:
+    if fetch is None:
+        return None
+    if fetch == "one":
+        return await cur.fetchone()
+    if fetch == "all":
+        return await cur.fetchall()
+    return cur.rowcount
+
+
+async def _aend_quietly(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Roll back after a failure; a connection that cannot is closed (the pool replaces it)."""
+    try:
+        await conn.rollback()
+    except psycopg.Error:
+        await conn.close()

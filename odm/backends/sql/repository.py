@@ -11,16 +11,18 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import time
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ...errors import ConditionFailed, DuplicateKey, SchemaMismatch
 from ...expressions.nodes import In, Node, Path
+from ...ops import Emit, Op, collect
 from ...pagination import value_at
 from ..base import Action, QuerySpec, Repository, chunks
 from ..codec import Codec, parse_iso_utc
 from .compiler import SQLCompiler
+from .requests import BEGIN, FETCH, ROLLBACK, Execute, Stream
 
 if TYPE_CHECKING:
     from .backend import SQLBackend
@@ -131,9 +133,9 @@ class SQLRepository(Repository):
         params.append(time.time())
         return f'({alias}"_exp" IS NULL OR {alias}"_exp" > {self.dialect.ph})'
 
-    def _sweep(self, cur: Any) -> None:
-        if self.ttl:
-            cur.execute(f'DELETE FROM {self.table} WHERE "_exp" <= {self.dialect.ph}', [time.time()])
+    def _sweep(self) -> Execute:
+        """Delete the expired items (before every write of a table with TTL)."""
+        return Execute(f'DELETE FROM {self.table} WHERE "_exp" <= {self.dialect.ph}', [time.time()])
 
     def _key_label(self, key: tuple[Any, ...]) -> str:
         return repr(key[0]) if len(key) == 1 else repr(key)
@@ -146,72 +148,74 @@ class SQLRepository(Repository):
             out["range"] = [spec.range_key.dotted, getattr(spec.range_key.field, "kind", spec.extra.get("range_kind", "str"))]
         return out
 
-    def sync(self) -> list[Action]:
+    def sync_op(self) -> Op[list[Action]]:
         actions: list[Action] = []
         backend = self.backend
         schema = self.key_schema()
-        with backend.tx() as cur:
-            backend.ensure_meta(cur)
-            existing = backend.stored_key_schema(cur, self.spec.name)
-            if existing is None and backend.table_exists(cur, self.spec.name):
-                raise SchemaMismatch(f"A table named '{self.spec.name}' already exists but was not created by odm; "
-                                     "choose another Meta.name. Nothing was changed.")
-            if existing is not None and existing != schema:
-                raise SchemaMismatch(
-                    f"The table '{self.spec.name}' exists with key {existing}, but the definition declares "
-                    f"{schema}; migrate the data or use another name. Nothing was changed.")
-            if existing is None:
-                cols = []
-                for col in self.key_columns:
-                    kind = schema["hash" if col == '"_hk"' else "range"][1]
-                    cols.append(f"{col} {self.dialect.key_type(kind)} NOT NULL".replace("  ", " "))
-                ddl = (f"CREATE TABLE {self.table} ({', '.join(cols)}, \"doc\" {self.dialect.DOC_TYPE} NOT NULL, "
-                       f"\"_exp\" {self.dialect.EXP_TYPE}, PRIMARY KEY ({', '.join(self.key_columns)}))")
-                cur.execute(ddl)
-                backend.store_key_schema(cur, self.spec.name, schema)
-                actions.append(Action("created table", self.spec.name))
-            present = backend.index_names(cur, self.spec.name)
-            for ix in self.spec.all_index_specs():
-                name = self.dialect.index_name(f"{self.spec.name}__{ix.name}")
-                if name in present:
-                    continue
-                comp = self.compiler()
-                operands = [(comp.operand(p), p.field) for p in ix.paths]
-                try:
-                    cur.execute(self.dialect.create_index_sql(name, self.table, operands, ix.unique))
-                except backend.integrity_errors as exc:
-                    raise SchemaMismatch(f"Cannot create the unique index {name} on '{self.spec.name}': stored items already "
-                                         "share a value; remove the duplicates first. Nothing was changed.") from exc
-                actions.append(Action("created index", name, ", ".join(p.dotted for p in ix.paths)
-                                      + (" unique" if ix.unique else "")))
-            if self.ttl:
-                name = self.dialect.index_name(f"{self.spec.name}___exp")
-                if name not in present:
-                    cur.execute(f'CREATE INDEX {self.dialect.quote(name)} ON {self.table} ("_exp")')
-                    if existing is not None:
-                        self._backfill_expiry(cur)
-                    actions.append(Action("enabled TTL", self.spec.name, f"on {self.ttl}"))
+        yield BEGIN
+        yield from backend.ensure_meta_op()
+        existing = yield from backend.stored_key_schema_op(self.spec.name)
+        if existing is None and (yield from backend.table_exists_op(self.spec.name)):
+            raise SchemaMismatch(f"A table named '{self.spec.name}' already exists but was not created by odm; "
+                                 "choose another Meta.name. Nothing was changed.")
+        if existing is not None and existing != schema:
+            raise SchemaMismatch(
+                f"The table '{self.spec.name}' exists with key {existing}, but the definition declares "
+                f"{schema}; migrate the data or use another name. Nothing was changed.")
+        if existing is None:
+            cols = []
+            for col in self.key_columns:
+                kind = schema["hash" if col == '"_hk"' else "range"][1]
+                cols.append(f"{col} {self.dialect.key_type(kind)} NOT NULL".replace("  ", " "))
+            ddl = (f"CREATE TABLE {self.table} ({', '.join(cols)}, \"doc\" {self.dialect.DOC_TYPE} NOT NULL, "
+                   f"\"_exp\" {self.dialect.EXP_TYPE}, PRIMARY KEY ({', '.join(self.key_columns)}))")
+            yield Execute(ddl)
+            yield from backend.store_key_schema_op(self.spec.name, schema)
+            actions.append(Action("created table", self.spec.name))
+        present = yield from backend.index_names_op(self.spec.name)
+        for ix in self.spec.all_index_specs():
+            name = self.dialect.index_name(f"{self.spec.name}__{ix.name}")
+            if name in present:
+                continue
+            comp = self.compiler()
+            operands = [(comp.operand(p), p.field) for p in ix.paths]
+            try:
+                yield Execute(self.dialect.create_index_sql(name, self.table, operands, ix.unique))
+            except backend.integrity_errors as exc:
+                raise SchemaMismatch(f"Cannot create the unique index {name} on '{self.spec.name}': stored items already "
+                                     "share a value; remove the duplicates first. Nothing was changed.") from exc
+            actions.append(Action("created index", name, ", ".join(p.dotted for p in ix.paths)
+                                  + (" unique" if ix.unique else "")))
+        if self.ttl:
+            name = self.dialect.index_name(f"{self.spec.name}___exp")
+            if name not in present:
+                yield Execute(f'CREATE INDEX {self.dialect.quote(name)} ON {self.table} ("_exp")')
+                if existing is not None:
+                    yield from self._backfill_expiry_op()
+                actions.append(Action("enabled TTL", self.spec.name, f"on {self.ttl}"))
         return actions
 
-    def _backfill_expiry(self, cur: Any) -> None:
+    def _backfill_expiry_op(self) -> Op[None]:
         """TTL enabled on an existing table: fill ``_exp`` from each stored item's TTL attribute."""
         cols = ", ".join(self.key_columns)
-        cur.execute(f'SELECT {cols}, {self.dialect.doc_select()} FROM {self.table} WHERE "_exp" IS NULL')
-        rows = [(row[:-1], self._expiry(self.loads(row[-1]))) for row in cur.fetchall()]
+        found = yield Execute(f'SELECT {cols}, {self.dialect.doc_select()} FROM {self.table} WHERE "_exp" IS NULL',
+                              fetch="all")
+        rows = [(row[:-1], self._expiry(self.loads(row[-1]))) for row in found]
         for key, expiry in rows:
             if expiry is not None:
-                cur.execute(f'UPDATE {self.table} SET "_exp" = {self.dialect.ph} WHERE {self.key_where}', [expiry, *key])
+                yield Execute(f'UPDATE {self.table} SET "_exp" = {self.dialect.ph} WHERE {self.key_where}', [expiry, *key])
 
-    def _holds_for_missing(self, cur: Any, condition: Node) -> bool:
+    def _holds_for_missing_op(self, condition: Node) -> Op[bool]:
         """Evaluate a condition against a missing item (all attributes missing), as DynamoDB does."""
         comp = self.compiler()
         cond = comp.compile(condition)
-        cur.execute(f"SELECT 1 FROM {self.dialect.empty_row(self.key_columns, self.table)} WHERE {cond}", comp.params)
-        return cur.fetchone() is not None
+        row = yield Execute(f"SELECT 1 FROM {self.dialect.empty_row(self.key_columns, self.table)} WHERE {cond}",
+                            comp.params, "one")
+        return row is not None
 
-    def _exists(self, cur: Any, key: tuple[Any, ...]) -> bool:
-        cur.execute(f"SELECT 1 FROM {self.table} WHERE {self.key_where}", self._key_params(key))
-        return cur.fetchone() is not None
+    def _exists_op(self, key: tuple[Any, ...]) -> Op[bool]:
+        row = yield Execute(f"SELECT 1 FROM {self.table} WHERE {self.key_where}", self._key_params(key), "one")
+        return row is not None
 
     # -- writes -----------------------------------------------------------------------
     def _is_key_clash(self, exc: BaseException) -> bool:
@@ -225,41 +229,44 @@ class SQLRepository(Repository):
             return DuplicateKey(f"An item in '{self.spec.name}' already has this value for the unique index {what}.")
         return DuplicateKey(f"An item with key {self._key_label(key)} already exists in '{self.spec.name}'.")
 
-    def insert(self, doc: dict[str, Any]) -> None:
+    def insert_op(self, doc: dict[str, Any]) -> Op[None]:
         params = self._row_params(doc)
         marks = ", ".join([self.dialect.ph] * len(params))
         cols = ", ".join([*self.key_columns, '"doc"', '"_exp"'])
+        yield BEGIN
+        if self.ttl:
+            yield self._sweep()
         try:
-            with self.backend.tx() as cur:
-                self._sweep(cur)
-                cur.execute(f"INSERT INTO {self.table} ({cols}) VALUES ({marks})", params)
+            yield Execute(f"INSERT INTO {self.table} ({cols}) VALUES ({marks})", params)
         except self.backend.integrity_errors as exc:
             raise self._duplicate(exc, self.spec.key_of(doc)) from exc
 
-    def put(self, doc: dict[str, Any], condition: Node | None = None) -> None:
+    def put_op(self, doc: dict[str, Any], condition: Node | None = None) -> Op[None]:
         params = self._row_params(doc)
         key = self.spec.key_of(doc)
         cols = ", ".join([*self.key_columns, '"doc"', '"_exp"'])
         marks = ", ".join([self.dialect.ph] * len(params))
         try:
-            with self.backend.tx() as cur:
-                self._sweep(cur)
-                if condition is None:
-                    keys = ", ".join(self.key_columns)
-                    cur.execute(f"INSERT INTO {self.table} ({cols}) VALUES ({marks}) ON CONFLICT ({keys}) "
-                                f'DO UPDATE SET "doc" = excluded."doc", "_exp" = excluded."_exp"', params)
-                    return
-                comp = self.compiler()
-                cond = comp.compile(condition)
-                cur.execute(f'UPDATE {self.table} SET "doc" = {self.dialect.ph}, "_exp" = {self.dialect.ph} '
-                            f"WHERE {self.key_where} AND ({cond})", [params[-2], params[-1], *params[:-2], *comp.params])
-                if cur.rowcount == 1:
-                    return
-                if not self._exists(cur, key) and self._holds_for_missing(cur, condition):
-                    cur.execute(f"INSERT INTO {self.table} ({cols}) VALUES ({marks})", params)
-                    return
-                raise ConditionFailed(f"The stored item {self._key_label(key)} in '{self.spec.name}' "
-                                      "does not match the save condition; nothing was written.")
+            yield BEGIN
+            if self.ttl:
+                yield self._sweep()
+            if condition is None:
+                keys = ", ".join(self.key_columns)
+                yield Execute(f"INSERT INTO {self.table} ({cols}) VALUES ({marks}) ON CONFLICT ({keys}) "
+                              f'DO UPDATE SET "doc" = excluded."doc", "_exp" = excluded."_exp"', params)
+                return
+            comp = self.compiler()
+            cond = comp.compile(condition)
+            count = yield Execute(f'UPDATE {self.table} SET "doc" = {self.dialect.ph}, "_exp" = {self.dialect.ph} '
+                                  f"WHERE {self.key_where} AND ({cond})", [params[-2], params[-1], *params[:-2], *comp.params],
+                                  "rowcount")
+            if count == 1:
+                return
+            if not (yield from self._exists_op(key)) and (yield from self._holds_for_missing_op(condition)):
+                yield Execute(f"INSERT INTO {self.table} ({cols}) VALUES ({marks})", params)
+                return
+            raise ConditionFailed(f"The stored item {self._key_label(key)} in '{self.spec.name}' "
+                                  "does not match the save condition; nothing was written.")
         except self.backend.integrity_errors as exc:
             if condition is not None and self._is_key_clash(exc):
                 # Another writer inserted the key between our check and our INSERT: the item is no
@@ -268,53 +275,53 @@ class SQLRepository(Repository):
                                       "someone else meanwhile; nothing was written.") from exc
             raise self._duplicate(exc, key) from exc
 
-    def update(self, key: tuple[Any, ...], sets: dict[str, Any], incs: dict[str, Any],
-               unsets: Sequence[str], condition: Node | None = None) -> dict[str, Any] | None:
+    def update_op(self, key: tuple[Any, ...], sets: dict[str, Any], incs: dict[str, Any],
+                  unsets: Sequence[str], condition: Node | None = None) -> Op[dict[str, Any] | None]:
         try:
-            with self.backend.tx() as cur:
-                self._sweep(cur)
-                if incs and not self.dialect.exact_decimal_arithmetic and any(isinstance(a, Decimal) for a in incs.values()):
-                    sets, incs = self._decimal_increments(cur, key, sets, incs)
-                params: list[Any] = []
-                set_json = {name: dumps(value) for name, value in sets.items()}
-                assignments = f'"doc" = {self.dialect.update_doc_sql(set_json, incs, unsets, params)}'
-                if self.ttl and (self.ttl in sets or self.ttl in unsets):
-                    assignments += f', "_exp" = {self.dialect.ph}'
-                    params.append(self._expiry(sets) if self.ttl in sets else None)
-                params += self._key_params(key)
-                live = self._live(params)
-                cond = ""
-                if condition is not None:
-                    comp = self.compiler()
-                    cond = f" AND ({comp.compile(condition)})"
-                    params += comp.params
-                cur.execute(f"UPDATE {self.table} SET {assignments} WHERE {self.key_where} AND {live}{cond} "
-                            f"RETURNING {self.dialect.doc_select()}", params)
-                row = cur.fetchone()
-                if row is not None:
-                    return self.loads(row[0])  # type: ignore[no-any-return]
-                if condition is None or not self._exists(cur, key):
-                    return None
-                raise ConditionFailed(f"The stored item {self._key_label(key)} in '{self.spec.name}' "
-                                      "does not match the update condition; nothing was written.")
+            yield BEGIN
+            if self.ttl:
+                yield self._sweep()
+            if incs and not self.dialect.exact_decimal_arithmetic and any(isinstance(a, Decimal) for a in incs.values()):
+                sets, incs = yield from self._decimal_increments_op(key, sets, incs)
+            params: list[Any] = []
+            set_json = {name: dumps(value) for name, value in sets.items()}
+            assignments = f'"doc" = {self.dialect.update_doc_sql(set_json, incs, unsets, params)}'
+            if self.ttl and (self.ttl in sets or self.ttl in unsets):
+                assignments += f', "_exp" = {self.dialect.ph}'
+                params.append(self._expiry(sets) if self.ttl in sets else None)
+            params += self._key_params(key)
+            live = self._live(params)
+            cond = ""
+            if condition is not None:
+                comp = self.compiler()
+                cond = f" AND ({comp.compile(condition)})"
+                params += comp.params
+            row = yield Execute(f"UPDATE {self.table} SET {assignments} WHERE {self.key_where} AND {live}{cond} "
+                                f"RETURNING {self.dialect.doc_select()}", params, "one")
+            if row is not None:
+                return self.loads(row[0])  # type: ignore[no-any-return]
+            if condition is None or not (yield from self._exists_op(key)):
+                return None
+            raise ConditionFailed(f"The stored item {self._key_label(key)} in '{self.spec.name}' "
+                                  "does not match the update condition; nothing was written.")
         except self.backend.integrity_errors as exc:
             raise self._duplicate(exc, key) from exc
 
-    def _decimal_increments(self, cur: Any, key: tuple[Any, ...], sets: dict[str, Any],
-                            incs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _decimal_increments_op(self, key: tuple[Any, ...], sets: dict[str, Any],
+                               incs: dict[str, Any]) -> Op[tuple[dict[str, Any], dict[str, Any]]]:
         """Exact Decimal increments where SQL arithmetic is binary floating point (SQLite's REAL).
 
         Runs inside the update's write transaction, so the read and the write stay atomic.
         """
-        cur.execute(f"SELECT {self.dialect.doc_select()} FROM {self.table} WHERE {self.key_where}", self._key_params(key))
-        row = cur.fetchone()
+        row = yield Execute(f"SELECT {self.dialect.doc_select()} FROM {self.table} WHERE {self.key_where}",
+                            self._key_params(key), "one")
         current = _loads_decimal(row[0]) if row is not None else {}
         sets = dict(sets)
         for name, amount in incs.items():
             sets[name] = Decimal(str(current.get(name) or 0)) + Decimal(str(amount))
         return sets, {}
 
-    def delete(self, key: tuple[Any, ...], condition: Node | None = None) -> bool:
+    def delete_op(self, key: tuple[Any, ...], condition: Node | None = None) -> Op[bool]:
         params = self._key_params(key)
         live = self._live(params)
         cond = ""
@@ -322,30 +329,34 @@ class SQLRepository(Repository):
             comp = self.compiler()
             cond = f" AND ({comp.compile(condition)})"
             params += comp.params
-        with self.backend.tx() as cur:
-            self._sweep(cur)
-            cur.execute(f"DELETE FROM {self.table} WHERE {self.key_where} AND {live}{cond}", params)
-            if cur.rowcount:
-                return True
-            if condition is not None and (self._exists(cur, key) or not self._holds_for_missing(cur, condition)):
-                raise ConditionFailed(f"The item {self._key_label(key)} in '{self.spec.name}' "
-                                      "does not match the delete condition; nothing was deleted.")
-            return False
+        yield BEGIN
+        if self.ttl:
+            yield self._sweep()
+        count = yield Execute(f"DELETE FROM {self.table} WHERE {self.key_where} AND {live}{cond}", params, "rowcount")
+        if count:
+            return True
+        if condition is not None and ((yield from self._exists_op(key))
+                                      or not (yield from self._holds_for_missing_op(condition))):
+            raise ConditionFailed(f"The item {self._key_label(key)} in '{self.spec.name}' "
+                                  "does not match the delete condition; nothing was deleted.")
+        return False
 
-    def insert_many(self, docs: Sequence[dict[str, Any]]) -> None:
+    def insert_many_op(self, docs: Sequence[dict[str, Any]]) -> Op[None]:
         """All or nothing, in one transaction; a conflict names every clashing key."""
         if not docs:
             return
         rows = [self._row_params(d) for d in docs]
         cols = ", ".join([*self.key_columns, '"doc"', '"_exp"'])
         try:
-            with self.backend.tx() as cur:
-                self._sweep(cur)
-                self.backend.insert_rows(cur, self.table, cols, rows)
+            yield BEGIN
+            if self.ttl:
+                yield self._sweep()
+            yield from self.backend.insert_rows_op(self.table, cols, rows)
         except self.backend.integrity_errors as exc:
+            yield ROLLBACK  # nothing written; what clashes is read afterwards
             keys = [self.spec.key_of(d) for d in docs]
-            clashes = self._existing(keys) + [k for i, k in enumerate(keys) if k in keys[:i]]
-            clashes += [k for k in self._unique_clashes(docs) if k not in clashes]
+            clashes = (yield from self._existing_op(keys)) + [k for i, k in enumerate(keys) if k in keys[:i]]
+            clashes += [k for k in (yield from self._unique_clashes_op(docs)) if k not in clashes]
             shown = ", ".join(self._key_label(k) for k in clashes[:20]) or "(a unique index value)"
             error = DuplicateKey(f"insert_many into '{self.spec.name}' wrote nothing: {len(clashes) or 'some'} "
                                  f"item(s) clash with existing keys or each other: {shown}.")
@@ -354,7 +365,7 @@ class SQLRepository(Repository):
             error.failed = clashes  # type: ignore[attr-defined]
             raise error from exc
 
-    def _unique_clashes(self, docs: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    def _unique_clashes_op(self, docs: Sequence[dict[str, Any]]) -> Op[list[tuple[Any, ...]]]:
         """Keys of items whose single-attribute unique value is stored already or repeats in ``docs``."""
         out: list[tuple[Any, ...]] = []
         for ix in self.spec.indexes:
@@ -365,7 +376,8 @@ class SQLRepository(Repository):
             values = {i: v for i, v in values.items() if isinstance(v, (str, int, float))}
             taken = set()
             for chunk in chunks(sorted(set(values.values()), key=repr), 500):
-                taken |= {value_at(d, path) for d in self.find(QuerySpec(where=In(path, tuple(chunk))))}
+                found = yield from collect(self.find_op(QuerySpec(where=In(path, tuple(chunk)))))
+                taken |= {value_at(d, path) for d in found}
             seen: set[Any] = set()
             for i, v in values.items():
                 if v in taken or v in seen:
@@ -373,20 +385,19 @@ class SQLRepository(Repository):
                 seen.add(v)
         return out
 
-    def _existing(self, keys: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-        found = {self.spec.key_of(d) for d in self.batch_get(keys)}
+    def _existing_op(self, keys: list[tuple[Any, ...]]) -> Op[list[tuple[Any, ...]]]:
+        found = {self.spec.key_of(d) for d in (yield from self.batch_get_op(keys))}
         return [k for k in keys if k in found]
 
     # -- reads ------------------------------------------------------------------------
-    def get(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
+    def get_op(self, key: tuple[Any, ...]) -> Op[dict[str, Any] | None]:
         params = self._key_params(key)
         live = self._live(params)
-        with self.backend.tx(readonly=True) as cur:
-            cur.execute(f"SELECT {self.dialect.doc_select()} FROM {self.table} WHERE {self.key_where} AND {live}", params)
-            row = cur.fetchone()
+        row = yield Execute(f"SELECT {self.dialect.doc_select()} FROM {self.table} WHERE {self.key_where} AND {live}",
+                            params, "one")
         return None if row is None else self.loads(row[0])  # type: ignore[no-any-return]
 
-    def batch_get(self, keys: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    def batch_get_op(self, keys: Sequence[tuple[Any, ...]]) -> Op[list[dict[str, Any]]]:
         out: list[dict[str, Any]] = []
         width = len(self.key_columns)
         for chunk in chunks(list(keys), 400):
@@ -397,10 +408,9 @@ class SQLRepository(Repository):
             target = self.key_columns[0] if width == 1 else "(" + ", ".join(self.key_columns) + ")"
             values = ", ".join([self.dialect.ph if width == 1 else row] * len(chunk))
             live = self._live(params)
-            with self.backend.tx(readonly=True) as cur:
-                cur.execute(f"SELECT {self.dialect.doc_select()} FROM {self.table} WHERE {target} IN ({values}) AND {live}",
-                            params)
-                out.extend(self.loads(r[0]) for r in cur.fetchall())
+            rows = yield Execute(f"SELECT {self.dialect.doc_select()} FROM {self.table} WHERE {target} IN ({values}) "
+                                 f"AND {live}", params, "all")
+            out.extend(self.loads(r[0]) for r in rows)
         return out
 
     def select_sql(self, query: QuerySpec, what: str) -> tuple[str, list[Any]]:
@@ -416,28 +426,24 @@ class SQLRepository(Repository):
             params += [query.limit if query.limit is not None else self.backend.no_limit, query.offset]
         return sql, params
 
-    def find(self, query: QuerySpec) -> Iterator[dict[str, Any]]:
+    def find_op(self, query: QuerySpec) -> Op[None]:
+        """Rows from a snapshot, a batch per round trip, each emitted as documents."""
         sql, params = self.select_sql(query, self.dialect.doc_select())
         loads = self.loads
-        rows = self.backend.stream(sql, params)
-        try:
-            for row in rows:
-                yield loads(row[0])
-        finally:
-            if isinstance(rows, Generator):
-                rows.close()  # now, not whenever it is collected: an error on close is then ours to handle
+        yield Stream(sql, params)
+        while rows := (yield FETCH):
+            yield Emit([loads(row[0]) for row in rows])
 
-    def count(self, query: QuerySpec) -> int:
+    def count_op(self, query: QuerySpec) -> Op[int]:
         if query.limit is not None or query.offset:
             sql, params = self.select_sql(query, "1")
             sql = f"SELECT COUNT(*) FROM ({sql}) AS q"
         else:
             sql, params = self.select_sql(query, "COUNT(*)")
-        with self.backend.tx(readonly=True) as cur:
-            cur.execute(sql, params)
-            return int(cur.fetchone()[0])
+        row = yield Execute(sql, params, "one")
+        return int(row[0])
 
-    def delete_where(self, query: QuerySpec) -> int:
+    def delete_where_op(self, query: QuerySpec) -> Op[int]:
         if query.limit is not None or query.offset or query.order:
             keys = ", ".join(self.key_columns)
             inner, params = self.select_sql(query, keys)
@@ -448,10 +454,11 @@ class SQLRepository(Repository):
             where = comp.where(query.where)
             params = comp.params
             sql = f"DELETE FROM {self.table} WHERE {_and(where, self._live(params))}"
-        with self.backend.tx() as cur:
-            self._sweep(cur)
-            cur.execute(sql, params)
-            return int(cur.rowcount)
+        yield BEGIN
+        if self.ttl:
+            yield self._sweep()
+        count = yield Execute(sql, params, "rowcount")
+        return int(count)
 
     def explain(self, query: QuerySpec) -> dict[str, Any]:
         sql, params = self.select_sql(query, self.dialect.doc_select())

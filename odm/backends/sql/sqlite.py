@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import math
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal, InvalidOperation
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from ...errors import BackendUnavailable, ConfigError, ODMError, QueryError
 from ...fields import Field
+from ...ops import Emit, Op
 from ..names import TableNameRule
-from .backend import SQLBackend, SQLFeatures
+from .backend import Session, SQLBackend, SQLFeatures
 from .dialect import Dialect
+from .requests import Begin, Execute, ExecuteMany, Fetch, Rollback, Stream
+
+T = TypeVar("T")
 
 _CONTROL = re.compile(r"[\x00-\x1f]")
 
@@ -263,6 +269,9 @@ class SQLiteFeatures(SQLFeatures):
 class SQLiteBackend(SQLBackend):
     """One connection per backend, serialised by a lock (sqlite3 allows one writer anyway)."""
 
+    #: Worker threads for async operations (they take turns on the one connection).
+    WORKERS: ClassVar[int] = 4
+
     name = "sqlite"
     dialect = SQLiteDialect()
     features = SQLiteFeatures
@@ -281,6 +290,7 @@ class SQLiteBackend(SQLBackend):
         self.path = path
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
+        self._workers: ThreadPoolExecutor | None = None
         try:
             # "file:..." paths are SQLite URIs (e.g. a named shared in-memory database).
             self._conn = sqlite3.connect(
@@ -301,29 +311,71 @@ class SQLiteBackend(SQLBackend):
             raise BackendUnavailable(f"The SQLite database {self.path!r} has been closed.")
         return self._conn
 
-    @contextmanager
-    def tx(self, readonly: bool = False) -> Iterator[Any]:
-        with self._lock:
-            conn = self.conn
-            cur = conn.cursor()
-            try:
-                cur.execute("BEGIN" if readonly else "BEGIN IMMEDIATE")
-                yield cur
-            except sqlite3.IntegrityError:
-                conn.rollback()
-                raise  # the repository maps it to DuplicateKey with the key it was writing
-            except sqlite3.Error as exc:
-                if conn.in_transaction:
-                    conn.rollback()
-                raise self.translate(exc) from exc
-            except BaseException:
-                if conn.in_transaction:
-                    conn.rollback()
-                raise
+    # -- running operations: one session per operation, async ones on worker threads ------------
+    def session(self) -> _SQLiteSession:
+        return _SQLiteSession(self)
+
+    def _executor(self) -> ThreadPoolExecutor:
+        """The worker threads async operations run on (SQLite has no network to wait on)."""
+        executor = self._workers
+        if executor is None:
+            with self._lock:
+                executor = self._workers
+                if executor is None:
+                    executor = self._workers = ThreadPoolExecutor(self.WORKERS, thread_name_prefix="odm-sqlite")
+        return executor
+
+    async def arun(self, op: Op[T]) -> T:
+        """The operation, run whole on a worker thread: the same connection and lock as sync calls.
+
+        A cancelled caller stops waiting; an operation already running finishes (commits or rolls
+        back) on its thread, so a write happens completely or not at all.
+        """
+        job = self._executor().submit(contextvars.copy_context().run, self.run, op)
+        return await asyncio.wrap_future(job)
+
+    async def aiterate(self, op: Op[Any]) -> AsyncIterator[Any]:  # type: ignore[override]
+        """The emitted items, each batch read on a worker thread; closing ends the stream there too."""
+        batches = self._batches(op)
+        executor = self._executor()
+        job: Future[list[Any] | None] | None = None
+        try:
+            while True:
+                job = executor.submit(next, batches, None)
+                batch = await asyncio.wrap_future(job)
+                job = None
+                if batch is None:
+                    return
+                for item in batch:
+                    yield item
+        finally:
+            if job is not None and not job.done():
+                job.add_done_callback(lambda _job: _close_quietly(batches))  # when the worker lets go of it
             else:
-                conn.commit()
-            finally:
-                cur.close()
+                _close_quietly(batches)
+
+    def _batches(self, op: Op[Any]) -> Iterator[list[Any]]:
+        session = self.session()
+        try:
+            request = next(op)
+            while True:
+                if isinstance(request, Emit):
+                    yield request.items
+                    request = op.send(None)
+                    continue
+                try:
+                    response = session.send(request)
+                except BaseException as exc:
+                    request = op.throw(exc)
+                else:
+                    request = op.send(response)
+        except StopIteration:
+            session.finish()
+        except BaseException as exc:
+            session.abort(exc)
+            raise
+        finally:
+            op.close()
 
     def translate(self, exc: sqlite3.Error) -> ODMError:
         """A driver error as the public error: locked/unreadable files are BackendUnavailable."""
@@ -333,42 +385,12 @@ class SQLiteBackend(SQLBackend):
             return BackendUnavailable(f"The SQLite database {self.path!r} failed: {exc}.")
         return ODMError(f"SQLite error on {self.path!r}: {exc}.")
 
-    def stream(self, sql: str, params: Sequence[Any]) -> Iterator[Sequence[Any]]:
-        """Rows in batches from a snapshot, so writes made while iterating are not read again.
-
-        A file database streams from its own read-only connection inside a read transaction
-        (WAL gives it a snapshot while the main connection writes). An in-memory database has
-        no second connection to read from, and is in memory anyway: its rows are fetched at once.
-        """
-        if self.in_memory:
-            try:
-                with self._lock:
-                    rows = self.conn.execute(sql, params).fetchall()
-            except sqlite3.Error as exc:
-                raise self.translate(exc) from exc
-            yield from rows
-            return
-        reader: sqlite3.Connection | None = None
-        try:
-            reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30,
-                                     uri=self.path.startswith("file:"))
-            _register(reader)
-            reader.execute("BEGIN")
-            cur = reader.execute(sql, params)
-        except sqlite3.Error as exc:
-            if reader is not None:
-                reader.close()  # e.g. the table does not exist: the reader is not needed
-            raise self.translate(exc) from exc
-        try:
-            while True:
-                rows = cur.fetchmany(500)
-                if not rows:
-                    return
-                yield from rows
-        except sqlite3.Error as exc:
-            raise self.translate(exc) from exc
-        finally:
-            reader.close()
+    def reader(self) -> sqlite3.Connection:
+        """A connection of its own for one stream (WAL gives its read transaction a snapshot)."""
+        reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30,
+                                 uri=self.path.startswith("file:"))
+        _register(reader)
+        return reader
 
     def plan(self, sql: str, params: Sequence[Any]) -> list[str]:
         with self._lock:
@@ -379,19 +401,191 @@ class SQLiteBackend(SQLBackend):
         match = re.search(r"index '([^']+)'", str(exc))
         return match.group(1) if match else None
 
-    def table_exists(self, cur: Any, name: str) -> bool:
-        cur.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [name])
-        return cur.fetchone() is not None
+    def table_exists_op(self, name: str) -> Op[bool]:
+        row = yield Execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [name], "one")
+        return row is not None
 
-    def index_names(self, cur: Any, table: str) -> set[str]:
-        cur.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?", [table])
-        return {r[0] for r in cur.fetchall()}
+    def index_names_op(self, table: str) -> Op[set[str]]:
+        rows = yield Execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?", [table], "all")
+        return {r[0] for r in rows}
 
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+            workers, self._workers = self._workers, None
+        if workers is not None:
+            workers.shutdown(wait=False)
 
     def __repr__(self) -> str:
         return f"<SQLiteBackend path={self.path!r}>"
+
+
+def _answer(cur: sqlite3.Cursor, fetch: str | None) -> Any:
+    if fetch is None:
+        return None
+    if fetch == "one":
+        return cur.fetchone()
+    if fetch == "all":
+        return cur.fetchall()
+    return cur.rowcount
+
+
+def _close_quietly(gen: Iterator[Any]) -> None:
+    try:
+        gen.close()  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - nobody is reading any more
+        pass
+
+
+class _SQLiteSession(Session):
+    """One operation on the backend's connection: its write transaction holds the backend's lock.
+
+    Statements outside a transaction run on their own (autocommit), under the lock for just that
+    statement. A stream reads a file database on a connection of its own inside a read transaction
+    (a snapshot, while the main connection writes); an in-memory database has no second connection
+    to read from, and is in memory anyway: its rows are fetched at once.
+    """
+
+    __slots__ = ("backend", "cur", "pos", "reader", "rows", "stream")
+
+    BATCH = 500
+
+    def __init__(self, backend: SQLiteBackend) -> None:
+        self.backend = backend
+        self.cur: sqlite3.Cursor | None = None  # the write transaction's cursor
+        self.rows: list[Any] | None = None  # an in-memory stream's rows
+        self.pos = 0
+        self.reader: sqlite3.Connection | None = None  # a file stream's connection
+        self.stream: sqlite3.Cursor | None = None
+
+    def send(self, request: Any) -> Any:
+        try:
+            kind = type(request)
+            if kind is Execute:
+                cur = self.cur
+                if cur is not None:
+                    cur.execute(request.sql, request.params)
+                    return _answer(cur, request.fetch)
+                backend = self.backend
+                with backend._lock:
+                    cur = backend.conn.execute(request.sql, request.params)
+                    try:
+                        return _answer(cur, request.fetch)
+                    finally:
+                        cur.close()
+            if kind is Begin:
+                if self.cur is None:
+                    self._begin()
+                return None
+            if kind is Fetch:
+                return self._fetch()
+            if kind is Stream:
+                self._close_stream()
+                self._open_stream(request.sql, request.params)
+                return None
+            if kind is ExecuteMany:
+                if self.cur is None:
+                    self._begin()
+                self.cur.executemany(request.sql, request.rows)  # type: ignore[union-attr]
+                return None
+            if kind is Rollback:
+                self._end(commit=False)
+                return None
+            raise TypeError(f"The SQLite backend cannot carry out {request!r}.")
+        except sqlite3.IntegrityError:
+            raise  # the repository maps it to DuplicateKey with the key it was writing
+        except sqlite3.Error as exc:
+            raise self.backend.translate(exc) from exc
+
+    def _begin(self) -> None:
+        backend = self.backend
+        backend._lock.acquire()
+        cur = None
+        try:
+            cur = backend.conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            if cur is not None:
+                cur.close()
+            backend._lock.release()
+            raise
+        self.cur = cur
+
+    def _end(self, commit: bool) -> None:
+        cur = self.cur
+        if cur is None:
+            return
+        self.cur = None
+        conn = self.backend._conn
+        try:
+            if conn is not None:
+                if commit:
+                    try:
+                        conn.commit()
+                    except BaseException:
+                        if conn.in_transaction:
+                            conn.rollback()
+                        raise
+                elif conn.in_transaction:
+                    conn.rollback()
+        finally:
+            cur.close()
+            self.backend._lock.release()
+
+    def _open_stream(self, sql: str, params: Sequence[Any]) -> None:
+        backend = self.backend
+        if backend.in_memory:
+            with backend._lock:
+                cur = backend.conn.execute(sql, params)
+                try:
+                    self.rows, self.pos = cur.fetchall(), 0
+                finally:
+                    cur.close()
+            return
+        reader = backend.reader()
+        try:
+            reader.execute("BEGIN")
+            self.stream = reader.execute(sql, params)
+        except BaseException:
+            reader.close()  # e.g. the table does not exist: the reader is not needed
+            raise
+        self.reader = reader
+
+    def _fetch(self) -> list[Any]:
+        if self.rows is not None:
+            batch = self.rows[self.pos:self.pos + self.BATCH]
+            self.pos += self.BATCH
+            if not batch:
+                self.rows = None
+            return batch
+        if self.stream is None:
+            return []
+        rows = self.stream.fetchmany(self.BATCH)
+        if not rows:
+            self._close_stream()
+        return rows
+
+    def _close_stream(self) -> None:
+        self.rows = None
+        reader, self.reader, self.stream = self.reader, None, None
+        if reader is not None:
+            reader.close()
+
+    def finish(self) -> None:
+        try:
+            self._close_stream()
+            self._end(commit=True)
+        except sqlite3.Error as exc:
+            raise self.backend.translate(exc) from exc
+
+    def abort(self, exc: BaseException) -> None:
+        try:
+            self._close_stream()
+        except sqlite3.Error:
+            pass
+        try:
+            self._end(commit=False)
+        except sqlite3.Error:
+            pass  # the operation's own error is the one to report
