@@ -10,6 +10,7 @@ the planner uses them. See docs/backends/postgres.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import threading
@@ -326,7 +327,7 @@ class PostgresBackend(SQLBackend):
         self._apool: AsyncConnectionPool[Any] | None = None
         self._aloop: asyncio.AbstractEventLoop | None = None
         self._aopening: asyncio.Task[AsyncConnectionPool[Any]] | None = None
-        self._closing: set[asyncio.Task[None]] = set()
+        self._aguard: asyncio.Task[None] | None = None
         self._closed = False
         self._lock = threading.Lock()
 
@@ -506,20 +507,33 @@ class PostgresBackend(SQLBackend):
             kwargs={"autocommit": True, "cursor_factory": _AsyncCursor}, name=f"odm-async-{self.label}")
         await pool.open(wait=False)
         self._apool, self._aloop = pool, loop
+        self._aguard = loop.create_task(self._guard(pool, loop.create_future()), name=f"odm-async-{self.label}-guard")
         return pool
+
+    async def _guard(self, pool: AsyncConnectionPool[Any], forever: asyncio.Future[None]) -> None:
+        """Closes the async pool when its event loop ends without aclose().
+
+        ``asyncio.run`` cancels every task when its coroutine returns. psycopg_pool's workers
+        survive a cancellation that arrives while they open a connection, and the loop would
+        then wait for them forever; closing the pool stops them.
+        """
+        try:
+            await forever
+        finally:
+            if self._apool is pool:
+                self._apool = self._aloop = None
+            await pool.close()
 
     def _drop_apool(self) -> None:
         """Let go of the async pool from outside its event loop (its loop ended, or close() is sync)."""
-        pool, loop = self._apool, self._aloop
-        self._apool = self._aloop = None
+        pool, loop, guard = self._apool, self._aloop, self._aguard
+        self._apool = self._aloop = self._aguard = None
         if pool is None or loop is None:
             return
         if not loop.is_closed():
             if loop.is_running():
-                if _running_loop() is loop:
-                    task = loop.create_task(pool.close())  # close() called inside the loop: close it soon
-                    self._closing.add(task)
-                    task.add_done_callback(self._closing.discard)
+                if _running_loop() is loop and guard is not None:
+                    guard.cancel()  # close() called inside the loop: the guard closes the pool soon
                     return
             else:
                 loop.run_until_complete(pool.close())
@@ -532,9 +546,13 @@ class PostgresBackend(SQLBackend):
             conn.pgconn.finish()
 
     async def aclose(self) -> None:
-        pool, loop = self._apool, self._aloop
+        pool, loop, guard = self._apool, self._aloop, self._aguard
         if pool is not None and loop is asyncio.get_running_loop():
-            self._apool = self._aloop = None
+            self._apool = self._aloop = self._aguard = None
+            if guard is not None:
+                guard.cancel()  # it closes the pool
+                with contextlib.suppress(asyncio.CancelledError):
+                    await guard
             await pool.close()
         await asyncio.to_thread(self.close)
 
