@@ -81,6 +81,10 @@ class SQLBackend(Backend):
         return await self.arun(_single(request))
 
     def run(self, op: Op[T]) -> T:
+        return self.run_sync(op)
+
+    def run_sync(self, op: Op[T]) -> T:
+        """``run`` itself (what a worker thread calls for an async run: ``run`` may be wrapped)."""
         session = self.session()
         try:
             result = ops.run(op, session.send)

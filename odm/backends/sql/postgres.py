@@ -676,9 +676,21 @@ class _Session(Session):
                 return None
             raise TypeError(f"The postgres backend cannot carry out {request!r}.")
         except self.backend.integrity_errors:
+            self._failed()
             raise  # the repository maps it to DuplicateKey with the key it was writing
         except _DRIVER_ERRORS as exc:
+            self._failed()
             raise self.backend.translate(exc) from exc
+
+    def _failed(self) -> None:
+        """A statement failed: its transaction is over (PostgreSQL ignores what follows until a rollback)."""
+        if self.tx and self.conn is not None:
+            self.tx = False
+            self.backend._end_quietly(self.conn)
+            try:
+                self._close_stream()
+            except _DRIVER_ERRORS:
+                pass
 
     def _close_stream(self) -> None:
         self.rows = None
@@ -788,9 +800,20 @@ class _AsyncSession(AsyncSession):
                 return None
             raise TypeError(f"The postgres backend cannot carry out {request!r}.")
         except self.backend.integrity_errors:
+            await self._failed()
             raise
         except _DRIVER_ERRORS as exc:
+            await self._failed()
             raise self.backend.translate(exc) from exc
+
+    async def _failed(self) -> None:
+        if self.tx and self.conn is not None:
+            self.tx = False
+            await _aend_quietly(self.conn)
+            try:
+                await self._close_stream()
+            except _DRIVER_ERRORS:
+                pass
 
     async def _close_stream(self) -> None:
         self.rows = None

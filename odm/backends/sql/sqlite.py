@@ -331,7 +331,7 @@ class SQLiteBackend(SQLBackend):
         A cancelled caller stops waiting; an operation already running finishes (commits or rolls
         back) on its thread, so a write happens completely or not at all.
         """
-        job = self._executor().submit(contextvars.copy_context().run, self.run, op)
+        job = self._executor().submit(contextvars.copy_context().run, self.run_sync, op)
         return await asyncio.wrap_future(job)
 
     async def aiterate(self, op: Op[Any]) -> AsyncIterator[Any]:  # type: ignore[override]
@@ -495,9 +495,18 @@ class _SQLiteSession(Session):
                 return None
             raise TypeError(f"The SQLite backend cannot carry out {request!r}.")
         except sqlite3.IntegrityError:
+            self._failed()
             raise  # the repository maps it to DuplicateKey with the key it was writing
         except sqlite3.Error as exc:
+            self._failed()
             raise self.backend.translate(exc) from exc
+
+    def _failed(self) -> None:
+        """A statement failed: the operation's transaction is rolled back at once (nothing was written)."""
+        try:
+            self._end(commit=False)
+        except sqlite3.Error:
+            pass
 
     def _begin(self) -> None:
         backend = self.backend
