@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import marshmallow
 
-from .backends.base import QuerySpec
+from .backends.base import QuerySpec, Repository
 from .errors import ConcurrentModification, ConditionFailed, ConfigError, NotFound, QueryError, ValidationError
 from .expressions.nodes import And, Compare, Exists, Node, Not
 from .fields import Field, FieldRef, Invalid, String
@@ -252,8 +252,7 @@ class Model(BaseModel, metaclass=_ModelMeta):
         return cls._bound().key(hash_value, range_value)
 
     def _key_label(self) -> str:
-        key = self._own_key()
-        return repr(key[0]) if len(key) == 1 else repr(key)
+        return Repository.key_label(self._own_key())
 
     def _own_key(self) -> tuple[Any, ...]:
         spec = self._spec

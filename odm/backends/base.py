@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, TypeVar
 
 from .. import ops
-from ..errors import ConfigError
+from ..errors import ConditionFailed, ConfigError, DuplicateKey
 from ..expressions.nodes import Node
 from ..fields import SortKey
 from ..ops import Op
@@ -101,6 +101,21 @@ class Repository:
 
     def use_exact_decimals(self) -> None:
         """The bound model has Decimal fields: read numbers back exactly (a no-op where they always are)."""
+
+    # -- what every backend says the same way ------------------------------------------
+    @staticmethod
+    def key_label(key: tuple[Any, ...]) -> str:
+        """A key as error messages show it: the hash value alone, or the (hash, range) pair."""
+        return repr(key[0]) if len(key) == 1 else repr(key)
+
+    def duplicate_key(self, key: tuple[Any, ...]) -> DuplicateKey:
+        return DuplicateKey(f"An item with key {self.key_label(key)} already exists in '{self.spec.name}'.")
+
+    def condition_failed(self, key: tuple[Any, ...], action: str) -> ConditionFailed:
+        """A conditional ``save``/``update``/``delete`` refused because the stored item does not match."""
+        outcome = "nothing was deleted" if action == "delete" else "nothing was written"
+        return ConditionFailed(f"The stored item {self.key_label(key)} in '{self.spec.name}' does not match the "
+                               f"{action} condition; {outcome}.")
 
     # -- the operations every backend implements ----------------------------------------
     # Transitional bodies, until every backend implements its *_op generators: they call the

@@ -8,6 +8,7 @@ neither equal to, less than nor greater than anything, so only ``Not`` turns a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -188,21 +189,53 @@ class Not(Node):
     item: Node
 
 
+#: LIKE pattern pieces: any run of characters (``%``), exactly one character (``_``), literal text.
+LIKE_ANY, LIKE_ONE = "%", "_"
+
+
+def like_parts(pattern: str) -> list[str | None]:
+    """A LIKE pattern as pieces: None for ``%``, ``""`` for ``_``, else literal text.
+
+    The one reading of the API's pattern every backend renders (``\\`` escapes the next
+    character; a lone trailing backslash is a literal backslash).
+    """
+    out: list[str | None] = []
+    chars = iter(pattern)
+    for ch in chars:
+        if ch == "\\":
+            out.append(next(chars, "\\"))
+        elif ch == LIKE_ANY:
+            out.append(None)
+        elif ch == LIKE_ONE:
+            out.append("")
+        else:
+            out.append(ch)
+    return out
+
+
+def render_like(pattern: str, any_: str, one: str, literal: Callable[[str], str]) -> str:
+    """A LIKE pattern in another syntax: ``any_``/``one`` for the wildcards, ``literal`` for text."""
+    return "".join(any_ if p is None else one if p == "" else literal(p) for p in like_parts(pattern))
+
+
 def like_to_regex(pattern: str) -> str:
     """Translate a LIKE pattern (``%``, ``_``, ``\\`` escapes) to an anchored Python regex."""
     import re
 
-    out = ["^"]
-    chars = iter(pattern)
-    for ch in chars:
-        if ch == "\\":
-            nxt = next(chars, "\\")
-            out.append(re.escape(nxt))
-        elif ch == "%":
-            out.append(".*")
-        elif ch == "_":
-            out.append(".")
-        else:
-            out.append(re.escape(ch))
-    out.append("$")
-    return "".join(out)
+    return "^" + render_like(pattern, ".*", ".", re.escape) + "$"
+
+
+def holds_for_missing(node: Node) -> bool:
+    """Whether a condition is true for an item that does not exist (every attribute missing).
+
+    Every comparison, ``exists``, ``startswith``, ``contains`` and ``like`` is false on a missing
+    attribute, so only negation can make a condition hold: the rule every backend applies to
+    ``save(condition=...)`` over no stored item, without a request.
+    """
+    if isinstance(node, Not):
+        return not holds_for_missing(node.item)
+    if isinstance(node, And):
+        return all(holds_for_missing(n) for n in node.items)
+    if isinstance(node, Or):
+        return any(holds_for_missing(n) for n in node.items)
+    return False

@@ -17,8 +17,19 @@ from bson.decimal128 import Decimal128  # noqa: E402
 import odm  # noqa: E402
 from odm import EmbeddedModel, Model, fields  # noqa: E402
 from odm.backends.mongodb.codec import MongoCodec  # noqa: E402
-from odm.backends.mongodb.compiler import END, MongoCompiler, and_filters, matches_missing  # noqa: E402
-from odm.expressions.nodes import And, Compare, Exists, In, Like, Node, Not, Or, Path  # noqa: E402
+from odm.backends.mongodb.compiler import END, MongoCompiler, and_filters  # noqa: E402
+from odm.expressions.nodes import (  # noqa: E402
+    And,
+    Compare,
+    Exists,
+    In,
+    Like,
+    Node,
+    Not,
+    Or,
+    Path,
+    holds_for_missing,  # noqa: E402
+)
 from odm.fields import SortKey  # noqa: E402
 from odm.golayer import definition_spec  # noqa: E402
 
@@ -196,8 +207,8 @@ def test_and_filters_merges_or_nests() -> None:
 
 
 def test_matches_missing_follows_two_valued_logic() -> None:
-    assert not matches_missing(Doc.n == 1)
-    assert matches_missing(Doc.n != 1)
-    assert matches_missing(Doc.pk.not_exists())
-    assert not matches_missing(And.of(Doc.pk.not_exists(), Doc.n > 1))
-    assert matches_missing(Or.of(Doc.n > 1, Doc.n.not_in([2])))
+    assert not holds_for_missing(Doc.n == 1)
+    assert holds_for_missing(Doc.n != 1)
+    assert holds_for_missing(Doc.pk.not_exists())
+    assert not holds_for_missing(And.of(Doc.pk.not_exists(), Doc.n > 1))
+    assert holds_for_missing(Or.of(Doc.n > 1, Doc.n.not_in([2])))

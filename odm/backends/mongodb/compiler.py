@@ -74,17 +74,6 @@ def and_filters(*parts: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def matches_missing(node: Node) -> bool:
-    """Whether ``node`` is true for an item that does not exist (every attribute missing)."""
-    if isinstance(node, Not):
-        return not matches_missing(node.item)
-    if isinstance(node, And):
-        return all(matches_missing(n) for n in node.items)
-    if isinstance(node, Or):
-        return any(matches_missing(n) for n in node.items)
-    return False
-
-
 def _check_value(value: Any) -> Any:
     # A regex inside $in is a pattern, not data; Code is never data we write.
     if isinstance(value, (re.Pattern, Regex, Code)):

@@ -25,13 +25,13 @@ from pymongo import ReturnDocument
 from pymongo.errors import BulkWriteError, DocumentTooLarge, DuplicateKeyError
 
 from ... import ops
-from ...errors import BackendUnavailable, ConditionFailed, DuplicateKey, ODMError, QueryError, ValidationError
-from ...expressions.nodes import Node
+from ...errors import BackendUnavailable, DuplicateKey, ODMError, QueryError, ValidationError
+from ...expressions.nodes import Node, holds_for_missing
 from ...ops import Op
 from ..base import Action, QuerySpec, Repository, chunks
 from ..codec import iso_utc
 from .codec import CODEC_OPTIONS, TTL_MICROS, join_micros, split_micros
-from .compiler import MongoCompiler, and_filters, check_name, matches_missing
+from .compiler import MongoCompiler, and_filters, check_name
 from .requests import Call, Find, More
 from .sync import sync_op
 
@@ -112,9 +112,6 @@ class MongoRepository(Repository):
     def _id(self, key: tuple[Any, ...]) -> Any:
         return self.compiler.key_id(key)
 
-    def _label(self, key: tuple[Any, ...]) -> str:
-        return repr(key[0]) if len(key) == 1 else repr(key)
-
     def _full(self, doc: dict[str, Any]) -> dict[str, Any]:
         """The document as written: ``_id`` first, attribute names checked."""
         for name in doc:
@@ -135,15 +132,16 @@ class MongoRepository(Repository):
             value = details.get("keyValue")
             return DuplicateKey(f"An item in '{self.spec.name}' already has the value {value!r} for the unique index "
                                 f"on {', '.join(pattern)}.")
-        shown = self._label(key) if key is not None else repr(details.get("keyValue"))
-        return DuplicateKey(f"An item with key {shown} already exists in '{self.spec.name}'.")
+        if key is not None:
+            return self.duplicate_key(key)
+        return DuplicateKey(f"An item with key {details.get('keyValue')!r} already exists in '{self.spec.name}'.")
 
     def _too_large(self, doc: dict[str, Any], written: str = "") -> ValidationError:
         """Name the attribute that makes a document exceed MongoDB's 16 MB limit."""
         sizes = {name: len(bson.encode({name: value}, codec_options=CODEC_OPTIONS)) for name, value in doc.items()}
         name = max(sizes, key=sizes.__getitem__) if sizes else "_schema"
         total = len(bson.encode(doc, codec_options=CODEC_OPTIONS))
-        return ValidationError({name: [f"The item {self._label(self.spec.key_of(doc))} is {total} bytes, over MongoDB's "
+        return ValidationError({name: [f"The item {self.key_label(self.spec.key_of(doc))} is {total} bytes, over MongoDB's "
                                        f"16 MB (16777216 bytes) document limit; '{name}' holds {sizes.get(name, 0)} "
                                        f"bytes of it.{written}"]}, self.spec.label)
 
@@ -182,7 +180,7 @@ class MongoRepository(Repository):
                 flt = and_filters({"_id": ident}, self._live(), self.compiler.compile(condition))
                 if (yield Call(name, "replace_one", flt, full)).matched_count:
                     return
-                if matches_missing(condition):
+                if holds_for_missing(condition):
                     # Written only if no live item has the key (an expired one counts as absent).
                     if self.ttl:
                         yield Call(name, "delete_one", {"_id": ident, **self._expired()})
@@ -196,8 +194,7 @@ class MongoRepository(Repository):
                 raise self._duplicate(exc, key) from exc
             except DocumentTooLarge as exc:
                 raise self._too_large(doc) from exc
-        raise ConditionFailed(f"The stored item {self._label(key)} in '{self.spec.name}' does not match the save "
-                              "condition; nothing was written.")
+        raise self.condition_failed(key, "save")
 
     def update_op(self, key: tuple[Any, ...], sets: dict[str, Any], incs: dict[str, Any],
                   unsets: Sequence[str], condition: Node | None = None) -> Op[dict[str, Any] | None]:
@@ -234,8 +231,7 @@ class MongoRepository(Repository):
                 return self._out(doc)
             if (yield Call(name, "find_one", where, {"_id": 1})) is None:
                 return None
-        raise ConditionFailed(f"The stored item {self._label(key)} in '{self.spec.name}' does not match the update "
-                              "condition; nothing was written.")
+        raise self.condition_failed(key, "update")
 
     def delete_op(self, key: tuple[Any, ...], condition: Node | None = None) -> Op[bool]:
         ident = self._id(key)
@@ -248,10 +244,9 @@ class MongoRepository(Repository):
             if condition is None:
                 return False
             # A missing item is judged like any other: the condition must hold for it.
-            if matches_missing(condition) and (yield Call(name, "find_one", where, {"_id": 1})) is None:
+            if holds_for_missing(condition) and (yield Call(name, "find_one", where, {"_id": 1})) is None:
                 return False
-        raise ConditionFailed(f"The stored item {self._label(key)} in '{self.spec.name}' does not match the delete "
-                              "condition; nothing was deleted.")
+        raise self.condition_failed(key, "delete")
 
     def insert_many_op(self, docs: Sequence[dict[str, Any]]) -> Op[None]:
         """Unordered within a batch: every item without a conflict is written; every refused item is named.
@@ -322,8 +317,8 @@ class MongoRepository(Repository):
         if not keys:
             return "none"
         if len(keys) <= 10:
-            return "keys " + ", ".join(self._label(k) for k in keys)
-        return f"items {start}-{stop - 1} of the input, keys {self._label(keys[0])} to {self._label(keys[-1])}"
+            return "keys " + ", ".join(self.key_label(k) for k in keys)
+        return f"items {start}-{stop - 1} of the input, keys {self.key_label(keys[0])} to {self.key_label(keys[-1])}"
 
     def _bulk_error(self, details: dict[str, Any], docs: Sequence[dict[str, Any]]) -> ODMError:
         errors = details.get("writeErrors") or []
@@ -333,7 +328,7 @@ class MongoRepository(Repository):
             index = err.get("index")
             key = self.spec.key_of(docs[index]) if isinstance(index, int) and 0 <= index < len(docs) else None
             failed.append(key)
-            label = self._label(key) if key is not None else f"item {index}"
+            label = self.key_label(key) if key is not None else f"item {index}"
             pattern = err.get("keyPattern") or {}
             if err.get("code") in DUPLICATE_CODES and pattern and "_id" not in pattern:
                 label += f" (unique {', '.join(pattern)} = {err.get('keyValue')!r})"

@@ -27,6 +27,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolClosed, PoolTi
 
 from ...config import redact_url
 from ...errors import BackendUnavailable, ConfigError, ODMError, QueryError
+from ...expressions.nodes import render_like
 from ...fields import Field
 from ...ops import Op
 from ...redaction import mask_secrets
@@ -77,14 +78,7 @@ def escape_like(text: str) -> str:
 
 def normalise_like(pattern: str) -> str:
     """The API's LIKE pattern for PostgreSQL: a lone trailing backslash is a literal backslash."""
-    out: list[str] = []
-    chars = iter(pattern)
-    for ch in chars:
-        if ch == "\\":
-            out.append("\\" + next(chars, "\\"))
-        else:
-            out.append(ch)
-    return "".join(out)
+    return render_like(pattern, "%", "_", escape_like)
 
 
 class PostgresDialect(Dialect):

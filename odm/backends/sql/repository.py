@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ...errors import ConditionFailed, DuplicateKey, SchemaMismatch
-from ...expressions.nodes import In, Node, Path
+from ...expressions.nodes import In, Node, Path, holds_for_missing
 from ...ops import Emit, Op, collect
 from ...pagination import value_at
 from ..base import Action, QuerySpec, Repository, chunks
@@ -137,9 +137,6 @@ class SQLRepository(Repository):
         """Delete the expired items (before every write of a table with TTL)."""
         return Execute(f'DELETE FROM {self.table} WHERE "_exp" <= {self.dialect.ph}', [time.time()])
 
-    def _key_label(self, key: tuple[Any, ...]) -> str:
-        return repr(key[0]) if len(key) == 1 else repr(key)
-
     # -- schema ---------------------------------------------------------------------
     def key_schema(self) -> dict[str, Any]:
         spec = self.spec
@@ -205,14 +202,6 @@ class SQLRepository(Repository):
             if expiry is not None:
                 yield Execute(f'UPDATE {self.table} SET "_exp" = {self.dialect.ph} WHERE {self.key_where}', [expiry, *key])
 
-    def _holds_for_missing_op(self, condition: Node) -> Op[bool]:
-        """Evaluate a condition against a missing item (all attributes missing), as DynamoDB does."""
-        comp = self.compiler()
-        cond = comp.compile(condition)
-        row = yield Execute(f"SELECT 1 FROM {self.dialect.empty_row(self.key_columns, self.table)} WHERE {cond}",
-                            comp.params, "one")
-        return row is not None
-
     def _exists_op(self, key: tuple[Any, ...]) -> Op[bool]:
         row = yield Execute(f"SELECT 1 FROM {self.table} WHERE {self.key_where}", self._key_params(key), "one")
         return row is not None
@@ -227,7 +216,7 @@ class SQLRepository(Repository):
         if not self._is_key_clash(exc):
             what = self.backend.constraint_name(exc)
             return DuplicateKey(f"An item in '{self.spec.name}' already has this value for the unique index {what}.")
-        return DuplicateKey(f"An item with key {self._key_label(key)} already exists in '{self.spec.name}'.")
+        return self.duplicate_key(key)
 
     def insert_op(self, doc: dict[str, Any]) -> Op[None]:
         params = self._row_params(doc)
@@ -262,16 +251,15 @@ class SQLRepository(Repository):
                                   "rowcount")
             if count == 1:
                 return
-            if not (yield from self._exists_op(key)) and (yield from self._holds_for_missing_op(condition)):
+            if holds_for_missing(condition) and not (yield from self._exists_op(key)):
                 yield Execute(f"INSERT INTO {self.table} ({cols}) VALUES ({marks})", params)
                 return
-            raise ConditionFailed(f"The stored item {self._key_label(key)} in '{self.spec.name}' "
-                                  "does not match the save condition; nothing was written.")
+            raise self.condition_failed(key, "save")
         except self.backend.integrity_errors as exc:
             if condition is not None and self._is_key_clash(exc):
                 # Another writer inserted the key between our check and our INSERT: the item is no
                 # longer missing, so the condition (judged on a missing item) no longer holds.
-                raise ConditionFailed(f"The item {self._key_label(key)} in '{self.spec.name}' was written by "
+                raise ConditionFailed(f"The item {self.key_label(key)} in '{self.spec.name}' was written by "
                                       "someone else meanwhile; nothing was written.") from exc
             raise self._duplicate(exc, key) from exc
 
@@ -302,8 +290,7 @@ class SQLRepository(Repository):
                 return self.loads(row[0])  # type: ignore[no-any-return]
             if condition is None or not (yield from self._exists_op(key)):
                 return None
-            raise ConditionFailed(f"The stored item {self._key_label(key)} in '{self.spec.name}' "
-                                  "does not match the update condition; nothing was written.")
+            raise self.condition_failed(key, "update")
         except self.backend.integrity_errors as exc:
             raise self._duplicate(exc, key) from exc
 
@@ -335,10 +322,8 @@ class SQLRepository(Repository):
         count = yield Execute(f"DELETE FROM {self.table} WHERE {self.key_where} AND {live}{cond}", params, "rowcount")
         if count:
             return True
-        if condition is not None and ((yield from self._exists_op(key))
-                                      or not (yield from self._holds_for_missing_op(condition))):
-            raise ConditionFailed(f"The item {self._key_label(key)} in '{self.spec.name}' "
-                                  "does not match the delete condition; nothing was deleted.")
+        if condition is not None and (not holds_for_missing(condition) or (yield from self._exists_op(key))):
+            raise self.condition_failed(key, "delete")
         return False
 
     def insert_many_op(self, docs: Sequence[dict[str, Any]]) -> Op[None]:
@@ -357,7 +342,7 @@ class SQLRepository(Repository):
             keys = [self.spec.key_of(d) for d in docs]
             clashes = (yield from self._existing_op(keys)) + [k for i, k in enumerate(keys) if k in keys[:i]]
             clashes += [k for k in (yield from self._unique_clashes_op(docs)) if k not in clashes]
-            shown = ", ".join(self._key_label(k) for k in clashes[:20]) or "(a unique index value)"
+            shown = ", ".join(self.key_label(k) for k in clashes[:20]) or "(a unique index value)"
             error = DuplicateKey(f"insert_many into '{self.spec.name}' wrote nothing: {len(clashes) or 'some'} "
                                  f"item(s) clash with existing keys or each other: {shown}.")
             # The contract every backend meets (docs/models.md): what was written, what was refused.

@@ -14,6 +14,7 @@ from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal, InvalidOperation
 from typing import Any, ClassVar, TypeVar
 
 from ...errors import BackendUnavailable, ConfigError, ODMError, QueryError
+from ...expressions.nodes import render_like
 from ...fields import Field
 from ...ops import Emit, Op
 from ..names import TableNameRule
@@ -104,18 +105,7 @@ def _glob_escape(text: str) -> str:
 
 
 def like_to_glob(pattern: str) -> str:
-    out = []
-    chars = iter(pattern)
-    for ch in chars:
-        if ch == "\\":
-            out.append(_glob_escape(next(chars, "\\")))
-        elif ch == "%":
-            out.append("*")
-        elif ch == "_":
-            out.append("?")
-        else:
-            out.append(_glob_escape(ch))
-    return "".join(out)
+    return render_like(pattern, "*", "?", _glob_escape)
 
 
 class SQLiteDialect(Dialect):
