@@ -8,6 +8,9 @@ never appear in reprs or errors. See docs/backends/dynamodb.md.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 from typing import Any, ClassVar
 
 import boto3
@@ -15,12 +18,13 @@ import botocore.exceptions as bexc
 from botocore.config import Config
 
 from ...errors import BackendUnavailable, ConfigError, ODMError, QueryError
+from ...ops import Op
 from ...redaction import SECRETS, watch
 from ..base import Backend, Features
 from ..names import TableNameRule
 from .codec import MAX_DIGITS, DynamoCodec
 from .repository import DynamoRepository
-from .retry import THROTTLED, TRANSIENT, RetryPolicy, may_have_landed, repeatable, throttled
+from .retry import THROTTLED, TRANSIENT, Call, RetryPolicy, Sleep, may_have_landed, repeatable, throttled
 
 #: Codes the repositories handle themselves.
 PASS_THROUGH = frozenset({"ConditionalCheckFailedException", "TransactionCanceledException", "ResourceInUseException"})
@@ -63,18 +67,41 @@ class DynamoBackend(Backend):
         watch(DRIVER_LOGGERS, [str(info.get(k) or "") for k in ("awsSecretAccessKey", "awsSessionToken")])
         self.client = self._client(info)
         self._closed = False
+        # The async client (aiobotocore), opened on first async use inside the running loop.
+        self._aclient: Any = None
+        self._aloop: asyncio.AbstractEventLoop | None = None
+        self._aopening: asyncio.Task[Any] | None = None
+        self._astack: contextlib.AsyncExitStack | None = None
 
     def _client(self, info: dict[str, Any]) -> Any:
         import botocore.session
 
         core = botocore.session.Session()
+        path = self._credentials_file(info)
+        if path:
+            core.set_config_variable("credentials_file", path)
+        session = boto3.Session(botocore_session=core, **self._keys(info))
+        # One attempt per botocore call: self.retry repeats them (see retry.py for why).
+        config = Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=60,
+                        max_pool_connections=20)
+        try:
+            return session.client("dynamodb", endpoint_url=self.endpoint, region_name=self.region, config=config)
+        except ValueError as exc:
+            raise ConfigError(f"The dynamodb backend's dbInfo key 'endpoint' ({self.endpoint!r}) is not a valid URL.") from exc
+
+    @staticmethod
+    def _credentials_file(info: dict[str, Any]) -> str | None:
         path = info.get("credentials")
         if path:
             import os
 
             if not os.path.isfile(path):
                 raise ConfigError(f"The dynamodb backend's dbInfo key 'credentials' names {path!r}, which is not a file.")
-            core.set_config_variable("credentials_file", path)
+        return path or None
+
+    @staticmethod
+    def _keys(info: dict[str, Any]) -> dict[str, Any]:
+        """Explicit credentials from dbInfo (empty: the credentials file or boto3's default chain)."""
         kwargs: dict[str, Any] = {}
         key_id, secret = info.get("awsSecretKeyId"), info.get("awsSecretAccessKey")
         if key_id or secret:
@@ -84,21 +111,74 @@ class DynamoBackend(Backend):
             kwargs = {"aws_access_key_id": key_id, "aws_secret_access_key": secret}
             if info.get("awsSessionToken"):
                 kwargs["aws_session_token"] = info["awsSessionToken"]
-        session = boto3.Session(botocore_session=core, **kwargs)
-        # One attempt per botocore call: self.retry repeats them (see retry.py for why).
-        config = Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=60,
-                        max_pool_connections=20)
+        return kwargs
+
+    # -- the drivers: a request (retry.Call or retry.Sleep) sent sync or async ----------------------
+    def send(self, request: Any) -> Any:
+        if type(request) is Call:
+            return getattr(self.client, request.op)(**request.kwargs)
+        if type(request) is Sleep:
+            time.sleep(request.seconds)
+            return None
+        raise TypeError(f"DynamoDB cannot send {request!r}.")
+
+    async def asend(self, request: Any) -> Any:
+        if type(request) is Call:
+            client = self._aclient
+            if client is None or self._aloop is not asyncio.get_running_loop():
+                client = await self._async_client()
+            return await getattr(client, request.op)(**request.kwargs)
+        if type(request) is Sleep:
+            await asyncio.sleep(request.seconds)
+            return None
+        raise TypeError(f"DynamoDB cannot send {request!r}.")
+
+    async def _async_client(self) -> Any:
+        """The aiobotocore client of the running loop, opened once (concurrent first calls share the opening)."""
+        loop = asyncio.get_running_loop()
+        if self._aloop is not loop:
+            # A client of an earlier loop cannot be used (nor closed) here: forget it.
+            self._aclient, self._astack, self._aloop = None, None, loop
+            self._aopening = loop.create_task(self._open_async())
+        assert self._aopening is not None
+        return await asyncio.shield(self._aopening)
+
+    async def _open_async(self) -> Any:
         try:
-            return session.client("dynamodb", endpoint_url=self.endpoint, region_name=self.region, config=config)
-        except ValueError as exc:
-            raise ConfigError(f"The dynamodb backend's dbInfo key 'endpoint' ({self.endpoint!r}) is not a valid URL.") from exc
+            from aiobotocore.config import AioConfig
+            from aiobotocore.session import AioSession
+        except ImportError as exc:  # pragma: no cover - the dynamodb extra installs it
+            raise ConfigError("The async DynamoDB driver needs aiobotocore: pip install 'microkubes-odm[dynamodb]'.") from exc
+        session = AioSession()
+        path = self._credentials_file(self.info)
+        if path:
+            session.set_config_variable("credentials_file", path)
+        config = AioConfig(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=60,
+                           max_pool_connections=20)
+        stack = contextlib.AsyncExitStack()
+        try:
+            client = await stack.enter_async_context(session.create_client(
+                "dynamodb", endpoint_url=self.endpoint, region_name=self.region, config=config, **self._keys(self.info)))
+        except BaseException as exc:
+            self._aloop = self._aopening = None
+            await stack.aclose()
+            if isinstance(exc, ValueError):
+                raise ConfigError(f"The dynamodb backend's dbInfo key 'endpoint' ({self.endpoint!r}) is not a valid URL.") from exc
+            raise
+        self._aclient, self._astack = client, stack
+        return client
 
     @property
     def where(self) -> str:
         return self.endpoint or f"DynamoDB in {self.region}"
 
     def call(self, op: str, *, write: bool = False, key: tuple[Any, ...] | None = None, **kwargs: Any) -> Any:
-        """One client call, repeated under :attr:`retry`, with driver errors translated.
+        """:meth:`call_op` run with the sync driver."""
+        return self.run(self.call_op(op, write=write, key=key, **kwargs))
+
+    def call_op(self, op: str, *, write: bool = False, key: tuple[Any, ...] | None = None, **kwargs: Any) -> Op[Any]:
+        """One client call (an operation yielding :class:`Call`), repeated under :attr:`retry`, with
+        driver errors translated.
 
         Conditional failures and cancelled transactions whose reasons are not all retryable pass
         through for the repository to interpret. A write that :func:`repeatable` refuses to send
@@ -106,10 +186,9 @@ class DynamoBackend(Backend):
         names it there.
         """
         SECRETS.attach()  # botocore creates some loggers lazily: filter those too
-        method = getattr(self.client, op)
         repeat = repeatable(op, kwargs)
         try:
-            return self.retry.run(lambda: method(**kwargs), repeat_unanswered=repeat)
+            return (yield from self.retry.attempts(Call(op, kwargs), repeat_unanswered=repeat))
         except bexc.ClientError as exc:
             if not repeat and str(exc.response.get("Error", {}).get("Code", "")) in TRANSIENT:
                 raise self._unanswered(op, kwargs, key) from exc
@@ -183,6 +262,20 @@ class DynamoBackend(Backend):
             close = getattr(self.client, "close", None)
             if close is not None:
                 close()
+
+    async def aclose(self) -> None:
+        """Close the async client (in the loop that opened it) and the sync one."""
+        stack, opening = self._astack, self._aopening
+        self._aclient = self._astack = self._aopening = self._aloop = None
+        try:
+            if stack is None and opening is not None and not opening.done():
+                with contextlib.suppress(Exception):
+                    await opening  # closed below, once open
+                stack, self._astack, self._aclient = self._astack, None, None
+            if stack is not None:
+                await stack.aclose()
+        finally:
+            self.close()
 
     def __repr__(self) -> str:
         return f"<DynamoBackend endpoint={self.endpoint!r} region={self.region!r} prefix={self.prefix!r}>"

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import botocore.exceptions as bexc
 
 from ...errors import ConfigError, SchemaMismatch
+from ...ops import Op
 from ..base import Action
 from .guards import GUARD, OF, OWNER, Guards, Value
 from .planner.compiler import Context
@@ -53,30 +54,30 @@ class GuardSync:
         self.ts = table_sync
         self.repo = table_sync.repo
         self.guards: Guards = self.repo.guards
-        self.call = self.repo.backend.call
+        self.call = self.repo.backend.call_op
         self.table = self.guards.table
 
     # -- check (changes nothing) -----------------------------------------------------------------
-    def check(self, fresh: bool) -> GuardPlan | None:
+    def check(self, fresh: bool) -> Op[GuardPlan | None]:
         if not self.guards:
             return None
         if len(self.table) > MAX_TABLE_NAME:
             raise ConfigError(f"The unique indexes of '{self.repo.spec.name}' need the guard table '{self.table}', "
                               f"longer than DynamoDB's {MAX_TABLE_NAME} characters; shorten the table name.")
-        desc = self.ts.describe(self.table)
+        desc = yield from self.ts.describe(self.table)
         if desc is not None:
             types = {d["AttributeName"]: d["AttributeType"] for d in desc.get("AttributeDefinitions", [])}
             if desc.get("KeySchema") != [{"AttributeName": GUARD, "KeyType": "HASH"}] or types.get(GUARD) != "S":
                 raise SchemaMismatch(f"The table '{self.table}' exists but is not a unique-guard table (hash key "
                                      f"'{GUARD}', a string); rename it: the unique indexes of '{self.repo.spec.name}' "
                                      "keep their guards there. Nothing was changed.")
-        plan = GuardPlan(desc is not None, {} if fresh else self._holders())
+        plan = GuardPlan(desc is not None, {} if fresh else (yield from self._holders()))
         if plan.exists and plan.holders:
-            plan.stored = {g[GUARD]["S"]: g for g in self._scan(self.table)}
-            self._orphans(plan)
+            plan.stored = {g[GUARD]["S"]: g for g in (yield from self._scan(self.table))}
+            yield from self._orphans(plan)
         return plan
 
-    def _orphans(self, plan: GuardPlan) -> None:
+    def _orphans(self, plan: GuardPlan) -> Op[None]:
         """Guards of held values that name another owner: orphans when that owner no longer holds the
         value (a tool changed it bypassing the guards), else a clash, refused before any change."""
         clashes: list[str] = []
@@ -84,7 +85,8 @@ class GuardSync:
             have = plan.stored.get(g)
             if have is None or have.get(OWNER, {}).get("S") == self.guards.owner(key) or OF not in have:
                 continue
-            owner = self.call("get_item", TableName=self.repo.table, Key=have[OF]["M"], ConsistentRead=True).get("Item")
+            owner = (yield from self.call("get_item", TableName=self.repo.table, Key=have[OF]["M"],
+                                          ConsistentRead=True)).get("Item")
             if self._holds(owner, g):
                 other = self.repo.spec.key_of(self.repo._doc(owner)) if owner is not None else ()
                 clashes.append(f"{self.guards.label(name, value)} is held by {self.repo._label(other)} (its guard) "
@@ -101,25 +103,25 @@ class GuardSync:
         return item is not None and self.repo._live(self.repo._doc(item)) and any(
             self.guards.key(n, v) == g for n, v in self.guards.values(item).items())
 
-    def _scan(self, table: str) -> list[dict[str, Any]]:
+    def _scan(self, table: str) -> Op[list[dict[str, Any]]]:
         items: list[dict[str, Any]] = []
         start: dict[str, Any] | None = None
         while True:
             kwargs: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
             if start:
                 kwargs["ExclusiveStartKey"] = start
-            resp = self.call("scan", **kwargs)
+            resp = yield from self.call("scan", **kwargs)
             items += resp.get("Items", [])
             start = resp.get("LastEvaluatedKey")
             if not start:
                 return items
 
-    def _holders(self) -> Holders:
+    def _holders(self) -> Op[Holders]:
         """Who holds each unique value among live items; values held twice are refused."""
         spec, repo = self.repo.spec, self.repo
         out: Holders = {}
         clashes: list[str] = []
-        for item in self._scan(repo.table):
+        for item in (yield from self._scan(repo.table)):
             doc = repo._doc(item)
             if not repo._live(doc):
                 continue
@@ -139,13 +141,13 @@ class GuardSync:
         return out
 
     # -- apply -------------------------------------------------------------------------------------
-    def apply(self, plan: GuardPlan | None) -> list[Action]:
+    def apply(self, plan: GuardPlan | None) -> Op[list[Action]]:
         if plan is None:
             return []
         actions: list[Action] = []
         if not plan.exists:
-            actions.append(self._create())
-        stored = (plan.stored or {g[GUARD]["S"]: g for g in self._scan(self.table)}) if plan.exists else {}
+            actions.append((yield from self._create()))
+        stored = (plan.stored or {g[GUARD]["S"]: g for g in (yield from self._scan(self.table))}) if plan.exists else {}
         claimed = 0
         for g, (name, key, value, item) in plan.holders.items():
             have = stored.get(g)
@@ -154,17 +156,20 @@ class GuardSync:
                     self.guards.expiry(have) == want_expiry:
                 continue
             if have is not None and g in plan.orphans:
-                claimed += self._replace(name, key, value, item, have, plan.orphans[g])
+                claimed += yield from self._replace(name, key, value, item, have, plan.orphans[g])
             else:
-                claimed += self._claim(name, key, value, item)
-        removed = sum(self._remove_stale(g, guard) for g, guard in stored.items() if g not in plan.holders)
+                claimed += yield from self._claim(name, key, value, item)
+        removed = 0
+        for g, guard in stored.items():
+            if g not in plan.holders:
+                removed += yield from self._remove_stale(g, guard)
         if claimed or removed or not plan.exists:
             names = ", ".join(ix.name for ix in self.guards.indexes)
             actions.append(Action("built unique guards", f"{self.repo.spec.name} ({names})",
                                   f"{claimed} claimed, {removed} stale removed"))
         return actions
 
-    def _create(self) -> Action:
+    def _create(self) -> Op[Action]:
         req: dict[str, Any] = {"TableName": self.table, "KeySchema": [{"AttributeName": GUARD, "KeyType": "HASH"}],
                                "AttributeDefinitions": [{"AttributeName": GUARD, "AttributeType": "S"}]}
         spec = self.repo.spec
@@ -175,20 +180,20 @@ class GuardSync:
         else:
             req["BillingMode"] = "PAY_PER_REQUEST"
         try:
-            self.call("create_table", **req)
+            yield from self.call("create_table", **req)
         except bexc.ClientError as exc:  # created concurrently
             if exc.response.get("Error", {}).get("Code") != "ResourceInUseException":
                 raise
-        self.ts.wait(self.table)
+        yield from self.ts.wait(self.table)
         return Action("created table", self.table, "unique guards for " + ", ".join(ix.name for ix in self.guards.indexes))
 
-    def _claim(self, name: str, key: tuple[Any, ...], value: Value, item: dict[str, Any]) -> int:
+    def _claim(self, name: str, key: tuple[Any, ...], value: Value, item: dict[str, Any]) -> Op[int]:
         """Claim the guard if the item still holds the value; another holder by now is a clash."""
         ctx = Context()
         check = {"TableName": self.repo.table, "Key": self.repo.key_av(key),
                  "ConditionExpression": self.guards.unchanged(ctx, self.repo.hash_name, item)[0], **ctx.attributes()}
         claim = self.guards.claim(name, value, key, self.guards.expiry(item))
-        refusal = run_one(self.repo.backend, Unit(key, [Write("ConditionCheck", check), claim]))
+        refusal = yield from run_one(self.repo.backend, Unit(key, [Write("ConditionCheck", check), claim]))
         if refusal is not None and refusal.write.role == "claim":
             raise SchemaMismatch(f"While building the guards of '{self.repo.spec.name}', "
                                  f"{self.guards.label(name, value)} was taken by another write; resolve the clash "
@@ -197,7 +202,7 @@ class GuardSync:
         return int(refusal is None)
 
     def _replace(self, name: str, key: tuple[Any, ...], value: Value, item: dict[str, Any],
-                 guard: dict[str, Any], owner: dict[str, Any] | None) -> int:
+                 guard: dict[str, Any], owner: dict[str, Any] | None) -> Op[int]:
         """Hand an orphaned guard to the item that holds its value, in one transaction conditioned on
         the holder, the guard and its old owner all being as read (else another writer acted first)."""
         ctx = Context()
@@ -210,20 +215,20 @@ class GuardSync:
         ctx3 = Context()
         claim.request = {**claim.request, "ConditionExpression": f"{ctx3.name(OWNER)} = {ctx3.value(guard[OWNER])}",
                          **ctx3.attributes()}
-        refusal = run_one(self.repo.backend, Unit(key, [Write("ConditionCheck", holder),
-                                                        Write("ConditionCheck", old, "owner"), claim]))
+        refusal = yield from run_one(self.repo.backend, Unit(key, [Write("ConditionCheck", holder),
+                                                                   Write("ConditionCheck", old, "owner"), claim]))
         if refusal is not None and refusal.write.role != "item":
             raise SchemaMismatch(f"While building the guards of '{self.repo.spec.name}', "
                                  f"{self.guards.label(name, value)} or the item its guard named changed; "
                                  "run sync again.")
         return int(refusal is None)
 
-    def _remove_stale(self, g: str, guard: dict[str, Any]) -> int:
+    def _remove_stale(self, g: str, guard: dict[str, Any]) -> Op[int]:
         """Delete a guard no live item holds (left by a dropped index or table, or a bypassing tool)."""
         if OF not in guard:
             return 0
         key_av = guard[OF]["M"]
-        item = self.call("get_item", TableName=self.repo.table, Key=key_av, ConsistentRead=True).get("Item")
+        item = (yield from self.call("get_item", TableName=self.repo.table, Key=key_av, ConsistentRead=True)).get("Item")
         if item is not None and self.repo._live(self.repo._doc(item)) and any(
                 self.guards.key(n, v) == g for n, v in self.guards.values(item).items()):
             return 0  # written after the scan: it is held
@@ -234,4 +239,5 @@ class GuardSync:
         drop = {"TableName": self.table, "Key": {GUARD: {"S": g}},
                 "ConditionExpression": f"{ctx2.name(OWNER)} = {ctx2.value(guard[OWNER])}", **ctx2.attributes()}
         key = tuple(key_av.values())
-        return int(run_one(self.repo.backend, Unit(key, [Write("ConditionCheck", check), Write("Delete", drop)])) is None)
+        refusal = yield from run_one(self.repo.backend, Unit(key, [Write("ConditionCheck", check), Write("Delete", drop)]))
+        return int(refusal is None)

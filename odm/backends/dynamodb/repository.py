@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Context as DecimalContext
 from decimal import Decimal
@@ -21,6 +21,7 @@ import botocore.exceptions as bexc
 
 from ...errors import BackendUnavailable, ConditionFailed, DuplicateKey, QueryError, ValidationError
 from ...expressions.nodes import And, Node, Path
+from ...ops import Emit, Op
 from ...pagination import fingerprint, invalid_cursor
 from ...schema import TableSpec
 from ..base import Action, QuerySpec, Repository, chunks
@@ -45,7 +46,7 @@ from .planner.compiler import (
     server_exact,
 )
 from .planner.evaluate import Evaluator
-from .retry import may_have_landed
+from .retry import Sleep, may_have_landed
 from .sync import TableSync
 from .transact import ATTEMPTS, Outcome, Refusal, Unit, Write, run_many, run_one
 
@@ -178,14 +179,14 @@ class DynamoRepository(Repository):
         return compile_condition(self.spec, self.codec, ctx, node)
 
     # -- schema -------------------------------------------------------------------------------
-    def sync(self) -> list[Action]:
+    def sync_op(self) -> Op[list[Action]]:
         return TableSync(self).run()
 
     # -- writes -------------------------------------------------------------------------------
-    def insert(self, doc: dict[str, Any]) -> None:
+    def insert_op(self, doc: dict[str, Any]) -> Op[None]:
         item = self._item(doc)
         key = self.spec.key_of(doc)
-        refusal = run_one(self.backend, self._insert_unit(key, item))
+        refusal = yield from run_one(self.backend, self._insert_unit(key, item))
         if refusal is not None:
             raise self._duplicate(refusal) from refusal.cause
 
@@ -208,9 +209,9 @@ class DynamoRepository(Repository):
         why = self._refused(refusal)
         return DuplicateKey(f"{why[0].upper()}{why[1:]} in '{self.spec.name}'; nothing was written.")
 
-    def _raw(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
+    def _raw(self, key: tuple[Any, ...]) -> Op[dict[str, Any] | None]:
         """The stored item as AttributeValues, expired or not (guards follow what is stored)."""
-        out = self.backend.call("get_item", TableName=self.table, Key=self.key_av(key), ConsistentRead=True)
+        out = yield from self.backend.call_op("get_item", TableName=self.table, Key=self.key_av(key), ConsistentRead=True)
         item: dict[str, Any] | None = out.get("Item")
         return item
 
@@ -222,20 +223,20 @@ class DynamoRepository(Repository):
             body["Key"] = self.key_av(key)
         return Write(op, body)
 
-    def _guarded(self, key: tuple[Any, ...], build: Build, what: str) -> dict[str, Any] | None:
+    def _guarded(self, key: tuple[Any, ...], build: Build, what: str) -> Op[dict[str, Any] | None]:
         """Run ``build(cur, skip) -> (item write, new item)`` with guard swaps until it lands.
 
         ``cur`` is the stored item the write is conditioned on (unchanged unique values and
         expiry); when another writer changed it first, it is read again. Returns the item the
         write replaced. A failed claim is DuplicateKey; a failed user condition ConditionFailed.
         """
-        cur = self._raw(key)
+        cur = yield from self._raw(key)
         skip: set[str] = set()
         for _ in range(ATTEMPTS * 4):
             write, new = build(cur, skip)
             if write is None:
                 return cur
-            refusal = run_one(self.backend, Unit(key, [write, *self.guards.swap(key, cur, new, skip)]))
+            refusal = yield from run_one(self.backend, Unit(key, [write, *self.guards.swap(key, cur, new, skip)]))
             if refusal is None:
                 return cur
             if refusal.write.role == "claim":
@@ -260,25 +261,25 @@ class DynamoRepository(Repository):
             cond = disj([cond, expired_term(ctx, self.ttl, self.now())])
         return cond
 
-    def put(self, doc: dict[str, Any], condition: Node | None = None) -> None:
+    def put_op(self, doc: dict[str, Any], condition: Node | None = None) -> Op[None]:
         item = self._item(doc)
         if self.guards:
-            self._guarded_put(self.spec.key_of(doc), item, condition)
+            yield from self._guarded_put(self.spec.key_of(doc), item, condition)
             return
         kwargs: dict[str, Any] = {}
         if condition is not None:
             ctx = Context()
             kwargs = {"ConditionExpression": self._write_condition(ctx, condition)[0], **ctx.attributes()}
         try:
-            self.backend.call("put_item", write=True, key=self.spec.key_of(doc), TableName=self.table, Item=item,
-                              **kwargs)
+            yield from self.backend.call_op("put_item", write=True, key=self.spec.key_of(doc), TableName=self.table,
+                                            Item=item, **kwargs)
         except bexc.ClientError as exc:
             if _code(exc) == "ConditionalCheckFailedException":
                 raise ConditionFailed(f"The stored item {self._label(self.spec.key_of(doc))} in '{self.spec.name}' "
                                       "does not match the save condition; nothing was written.") from exc
             raise
 
-    def _guarded_put(self, key: tuple[Any, ...], item: dict[str, Any], condition: Node | None) -> None:
+    def _guarded_put(self, key: tuple[Any, ...], item: dict[str, Any], condition: Node | None) -> Op[None]:
         def build(cur: dict[str, Any] | None, skip: set[str]) -> tuple[Write, dict[str, Any]]:
             ctx = Context()
             terms = [self.guards.unchanged(ctx, self.hash_name, cur)]
@@ -286,7 +287,7 @@ class DynamoRepository(Repository):
                 terms.append(self._write_condition(ctx, condition))
             return self._item_write("Put", key, terms, ctx=ctx, Item=item), item
 
-        self._guarded(key, build, "save")
+        yield from self._guarded(key, build, "save")
 
     def _update_expression(self, ctx: Context, sets: dict[str, Any], incs: dict[str, Any], unsets: Sequence[str]) -> str:
         clauses = []
@@ -304,13 +305,13 @@ class DynamoRepository(Repository):
             clauses.append("REMOVE " + ", ".join(removes))
         return " ".join(clauses)
 
-    def update(self, key: tuple[Any, ...], sets: dict[str, Any], incs: dict[str, Any],
-               unsets: Sequence[str], condition: Node | None = None) -> dict[str, Any] | None:
+    def update_op(self, key: tuple[Any, ...], sets: dict[str, Any], incs: dict[str, Any],
+                  unsets: Sequence[str], condition: Node | None = None) -> Op[dict[str, Any] | None]:
         if self.index_keys:
             self._check_index_keys(sets)
         changed = {*sets, *incs, *unsets}
         if self.guards and changed & (self.guards.names | ({self.ttl} if self.ttl else set())):
-            return self._guarded_update(key, sets, incs, unsets, condition)
+            return (yield from self._guarded_update(key, sets, incs, unsets, condition))
         ctx = Context()
         expression = self._update_expression(ctx, sets, incs, unsets)
         conds: list[Term] = [(f"attribute_exists({ctx.name(self.hash_name)})", ATOM)]
@@ -320,10 +321,10 @@ class DynamoRepository(Repository):
         if condition is not None:
             conds.append(self._condition(ctx, condition))
         try:
-            out = self.backend.call("update_item", write=True, key=key, TableName=self.table, Key=self.key_av(key),
-                                    UpdateExpression=expression, ConditionExpression=conj(conds)[0],
-                                    ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                                    **ctx.attributes())
+            out = yield from self.backend.call_op(
+                "update_item", write=True, key=key, TableName=self.table, Key=self.key_av(key),
+                UpdateExpression=expression, ConditionExpression=conj(conds)[0],
+                ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD", **ctx.attributes())
         except bexc.ClientError as exc:
             if _code(exc) != "ConditionalCheckFailedException":
                 raise
@@ -335,7 +336,7 @@ class DynamoRepository(Repository):
         return self._doc(out["Attributes"])
 
     def _guarded_update(self, key: tuple[Any, ...], sets: dict[str, Any], incs: dict[str, Any],
-                        unsets: Sequence[str], condition: Node | None) -> dict[str, Any] | None:
+                        unsets: Sequence[str], condition: Node | None) -> Op[dict[str, Any] | None]:
         """An update touching a unique field (or the expiry): item and guards in one transaction."""
         gone = False
 
@@ -355,13 +356,13 @@ class DynamoRepository(Repository):
             write = self._item_write("Update", key, terms, ctx=ctx, UpdateExpression=expression)
             return write, _updated(cur, sets, incs, unsets)
 
-        before = self._guarded(key, build, "update")
+        before = yield from self._guarded(key, build, "update")
         if gone:
             return None
-        after = self._raw(key)  # TransactWriteItems returns no attributes: read the result back
+        after = yield from self._raw(key)  # TransactWriteItems returns no attributes: read the result back
         return self._doc(after if after is not None else _updated(before or {}, sets, incs, unsets))
 
-    def _guarded_delete(self, key: tuple[Any, ...], condition: Node | None) -> bool:
+    def _guarded_delete(self, key: tuple[Any, ...], condition: Node | None) -> Op[bool]:
         def build(cur: dict[str, Any] | None, skip: set[str]) -> tuple[Write | None, None]:
             if cur is None and condition is None:
                 return None, None
@@ -371,19 +372,19 @@ class DynamoRepository(Repository):
                 terms.append(self._write_condition(ctx, condition))
             return self._item_write("Delete", key, terms, ctx=ctx), None
 
-        old = self._guarded(key, build, "delete")
+        old = yield from self._guarded(key, build, "delete")
         return old is not None and self._live(self._doc(old))
 
-    def delete(self, key: tuple[Any, ...], condition: Node | None = None) -> bool:
+    def delete_op(self, key: tuple[Any, ...], condition: Node | None = None) -> Op[bool]:
         if self.guards:
-            return self._guarded_delete(key, condition)
+            return (yield from self._guarded_delete(key, condition))
         kwargs: dict[str, Any] = {}
         if condition is not None:
             ctx = Context()
             kwargs = {"ConditionExpression": self._write_condition(ctx, condition)[0], **ctx.attributes()}
         try:
-            out = self.backend.call("delete_item", write=True, key=key, TableName=self.table, Key=self.key_av(key),
-                                    ReturnValues="ALL_OLD", **kwargs)
+            out = yield from self.backend.call_op("delete_item", write=True, key=key, TableName=self.table,
+                                                  Key=self.key_av(key), ReturnValues="ALL_OLD", **kwargs)
         except bexc.ClientError as exc:
             if _code(exc) == "ConditionalCheckFailedException":
                 raise ConditionFailed(f"The stored item {self._label(key)} in '{self.spec.name}' does not match the "
@@ -392,7 +393,7 @@ class DynamoRepository(Repository):
         old = out.get("Attributes")
         return bool(old) and self._live(self._doc(old))
 
-    def insert_many(self, docs: Sequence[dict[str, Any]]) -> None:
+    def insert_many_op(self, docs: Sequence[dict[str, Any]]) -> Op[None]:
         """Conditional puts in transactions of up to 100 actions: an existing item is never replaced.
 
         Each item (with its unique guards) is one unit of ``TransactWriteItems``; a cancelled
@@ -420,7 +421,7 @@ class DynamoRepository(Repository):
             claimed.update(values)
             units.append(self._insert_unit(key, item))
             order[id(units[-1])] = pos
-        out = run_many(self.backend, units)
+        out = yield from run_many(self.backend, units)
         refused += [(order[id(r.unit)], r.unit.key, f"{self._label(r.unit.key)} ({self._why(r)})") for r in out.refused]
         refused.sort(key=lambda r: r[0])
         if out.error is not None:
@@ -467,6 +468,10 @@ class DynamoRepository(Repository):
         return error
 
     def _batch_write(self, requests: list[dict[str, Any]]) -> None:
+        """:meth:`_batch_write_op` run with the sync driver."""
+        self.backend.run(self._batch_write_op(requests))
+
+    def _batch_write_op(self, requests: list[dict[str, Any]]) -> Op[None]:
         """BatchWriteItem in chunks; unprocessed items are sent again while each round makes progress.
 
         Throttled calls are repeated by the backend; when it gives up, or a chunk stalls for
@@ -479,7 +484,7 @@ class DynamoRepository(Repository):
             stalled = 0
             while pending and stalled < BATCH_ATTEMPTS:
                 try:
-                    out = self.backend.call("batch_write_item", write=True, RequestItems={self.table: pending})
+                    out = yield from self.backend.call_op("batch_write_item", write=True, RequestItems={self.table: pending})
                 except BackendUnavailable as exc:
                     later = [r for c in todo[n + 1:] for r in c]
                     if may_have_landed(exc.__cause__):  # the answer was lost: these are unconfirmed
@@ -490,7 +495,7 @@ class DynamoRepository(Repository):
                 stalled = 0 if len(left) < len(pending) else stalled + 1
                 pending = left
                 if pending:
-                    time.sleep(backoff(stalled))
+                    yield Sleep(backoff(stalled))
             if pending:
                 later = [r for c in todo[n + 1:] for r in c]
                 raise BackendUnavailable(f"DynamoDB at {self.backend.where} left batch writes to '{self.spec.name}' "
@@ -525,17 +530,17 @@ class DynamoRepository(Repository):
             return False
         return not any(av in ({"S": ""}, {"B": b""}) for av in avs)
 
-    def get(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
+    def get_op(self, key: tuple[Any, ...]) -> Op[dict[str, Any] | None]:
         if not self._storable_key(key):
             return None  # DynamoDB would refuse the request; no item has it
-        out = self.backend.call("get_item", TableName=self.table, Key=self.key_av(key), ConsistentRead=True)
+        out = yield from self.backend.call_op("get_item", TableName=self.table, Key=self.key_av(key), ConsistentRead=True)
         item = out.get("Item")
         if item is None:
             return None
         doc = self._doc(item)
         return doc if self._live(doc) else None
 
-    def batch_get(self, keys: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    def batch_get_op(self, keys: Sequence[tuple[Any, ...]]) -> Op[list[dict[str, Any]]]:
         out: list[dict[str, Any]] = []
         keys = [k for k in dict.fromkeys(keys) if self._storable_key(k)]
         for chunk in chunks(keys, GET_BATCH):
@@ -543,7 +548,7 @@ class DynamoRepository(Repository):
             stalled = 0
             while pending and stalled < BATCH_ATTEMPTS:
                 before = len(pending[self.table]["Keys"])
-                resp = self.backend.call("batch_get_item", RequestItems=pending)
+                resp = yield from self.backend.call_op("batch_get_item", RequestItems=pending)
                 for item in resp.get("Responses", {}).get(self.table, []):
                     doc = self._doc(item)
                     if self._live(doc):
@@ -552,7 +557,7 @@ class DynamoRepository(Repository):
                 if pending:
                     # Another round while each makes progress; only a stalled chunk gives up.
                     stalled = 0 if len(pending[self.table]["Keys"]) < before else stalled + 1
-                    time.sleep(backoff(stalled))
+                    yield Sleep(backoff(stalled))
             if pending:
                 left = len(pending.get(self.table, {}).get("Keys", []))
                 raise BackendUnavailable(f"DynamoDB at {self.backend.where} left {left} key(s) of a batch_get on "
@@ -565,95 +570,67 @@ class DynamoRepository(Repository):
                           self.now() if self.ttl else None)
 
     def _responses(self, plan: Plan, start: dict[str, Any] | None = None, page_limit: int | None = None,
-                   **extra: Any) -> Iterator[dict[str, Any]]:
-        """Every response page of a Query/Scan, following LastEvaluatedKey to the end."""
-        req = plan.request(self.table)
-        req.update(extra)
-        req["ReturnConsumedCapacity"] = "TOTAL"
-        if plan.access.kind != "GSI":
-            req["ConsistentRead"] = True
-        op = "query" if plan.operation == "Query" else "scan"
-        stats = self.last_read = ReadStats(plan.operation, plan.access.name)
-        if plan.operation == EMPTY:
-            return  # no storable item can match: no request
+                   **extra: Any) -> Pages:
+        """The response pages of a Query/Scan, following LastEvaluatedKey to the end (one operation per page)."""
+        return Pages(self, plan, start, page_limit, extra)
+
+    def _matching(self, plan: Plan, query: QuerySpec, start: dict[str, Any] | None = None) -> Matches:
+        """(item, doc) pairs that match, after the client filter, page by page; offset and limit applied."""
+        return Matches(self, plan, query, start)
+
+    def find_op(self, query: QuerySpec) -> Op[None]:
+        matches = self._matching(self.plan(query), query)
         while True:
-            if start:
-                req["ExclusiveStartKey"] = start
-            if page_limit:
-                req["Limit"] = page_limit
-            resp = self.backend.call(op, **req)
-            stats.requests += 1
-            stats.scanned += resp.get("ScannedCount", 0)
-            stats.count += resp.get("Count", 0)
-            stats.capacity += float(resp.get("ConsumedCapacity", {}).get("CapacityUnits", 0.0))
-            stats.history.append({"ScannedCount": resp.get("ScannedCount", 0), "Count": resp.get("Count", 0)})
-            yield resp
-            start = resp.get("LastEvaluatedKey")
-            if not start:
+            batch = yield from matches.next_op()
+            if batch is None:
                 return
+            if batch:
+                yield Emit([doc for _, doc in batch])
 
-    def _matching(self, plan: Plan, query: QuerySpec, start: dict[str, Any] | None = None) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-        """(item, doc) pairs that match, after the client filter; offset and limit applied."""
-        wanted = None if query.limit is None else query.offset + query.limit
-        # Limit counts items read before the filter, so it only bounds a page when nothing is filtered.
-        page_limit = wanted if wanted is not None and not plan.filter and plan.residual is None else None
-        skip, left = query.offset, query.limit
-        residual = plan.residual
-        for resp in self._responses(plan, start, page_limit):
-            for item in resp.get("Items", []):
-                doc = self._doc(item)
-                if residual is not None and not self.evaluator.matches(residual, doc):
-                    continue
-                if skip:
-                    skip -= 1
-                    continue
-                yield item, doc
-                if left is not None:
-                    left -= 1
-                    if left <= 0:
-                        return
-
-    def find(self, query: QuerySpec) -> Iterator[dict[str, Any]]:
+    def count_op(self, query: QuerySpec) -> Op[int]:
         plan = self.plan(query)
-        for _, doc in self._matching(plan, query):
-            yield doc
-
-    def count(self, query: QuerySpec) -> int:
-        plan = self.plan(query)
+        total = 0
         if plan.residual is not None:
-            return sum(1 for _ in self._matching(plan, query))
-        total = sum(resp.get("Count", 0) for resp in self._responses(plan, Select="COUNT"))
+            matches = self._matching(plan, query)
+            while (batch := (yield from matches.next_op())) is not None:
+                total += len(batch)
+            return total
+        pages = self._responses(plan, Select="COUNT")
+        while (resp := (yield from pages.next_op())) is not None:
+            total += resp.get("Count", 0)
         total = max(0, total - query.offset)
         return total if query.limit is None else min(total, query.limit)
 
-    def delete_where(self, query: QuerySpec) -> int:
+    def delete_where_op(self, query: QuerySpec) -> Op[int]:
         plan = self.plan(query)
         if self.guards:
-            return self._guarded_delete_where(plan, query)
+            return (yield from self._guarded_delete_where(plan, query))
         deleted = 0
         batch: list[dict[str, Any]] = []
-        for item, _ in self._matching(plan, query):
-            key = {self.hash_name: item[self.hash_name]}
-            if self.range_name is not None:
-                key[self.range_name] = item[self.range_name]
-            batch.append({"DeleteRequest": {"Key": key}})
-            if len(batch) == WRITE_BATCH:
-                self._delete_batch(batch, deleted, more=True)
-                deleted += len(batch)
-                batch = []
+        matches = self._matching(plan, query)
+        while (found := (yield from matches.next_op())) is not None:
+            for item, _ in found:
+                key = {self.hash_name: item[self.hash_name]}
+                if self.range_name is not None:
+                    key[self.range_name] = item[self.range_name]
+                batch.append({"DeleteRequest": {"Key": key}})
+                if len(batch) == WRITE_BATCH:
+                    yield from self._delete_batch(batch, deleted, more=True)
+                    deleted += len(batch)
+                    batch = []
         if batch:
-            self._delete_batch(batch, deleted, more=False)
+            yield from self._delete_batch(batch, deleted, more=False)
             deleted += len(batch)
         return deleted
 
-    def _delete_batch(self, batch: list[dict[str, Any]], deleted: int, more: bool) -> None:
+    def _delete_batch(self, batch: list[dict[str, Any]], deleted: int, more: bool) -> Op[None]:
         try:
-            self._batch_write(batch)
+            yield from self._batch_write_op(batch)
         except BackendUnavailable as exc:
             rest = " Later matches of the query were not deleted either." if more else ""
             raise BackendUnavailable(f"{exc} {deleted} item(s) were deleted before.{rest}") from exc
 
-    def _guarded_delete_where(self, plan: Plan, query: QuerySpec) -> int:
+    def _guarded_delete_where(self, plan: Plan, query: QuerySpec) -> Op[int]:
         """Each match is deleted with its guards (transactions of up to 100 actions).
 
         Each delete is conditioned on the item still matching the query (see _still_matching). A
@@ -663,33 +640,35 @@ class DynamoRepository(Repository):
         deleted = 0
         batch: list[Unit] = []
 
-        def flush() -> None:
+        def flush() -> Op[None]:
             nonlocal deleted, batch
-            out = run_many(self.backend, batch)
+            out = yield from run_many(self.backend, batch)
             deleted += len(out.written)
             for refusal in out.refused:
-                deleted += self._delete_if_matching(refusal.unit.key, query.where)
+                deleted += yield from self._delete_if_matching(refusal.unit.key, query.where)
             batch = []
             if out.error is not None:
                 raise BackendUnavailable(f"delete_many on '{self.spec.name}' stopped after deleting {deleted} "
                                          f"item(s): {out.error}") from out.error
 
-        for item, doc in self._matching(plan, query):
-            key = self.spec.key_of(doc)
-            if not plan.access.projection_all:  # the index holds part of the item: guards need all of it
-                fetched = self._raw(key)
-                if fetched is None:
-                    continue
-                item = fetched
-            ctx = Context()
-            terms = [self.guards.unchanged(ctx, self.hash_name, item), *self._still_matching(ctx, query.where, item)]
-            request = {"TableName": self.table, "Key": self.key_av(key), "ConditionExpression": conj(terms)[0],
-                       **ctx.attributes()}
-            batch.append(Unit(key, [Write("Delete", request), *self.guards.swap(key, item, None)]))
-            if len(batch) == GET_BATCH:
-                flush()
+        matches = self._matching(plan, query)
+        while (found := (yield from matches.next_op())) is not None:
+            for item, doc in found:
+                key = self.spec.key_of(doc)
+                if not plan.access.projection_all:  # the index holds part of the item: guards need all of it
+                    fetched = yield from self._raw(key)
+                    if fetched is None:
+                        continue
+                    item = fetched
+                ctx = Context()
+                terms = [self.guards.unchanged(ctx, self.hash_name, item), *self._still_matching(ctx, query.where, item)]
+                request = {"TableName": self.table, "Key": self.key_av(key), "ConditionExpression": conj(terms)[0],
+                           **ctx.attributes()}
+                batch.append(Unit(key, [Write("Delete", request), *self.guards.swap(key, item, None)]))
+                if len(batch) == GET_BATCH:
+                    yield from flush()
         if batch:
-            flush()
+            yield from flush()
         return deleted
 
     def _still_matching(self, ctx: Context, where: Node | None, item: dict[str, Any]) -> list[Term]:
@@ -706,7 +685,7 @@ class DynamoRepository(Repository):
             terms.append((f"attribute_not_exists({name})", ATOM) if got is None else (f"{name} = {ctx.value(got)}", ATOM))
         return terms
 
-    def _delete_if_matching(self, key: tuple[Any, ...], where: Node | None) -> int:
+    def _delete_if_matching(self, key: tuple[Any, ...], where: Node | None) -> Op[int]:
         """delete_many's second try at one match, from a fresh read: 1 if deleted, 0 if it no longer matches."""
         missed = False
 
@@ -722,7 +701,7 @@ class DynamoRepository(Repository):
             return self._item_write("Delete", key, terms, ctx=ctx), None
 
         try:
-            self._guarded(key, build, "delete_many")
+            yield from self._guarded(key, build, "delete_many")
         except ConditionFailed:  # changed between the read and the delete: no longer a match
             return 0
         return 0 if missed else 1
@@ -733,7 +712,7 @@ class DynamoRepository(Repository):
             out["limit"], out["offset"] = query.limit, query.offset
         return out
 
-    def page(self, query: QuerySpec, size: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    def page_op(self, query: QuerySpec, size: int, cursor: str | None) -> Op[tuple[list[dict[str, Any]], str | None]]:
         """A page of ``size`` items; the cursor is the signed key of the last item returned."""
         if not isinstance(size, int) or isinstance(size, bool) or size < 1:
             raise QueryError(f"page(size=...) must be a positive integer, not {size!r}.")
@@ -753,13 +732,93 @@ class DynamoRepository(Repository):
             start = _untag_key(payload["k"], names)
             offset = 0
         window = query.but(limit=size + 1, offset=offset)
-        got = list(self._matching(plan, window, start))
+        got: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        matches = self._matching(plan, window, start)
+        while (found := (yield from matches.next_op())) is not None:
+            got += found
         if len(got) <= size:
             return [doc for _, doc in got], None
         got = got[:size]
         last = got[-1][0]
         key = {n: last[n] for n in names if n in last}
         return [doc for _, doc in got], cursors.sign({"k": _tag_key(key)}, fp)
+
+
+class Pages:
+    """The response pages of one Query/Scan: each :meth:`next_op` is an operation fetching the next
+    page (None after the last), so a read streams page by page with either driver."""
+
+    def __init__(self, repo: DynamoRepository, plan: Plan, start: dict[str, Any] | None, page_limit: int | None,
+                 extra: dict[str, Any]) -> None:
+        self.repo = repo
+        req = plan.request(repo.table)
+        req.update(extra)
+        req["ReturnConsumedCapacity"] = "TOTAL"
+        if plan.access.kind != "GSI":
+            req["ConsistentRead"] = True
+        if page_limit:
+            req["Limit"] = page_limit
+        self.req = req
+        self.op = "query" if plan.operation == "Query" else "scan"
+        self.start = start
+        self.stats = repo.last_read = ReadStats(plan.operation, plan.access.name)
+        self.done = plan.operation == EMPTY  # no storable item can match: no request
+
+    def next_op(self) -> Op[dict[str, Any] | None]:
+        if self.done:
+            return None
+        if self.start:
+            self.req["ExclusiveStartKey"] = self.start
+        resp = yield from self.repo.backend.call_op(self.op, **self.req)
+        stats = self.stats
+        stats.requests += 1
+        stats.scanned += resp.get("ScannedCount", 0)
+        stats.count += resp.get("Count", 0)
+        stats.capacity += float(resp.get("ConsumedCapacity", {}).get("CapacityUnits", 0.0))
+        stats.history.append({"ScannedCount": resp.get("ScannedCount", 0), "Count": resp.get("Count", 0)})
+        self.start = resp.get("LastEvaluatedKey")
+        if not self.start:
+            self.done = True
+        return resp  # type: ignore[no-any-return]
+
+
+class Matches:
+    """The (item, doc) pairs of a query that match, after the client filter, one page per
+    :meth:`next_op` (None when done); offset and limit applied, no page fetched past the limit."""
+
+    def __init__(self, repo: DynamoRepository, plan: Plan, query: QuerySpec, start: dict[str, Any] | None) -> None:
+        self.repo = repo
+        wanted = None if query.limit is None else query.offset + query.limit
+        # Limit counts items read before the filter, so it only bounds a page when nothing is filtered.
+        page_limit = wanted if wanted is not None and not plan.filter and plan.residual is None else None
+        self.skip, self.left = query.offset, query.limit
+        self.residual = plan.residual
+        self.pages = Pages(repo, plan, start, page_limit, {})
+        self.done = False
+
+    def next_op(self) -> Op[list[tuple[dict[str, Any], dict[str, Any]]] | None]:
+        if self.done:
+            return None
+        resp = yield from self.pages.next_op()
+        if resp is None:
+            self.done = True
+            return None
+        out: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        repo, residual = self.repo, self.residual
+        for item in resp.get("Items", []):
+            doc = repo._doc(item)
+            if residual is not None and not repo.evaluator.matches(residual, doc):
+                continue
+            if self.skip:
+                self.skip -= 1
+                continue
+            out.append((item, doc))
+            if self.left is not None:
+                self.left -= 1
+                if self.left <= 0:
+                    self.done = True
+                    break
+        return out
 
 
 def _updated(item: dict[str, Any], sets: dict[str, Any], incs: dict[str, Any], unsets: Sequence[str]) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 botocore's own retries are turned off (its standard mode waits up to 20 s between attempts and
 shares a retry quota that can run dry mid-operation), so every request goes through
-:meth:`RetryPolicy.run`: "slow down" answers are retried up to ``throttled_attempts`` times and
+:meth:`RetryPolicy.attempts` (an operation, see odm.ops: it yields the request and a :class:`Sleep`
+between attempts): "slow down" answers are retried up to ``throttled_attempts`` times and
 an unreachable server up to ``unreachable_attempts`` times, with capped exponential backoff and
 full jitter; then the caller gets the last error. A request whose answer was lost (sent, then
 the connection dropped) is sent again only when :func:`repeatable` says a second copy cannot
@@ -21,7 +22,35 @@ from typing import Any, TypeVar
 
 import botocore.exceptions as bexc
 
+from ...ops import Op
+from ...ops import run as run_op
+
 T = TypeVar("T")
+
+
+class Call:
+    """A request of a DynamoDB operation: one low-level client call (``client.<op>(**kwargs)``)."""
+
+    __slots__ = ("op", "kwargs")
+
+    def __init__(self, op: str, kwargs: dict[str, Any]) -> None:
+        self.op = op
+        self.kwargs = kwargs
+
+    def __repr__(self) -> str:
+        return f"Call({self.op!r})"
+
+
+class Sleep:
+    """A request to wait (retry backoff): ``time.sleep`` in the sync driver, ``asyncio.sleep`` in the async one."""
+
+    __slots__ = ("seconds",)
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __repr__(self) -> str:
+        return f"Sleep({self.seconds:.3f})"
 
 #: Error codes that mean "slow down".
 THROTTLED = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
@@ -101,7 +130,15 @@ class RetryPolicy:
 
     def run(self, request: Callable[[], T], sleep: Callable[[float], Any] = time.sleep, *,
             repeat_unanswered: bool = True) -> T:
-        """``request()`` until it succeeds or its kind of failure has used up its attempts (then re-raised).
+        """:meth:`attempts` driven by plain calls: ``request()`` is each attempt, ``sleep`` each wait."""
+        def send(req: Any) -> Any:
+            return sleep(req.seconds) if isinstance(req, Sleep) else request()
+
+        return run_op(self.attempts(None, repeat_unanswered=repeat_unanswered), send)  # type: ignore[no-any-return]
+
+    def attempts(self, request: Any, *, repeat_unanswered: bool = True) -> Op[Any]:
+        """An operation: ``request`` until it succeeds or its kind of failure has used up its attempts
+        (then re-raised); each wait is a :class:`Sleep`.
 
         When an earlier attempt may have reached the server (its connection dropped before the
         answer) that error is raised instead of the last one: a caller deciding what was written
@@ -112,7 +149,7 @@ class RetryPolicy:
         maybe_sent: BaseException | None = None
         while True:
             try:
-                return request()
+                return (yield request)
             except UNREACHABLE as exc:
                 if not isinstance(exc, NOT_SENT):
                     if not repeat_unanswered:
@@ -131,5 +168,5 @@ class RetryPolicy:
                     if maybe_sent is not None:
                         raise maybe_sent from exc
                     raise
-            sleep(self.delay(attempt))
+            yield Sleep(self.delay(attempt))
             attempt += 1

@@ -17,10 +17,12 @@ import botocore.exceptions as bexc
 
 from ...errors import BackendUnavailable, SchemaMismatch
 from ...expressions.nodes import Path
+from ...ops import Op
 from ...schema import SecondaryIndexSpec, TableSpec
 from ..base import Action
 from .guard_sync import GuardSync
 from .planner.compiler import all_secondary, key_type
+from .retry import Sleep
 
 if TYPE_CHECKING:
     from .repository import DynamoRepository
@@ -55,7 +57,7 @@ class TableSync:
         self.repo = repo
         self.spec: TableSpec = repo.spec
         self.table = repo.table
-        self.call = repo.backend.call
+        self.call = repo.backend.call_op
         self.provisioned = self.spec.read_capacity is not None or self.spec.write_capacity is not None
 
     # -- definitions ------------------------------------------------------------------------
@@ -85,35 +87,35 @@ class TableSync:
         return [p for p in (sec.hash_key, sec.range_key) if p is not None]
 
     # -- the steps ----------------------------------------------------------------------------
-    def describe(self, name: str | None = None) -> dict[str, Any] | None:
+    def describe(self, name: str | None = None) -> Op[dict[str, Any] | None]:
         try:
-            return self.call("describe_table", TableName=name or self.table)["Table"]  # type: ignore[no-any-return]
+            return (yield from self.call("describe_table", TableName=name or self.table))["Table"]  # type: ignore[no-any-return]
         except Exception as exc:
             if "does not exist" in str(exc):
                 return None
             raise
 
-    def run(self) -> list[Action]:
-        table = self.describe()
+    def run(self) -> Op[list[Action]]:
+        table = yield from self.describe()
         secondary = all_secondary(self.spec)
         gsis = [s for s in secondary if not s.local]
         lsis = [s for s in secondary if s.local]
         actions: list[Action] = []
         guards = GuardSync(self)
         if table is None:
-            plan = guards.check(fresh=True)
-            actions.append(self.create(gsis, lsis))
-            table = self.wait()
+            plan = yield from guards.check(fresh=True)
+            actions.append((yield from self.create(gsis, lsis)))
+            table = yield from self.wait()
         else:
             missing = self.check(table, gsis, lsis)
-            plan = guards.check(fresh=False)  # refuses clashing unique values before any change
+            plan = yield from guards.check(fresh=False)  # refuses clashing unique values before any change
             for sec in missing:
-                actions.append(self.add_gsi(sec))
-        actions += self.ttl()
-        actions += guards.apply(plan)
+                actions.append((yield from self.add_gsi(sec)))
+        actions += yield from self.ttl()
+        actions += yield from guards.apply(plan)
         return actions
 
-    def create(self, gsis: list[SecondaryIndexSpec], lsis: list[SecondaryIndexSpec]) -> Action:
+    def create(self, gsis: list[SecondaryIndexSpec], lsis: list[SecondaryIndexSpec]) -> Op[Action]:
         spec = self.spec
         paths = list(spec.key_paths)
         for sec in (*gsis, *lsis):
@@ -130,7 +132,7 @@ class TableSync:
         if lsis:
             req["LocalSecondaryIndexes"] = [self.lsi_definition(s) for s in lsis]
         try:
-            self.call("create_table", **req)
+            yield from self.call("create_table", **req)
         except bexc.ClientError as exc:  # created concurrently: fine if it matches
             if exc.response.get("Error", {}).get("Code") != "ResourceInUseException":
                 raise
@@ -183,35 +185,35 @@ class TableSync:
                                      "which differs from the definition. Nothing was changed.")
         return missing
 
-    def add_gsi(self, sec: SecondaryIndexSpec) -> Action:
-        self.call("update_table", TableName=self.table, AttributeDefinitions=self.definitions(self.index_paths(sec)),
+    def add_gsi(self, sec: SecondaryIndexSpec) -> Op[Action]:
+        yield from self.call("update_table", TableName=self.table, AttributeDefinitions=self.definitions(self.index_paths(sec)),
                   GlobalSecondaryIndexUpdates=[{"Create": self.gsi_definition(sec)}])
-        self.wait()
+        yield from self.wait()
         keys = ", ".join(p.dotted for p in self.index_paths(sec))
         return Action("created GSI", f"{self.spec.name}.{sec.name}", keys)
 
-    def ttl(self) -> list[Action]:
+    def ttl(self) -> Op[list[Action]]:
         attr = self.spec.ttl_attribute
         if not attr:
             return []
-        desc = self.call("describe_time_to_live", TableName=self.table).get("TimeToLiveDescription", {})
+        desc = (yield from self.call("describe_time_to_live", TableName=self.table)).get("TimeToLiveDescription", {})
         if desc.get("TimeToLiveStatus") in ("ENABLED", "ENABLING") and desc.get("AttributeName") == attr:
             return []
-        self.call("update_time_to_live", TableName=self.table,
+        yield from self.call("update_time_to_live", TableName=self.table,
                   TimeToLiveSpecification={"Enabled": True, "AttributeName": attr})
         return [Action("enabled TTL", self.spec.name, f"on {attr}, epoch seconds")]
 
-    def wait(self, name: str | None = None) -> dict[str, Any]:
+    def wait(self, name: str | None = None) -> Op[dict[str, Any]]:
         """Poll until the table (or table ``name``) and all its GSIs are ACTIVE."""
         deadline = time.monotonic() + WAIT_SECONDS
         delay = 0.05
         while True:
-            table = self.describe(name)
+            table = yield from self.describe(name)
             if table is not None and table.get("TableStatus") == "ACTIVE" and all(
                     g.get("IndexStatus") == "ACTIVE" for g in table.get("GlobalSecondaryIndexes", [])):
                 return table
             if time.monotonic() > deadline:
                 raise BackendUnavailable(f"The DynamoDB table '{name or self.table}' did not become ACTIVE within "
                                          f"{WAIT_SECONDS:.0f}s at {self.repo.backend.where}.")
-            time.sleep(delay)
+            yield Sleep(delay)
             delay = min(delay * 2, 2.0)

@@ -6,7 +6,7 @@ own runs as the plain single-item call, which costs half the write capacity. A c
 transaction is read action by action (``CancellationReasons``): a unit whose condition failed is
 refused (with the stored item DynamoDB returned), the others are sent again, so every unit that
 can be written is written exactly once. Throttling and transactions cancelled only by conflicts
-are repeated by ``backend.call`` (retry.py), with the same ``ClientRequestToken``, which
+are repeated by ``backend.call_op`` (retry.py), with the same ``ClientRequestToken``, which
 DynamoDB treats as the same request (idempotent for 10 minutes), so a transaction whose answer
 was lost is not written twice nor mistaken for a clash. See docs/backends/dynamodb.md.
 """
@@ -14,7 +14,6 @@ was lost is not written twice nor mistaken for a clash. See docs/backends/dynamo
 from __future__ import annotations
 
 import random
-import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 import botocore.exceptions as bexc
 
 from ...errors import BackendUnavailable, ODMError
-from .retry import may_have_landed
+from ...ops import Op
+from .retry import Sleep, may_have_landed
 
 if TYPE_CHECKING:
     from .backend import DynamoBackend
@@ -107,10 +107,10 @@ def _code_of(exc: ODMError, codes: frozenset[str]) -> bool:
     return exc.__cause__ is not None and _code(exc.__cause__) in codes
 
 
-def _transact(backend: DynamoBackend, writes: Sequence[Write], token: str) -> None:
+def _transact(backend: DynamoBackend, writes: Sequence[Write], token: str) -> Op[None]:
     items = [{w.op: w.request} for w in writes]
     try:
-        backend.call("transact_write_items", write=True, TransactItems=items, ClientRequestToken=token)
+        yield from backend.call_op("transact_write_items", write=True, TransactItems=items, ClientRequestToken=token)
     except bexc.ClientError as exc:
         if _code(exc) != "TransactionCanceledException":
             raise
@@ -121,10 +121,11 @@ def _transact(backend: DynamoBackend, writes: Sequence[Write], token: str) -> No
         raise Cancelled(reasons) from exc
 
 
-def _single(backend: DynamoBackend, write: Write, key: tuple[Any, ...]) -> None:
+def _single(backend: DynamoBackend, write: Write, key: tuple[Any, ...]) -> Op[None]:
     try:
-        backend.call(SINGLE[write.op], write=True, key=key, ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                     **write.request)
+        # The write may already ask for the old item (repository._item_write does): once is enough.
+        yield from backend.call_op(SINGLE[write.op], write=True, key=key,
+                                   **{"ReturnValuesOnConditionCheckFailure": "ALL_OLD", **write.request})
     except bexc.ClientError as exc:
         if _code(exc) != "ConditionalCheckFailedException":
             raise
@@ -139,15 +140,15 @@ def _refusal(unit: Unit, reasons: list[dict[str, Any]], cause: BaseException | N
 
 
 def _unexpected(backend: DynamoBackend, reasons: list[dict[str, Any]]) -> ODMError:
-    """A cancellation that is neither a failed condition nor one backend.call repeats."""
+    """A cancellation that is neither a failed condition nor one backend.call_op repeats."""
     shown = sorted({f"{r.get('Code') or 'None'}: {r.get('Message', '')}" for r in reasons if r.get("Code") != "None"})
     return ODMError(f"DynamoDB at {backend.where} cancelled a write: {'; '.join(shown) or 'no reason given'}.")
 
 
-def run_one(backend: DynamoBackend, unit: Unit) -> Refusal | None:
-    """Write one unit; a failed condition is returned, not raised.
+def run_one(backend: DynamoBackend, unit: Unit) -> Op[Refusal | None]:
+    """Write one unit (an operation); a failed condition is returned, not raised.
 
-    Throttling and transactions cancelled only by conflicts are repeated by ``backend.call``
+    Throttling and transactions cancelled only by conflicts are repeated by ``backend.call_op``
     (retry.py); here only a single write racing a transaction (TransactionConflictException,
     which the backend reports as is) is repeated.
     """
@@ -155,9 +156,9 @@ def run_one(backend: DynamoBackend, unit: Unit) -> Refusal | None:
     for attempt in range(ATTEMPTS):
         try:
             if len(unit.writes) == 1 and unit.writes[0].op in SINGLE:
-                _single(backend, unit.writes[0], unit.key)
+                yield from _single(backend, unit.writes[0], unit.key)
             else:
-                _transact(backend, unit.writes, token)
+                yield from _transact(backend, unit.writes, token)
             return None
         except Cancelled as exc:
             refusal = _refusal(unit, exc.reasons, exc.__cause__)
@@ -167,7 +168,7 @@ def run_one(backend: DynamoBackend, unit: Unit) -> Refusal | None:
         except ODMError as exc:
             if isinstance(exc, BackendUnavailable) or not _code_of(exc, CONFLICT) or attempt == ATTEMPTS - 1:
                 raise
-        time.sleep(backoff(attempt))
+        yield Sleep(backoff(attempt))
     raise AssertionError("unreachable")  # the last attempt returns or raises
 
 
@@ -188,11 +189,11 @@ def chunk_units(units: Sequence[Unit]) -> list[list[Unit]]:
     return out
 
 
-def run_many(backend: DynamoBackend, units: Sequence[Unit]) -> Outcome:
-    """Write every unit that can be; refused units are reported, nothing is written twice.
+def run_many(backend: DynamoBackend, units: Sequence[Unit]) -> Op[Outcome]:
+    """Write every unit that can be (an operation); refused units are reported, nothing is written twice.
 
     A cancelled chunk loses its refused units and is sent again at once with the rest. When
-    ``backend.call`` gives up (its retry budget spent, or the server gone) the run stops: that
+    ``backend.call_op`` gives up (its retry budget spent, or the server gone) the run stops: that
     chunk is ``unconfirmed`` if its last request may have landed unseen, else ``unwritten``,
     and later chunks are ``unwritten``.
     """
@@ -201,9 +202,9 @@ def run_many(backend: DynamoBackend, units: Sequence[Unit]) -> Outcome:
     for number, chunk in enumerate(chunks):
         pending = list(chunk)
         while pending:
-            token = str(uuid.uuid4())  # one per distinct request; backend.call reuses it when it repeats one
+            token = str(uuid.uuid4())  # one per distinct request; backend.call_op reuses it when it repeats one
             try:
-                _transact(backend, [w for u in pending for w in u.writes], token)
+                yield from _transact(backend, [w for u in pending for w in u.writes], token)
                 out.written += pending
                 pending = []
             except Cancelled as exc:
