@@ -113,58 +113,45 @@ class Repository:
 
     def condition_failed(self, key: tuple[Any, ...], action: str) -> ConditionFailed:
         """A conditional ``save``/``update``/``delete`` refused because the stored item does not match."""
-        outcome = "nothing was deleted" if action == "delete" else "nothing was written"
+        outcome = "nothing was deleted" if action.startswith("delete") else "nothing was written"
         return ConditionFailed(f"The stored item {self.key_label(key)} in '{self.spec.name}' does not match the "
                                f"{action} condition; {outcome}.")
 
     # -- the operations every backend implements ----------------------------------------
-    # Transitional bodies, until every backend implements its *_op generators: they call the
-    # backend's own sync method (a backend overrides one of the two, never neither).
     def sync_op(self) -> Op[list[Action]]:
-        return self.sync()
-        yield
+        raise NotImplementedError
 
     def insert_op(self, doc: dict[str, Any]) -> Op[None]:
-        return self.insert(doc)
-        yield
+        raise NotImplementedError
 
     def put_op(self, doc: dict[str, Any], condition: Node | None = None) -> Op[None]:
-        return self.put(doc, condition)
-        yield
+        raise NotImplementedError
 
     def get_op(self, key: tuple[Any, ...]) -> Op[dict[str, Any] | None]:
-        return self.get(key)
-        yield
+        raise NotImplementedError
 
     def batch_get_op(self, keys: Sequence[tuple[Any, ...]]) -> Op[list[dict[str, Any]]]:
-        return self.batch_get(keys)
-        yield
+        raise NotImplementedError
 
     def update_op(self, key: tuple[Any, ...], sets: dict[str, Any], incs: dict[str, Any],
                   unsets: Sequence[str], condition: Node | None = None) -> Op[dict[str, Any] | None]:
-        return self.update(key, sets, incs, unsets, condition)
-        yield
+        raise NotImplementedError
 
     def delete_op(self, key: tuple[Any, ...], condition: Node | None = None) -> Op[bool]:
-        return self.delete(key, condition)
-        yield
+        raise NotImplementedError
 
     def insert_many_op(self, docs: Sequence[dict[str, Any]]) -> Op[None]:
-        return self.insert_many(docs)
-        yield
+        raise NotImplementedError
 
     def find_op(self, query: QuerySpec) -> Op[None]:
         """Yields requests and ``Emit(docs)`` batches, in the query's order."""
-        # Transitional, until every backend implements find_op: a backend that still overrides find.
-        yield ops.Emit(list(self.find(query)))
+        raise NotImplementedError
 
     def count_op(self, query: QuerySpec) -> Op[int]:
-        return self.count(query)
-        yield
+        raise NotImplementedError
 
     def delete_where_op(self, query: QuerySpec) -> Op[int]:
-        return self.delete_where(query)
-        yield
+        raise NotImplementedError
 
     def explain(self, query: QuerySpec) -> dict[str, Any]:
         raise NotImplementedError
@@ -172,8 +159,6 @@ class Repository:
     def page_op(self, query: QuerySpec, size: int, cursor: str | None) -> Op[tuple[list[dict[str, Any]], str | None]]:
         from ..pagination import keyset_page_op
 
-        if type(self).page is not Repository.page:  # transitional: a backend still overriding page
-            return ops.done(self.page(query, size, cursor))
         return keyset_page_op(self, query, size, cursor)
 
     # -- sync and async runs of the same operations -------------------------------------

@@ -89,8 +89,8 @@ class GuardSync:
                                           ConsistentRead=True)).get("Item")
             if self._holds(owner, g):
                 other = self.repo.spec.key_of(self.repo._doc(owner)) if owner is not None else ()
-                clashes.append(f"{self.guards.label(name, value)} is held by {self.repo._label(other)} (its guard) "
-                               f"and {self.repo._label(key)}")
+                clashes.append(f"{self.guards.label(name, value)} is held by {self.repo.key_label(other)} (its guard) "
+                               f"and {self.repo.key_label(key)}")
             else:
                 plan.orphans[g] = owner
         if clashes:
@@ -130,8 +130,8 @@ class GuardSync:
                 g = self.guards.key(name, value)
                 held = out.get(g)
                 if held is not None:
-                    clashes.append(f"{self.guards.label(name, value)} is held by {repo._label(held[1])} and "
-                                   f"{repo._label(key)}")
+                    clashes.append(f"{self.guards.label(name, value)} is held by {repo.key_label(held[1])} and "
+                                   f"{repo.key_label(key)}")
                 else:
                     out[g] = (name, key, value, item)
         if clashes:

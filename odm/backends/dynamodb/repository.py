@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import botocore.exceptions as bexc
 
 from ...errors import BackendUnavailable, ConditionFailed, DuplicateKey, QueryError, ValidationError
-from ...expressions.nodes import And, Node, Path
+from ...expressions.nodes import And, Node, Path, holds_for_missing
 from ...ops import Emit, Op
 from ...pagination import fingerprint, invalid_cursor
 from ...schema import TableSpec
@@ -129,9 +129,6 @@ class DynamoRepository(Repository):
                 return parse_iso_utc(value).timestamp() > time.time()
         return float(value) > time.time()
 
-    def _label(self, key: tuple[Any, ...]) -> str:
-        return repr(key[0]) if len(key) == 1 else repr(key)
-
     def key_av(self, key: tuple[Any, ...]) -> dict[str, Any]:
         out = {self.hash_name: to_av(key[0])}
         if self.range_name is not None:
@@ -158,7 +155,7 @@ class DynamoRepository(Repository):
         size = item_size(item)
         if size > MAX_ITEM_BYTES:
             raise ValidationError({"_schema": [
-                f"The item {self._label(self.spec.key_of(doc))} is {size} bytes; DynamoDB refuses items over 400 KB "
+                f"The item {self.key_label(self.spec.key_of(doc))} is {size} bytes; DynamoDB refuses items over 400 KB "
                 f"({MAX_ITEM_BYTES} bytes), so nothing was written."]}, self.model_name)
         return item
 
@@ -203,7 +200,7 @@ class DynamoRepository(Repository):
         write = refusal.write
         if write.role == "claim" and write.index is not None:
             return f"{self.guards.label(write.index, write.value)} is already held by another item"
-        return f"an item with key {self._label(refusal.unit.key)} already exists"
+        return f"an item with key {self.key_label(refusal.unit.key)} already exists"
 
     def _duplicate(self, refusal: Refusal) -> DuplicateKey:
         why = self._refused(refusal)
@@ -245,10 +242,9 @@ class DynamoRepository(Repository):
                 skip.add(refusal.write.request["Key"][GUARD]["S"])
                 continue
             if self.guards.same(refusal.old, cur):
-                raise ConditionFailed(f"The stored item {self._label(key)} in '{self.spec.name}' does not match the "
-                                      f"{what} condition; nothing was written.") from refusal.cause
+                raise self.condition_failed(key, what) from refusal.cause
             cur = refusal.old
-        raise BackendUnavailable(f"The item {self._label(key)} in '{self.spec.name}' kept changing under the {what}; "
+        raise BackendUnavailable(f"The item {self.key_label(key)} in '{self.spec.name}' kept changing under the {what}; "
                                  "nothing was written. Retry.")
 
     def _write_condition(self, ctx: Context, condition: Node) -> Term:
@@ -257,7 +253,7 @@ class DynamoRepository(Repository):
         if not self.ttl:
             return cond
         cond = conj([live_term(ctx, self.ttl, self.now()), cond])
-        if self.evaluator.matches(condition, {}):
+        if holds_for_missing(condition):
             cond = disj([cond, expired_term(ctx, self.ttl, self.now())])
         return cond
 
@@ -275,8 +271,7 @@ class DynamoRepository(Repository):
                                             Item=item, **kwargs)
         except bexc.ClientError as exc:
             if _code(exc) == "ConditionalCheckFailedException":
-                raise ConditionFailed(f"The stored item {self._label(self.spec.key_of(doc))} in '{self.spec.name}' "
-                                      "does not match the save condition; nothing was written.") from exc
+                raise self.condition_failed(self.spec.key_of(doc), "save") from exc
             raise
 
     def _guarded_put(self, key: tuple[Any, ...], item: dict[str, Any], condition: Node | None) -> Op[None]:
@@ -331,8 +326,7 @@ class DynamoRepository(Repository):
             old: Any = exc.response.get("Item")
             if old is None or condition is None or not self._live(self._doc(old)):
                 return None
-            raise ConditionFailed(f"The stored item {self._label(key)} in '{self.spec.name}' does not match the "
-                                  "update condition; nothing was written.") from exc
+            raise self.condition_failed(key, "update") from exc
         return self._doc(out["Attributes"])
 
     def _guarded_update(self, key: tuple[Any, ...], sets: dict[str, Any], incs: dict[str, Any],
@@ -387,8 +381,7 @@ class DynamoRepository(Repository):
                                                   Key=self.key_av(key), ReturnValues="ALL_OLD", **kwargs)
         except bexc.ClientError as exc:
             if _code(exc) == "ConditionalCheckFailedException":
-                raise ConditionFailed(f"The stored item {self._label(key)} in '{self.spec.name}' does not match the "
-                                      "delete condition; nothing was deleted.") from exc
+                raise self.condition_failed(key, "delete") from exc
             raise
         old = out.get("Attributes")
         return bool(old) and self._live(self._doc(old))
@@ -415,14 +408,14 @@ class DynamoRepository(Repository):
             repeat = next((nv for g, nv in values.items() if g in claimed), None)
             if key in keys or repeat is not None:
                 what = f"{self.guards.label(*repeat)} repeats" if repeat is not None and key not in keys else "its key repeats"
-                refused.append((pos, key, f"{self._label(key)} ({what} in this call)"))
+                refused.append((pos, key, f"{self.key_label(key)} ({what} in this call)"))
                 continue
             keys.add(key)
             claimed.update(values)
             units.append(self._insert_unit(key, item))
             order[id(units[-1])] = pos
         out = yield from run_many(self.backend, units)
-        refused += [(order[id(r.unit)], r.unit.key, f"{self._label(r.unit.key)} ({self._why(r)})") for r in out.refused]
+        refused += [(order[id(r.unit)], r.unit.key, f"{self.key_label(r.unit.key)} ({self._why(r)})") for r in out.refused]
         refused.sort(key=lambda r: r[0])
         if out.error is not None:
             raise self._incomplete(len(docs), out, refused) from out.error
@@ -445,7 +438,7 @@ class DynamoRepository(Repository):
         """insert_many stopped: which keys are confirmed written, which may be, which are not."""
 
         def shown(keys: list[tuple[Any, ...]]) -> str:
-            return ", ".join(self._label(k) for k in keys[:20]) + (f" ... ({len(keys)} in all)" if len(keys) > 20 else "")
+            return ", ".join(self.key_label(k) for k in keys[:20]) + (f" ... ({len(keys)} in all)" if len(keys) > 20 else "")
 
         written = [u.key for u in out.written]
         doubt = [u.key for u in out.unconfirmed]
@@ -510,7 +503,7 @@ class DynamoRepository(Repository):
             for req in reqs:
                 body = req.get("PutRequest", {}).get("Item") or req.get("DeleteRequest", {}).get("Key") or {}
                 doc = self._doc({k: v for k, v in body.items() if k in (self.hash_name, self.range_name)})
-                out.append(self._label(self.spec.key_of(doc)))
+                out.append(self.key_label(self.spec.key_of(doc)))
             return out
 
         names = labels(pending + later)
