@@ -206,7 +206,7 @@ def test_and_filters_merges_or_nests() -> None:
     assert and_filters({"a": 1}, {"a": 2}) == {"$and": [{"a": 1}, {"a": 2}]}
 
 
-def test_matches_missing_follows_two_valued_logic() -> None:
+def test_holds_for_missing_follows_two_valued_logic() -> None:
     assert not holds_for_missing(Doc.n == 1)
     assert holds_for_missing(Doc.n != 1)
     assert holds_for_missing(Doc.pk.not_exists())
