@@ -277,7 +277,10 @@ class Model(BaseModel, metaclass=_ModelMeta):
     @classmethod
     def get(cls: type[M], hash_value: Any, range_value: Any = None) -> M:
         """The item with this key, or ``odm.NotFound``."""
-        return cls._run(cls._get_op(hash_value, range_value))
+        obj = cls._bound().backend.run(cls._get_or_none_op(hash_value, range_value))
+        if obj is None:
+            raise cls._not_found(hash_value, range_value)
+        return obj  # type: ignore[no-any-return]
 
     @classmethod
     async def aget(cls: type[M], hash_value: Any, range_value: Any = None) -> M:
@@ -288,9 +291,13 @@ class Model(BaseModel, metaclass=_ModelMeta):
     def _get_op(cls: type[M], hash_value: Any, range_value: Any) -> Op[M]:
         obj = yield from cls._get_or_none_op(hash_value, range_value)
         if obj is None:
-            shown = repr(hash_value) if range_value is None else f"({hash_value!r}, {range_value!r})"
-            raise NotFound(f"No {cls.__name__} has the key {shown}.")
+            raise cls._not_found(hash_value, range_value)
         return obj
+
+    @classmethod
+    def _not_found(cls, hash_value: Any, range_value: Any) -> NotFound:
+        shown = repr(hash_value) if range_value is None else f"({hash_value!r}, {range_value!r})"
+        return NotFound(f"No {cls.__name__} has the key {shown}.")
 
     @classmethod
     def get_or_none(cls: type[M], hash_value: Any, range_value: Any = None) -> M | None:

@@ -63,7 +63,7 @@ def collect(op: Op[Any]) -> Op[list[Any]]:
 def run(op: Op[T], send: Callable[[Any], Any]) -> T:
     """Drive ``op`` with a sync ``send(request) -> response``; its return value."""
     try:
-        request = next(op)
+        request = op.send(None)
         while True:
             try:
                 response = send(request)
@@ -73,8 +73,9 @@ def run(op: Op[T], send: Callable[[Any], Any]) -> T:
                 request = op.send(response)
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]
-    finally:
+    except BaseException:
         op.close()
+        raise
 
 
 async def arun(op: Op[T], send: Callable[[Any], Awaitable[Any]]) -> T:

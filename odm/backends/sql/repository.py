@@ -222,8 +222,8 @@ class SQLRepository(Repository):
         params = self._row_params(doc)
         marks = ", ".join([self.dialect.ph] * len(params))
         cols = ", ".join([*self.key_columns, '"doc"', '"_exp"'])
-        yield BEGIN
-        if self.ttl:
+        if self.ttl:  # the sweep and the insert in one transaction; a lone INSERT is atomic by itself
+            yield BEGIN
             yield self._sweep()
         try:
             yield Execute(f"INSERT INTO {self.table} ({cols}) VALUES ({marks})", params)
