@@ -259,8 +259,8 @@ class SQLiteFeatures(SQLFeatures):
 class SQLiteBackend(SQLBackend):
     """One connection per backend, serialised by a lock (sqlite3 allows one writer anyway)."""
 
-    #: Worker threads for async operations (they take turns on the one connection).
-    WORKERS: ClassVar[int] = 4
+    #: Worker threads for async operations: one (they take turns on one connection under the GIL).
+    WORKERS: ClassVar[int] = 1
 
     name = "sqlite"
     dialect = SQLiteDialect()
