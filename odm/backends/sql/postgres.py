@@ -36,7 +36,7 @@ from ..names import TableNameRule
 from .backend import AsyncSession, Session, SQLBackend, SQLFeatures
 from .dialect import Dialect
 from .repository import dumps
-from .requests import Begin, Execute, ExecuteMany, Fetch, Rollback, Stream
+from .requests import Begin, Execute, ExecuteMany, Fetch, Rollback, Stream, answer
 
 _TEXT_KINDS = frozenset({"str", "uuid", "date", "datetime", "bytes"})
 _NUMERIC_KINDS = frozenset({"int", "float", "decimal"})
@@ -589,16 +589,6 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
-def _answer(cur: Any, fetch: str | None) -> Any:
-    if fetch is None:
-        return None
-    if fetch == "one":
-        return cur.fetchone()
-    if fetch == "all":
-        return cur.fetchall()
-    return cur.rowcount
-
-
 _DRIVER_ERRORS = (psycopg.Error, PoolTimeout, PoolClosed)
 
 
@@ -631,7 +621,7 @@ class _Session(Session):
             if kind is Execute:
                 cur = self.cur
                 cur.execute(request.sql, request.params)
-                return _answer(cur, request.fetch)
+                return answer(cur, request.fetch)
             if kind is Begin:
                 if not self.tx:
                     self.cur.execute("BEGIN")

@@ -202,6 +202,15 @@ class SQLRepository(Repository):
             if expiry is not None:
                 yield Execute(f'UPDATE {self.table} SET "_exp" = {self.dialect.ph} WHERE {self.key_where}', [expiry, *key])
 
+    def _and_condition(self, condition: Node | None, params: list[Any]) -> str:
+        """`` AND (<condition>)`` for a WHERE clause (its values appended to ``params``), or ""."""
+        if condition is None:
+            return ""
+        comp = self.compiler()
+        sql = f" AND ({comp.compile(condition)})"
+        params += comp.params
+        return sql
+
     def _exists_op(self, key: tuple[Any, ...]) -> Op[bool]:
         row = yield Execute(f"SELECT 1 FROM {self.table} WHERE {self.key_where}", self._key_params(key), "one")
         return row is not None
@@ -279,11 +288,7 @@ class SQLRepository(Repository):
                 params.append(self._expiry(sets) if self.ttl in sets else None)
             params += self._key_params(key)
             live = self._live(params)
-            cond = ""
-            if condition is not None:
-                comp = self.compiler()
-                cond = f" AND ({comp.compile(condition)})"
-                params += comp.params
+            cond = self._and_condition(condition, params)
             row = yield Execute(f"UPDATE {self.table} SET {assignments} WHERE {self.key_where} AND {live}{cond} "
                                 f"RETURNING {self.dialect.doc_select()}", params, "one")
             if row is not None:
@@ -311,11 +316,7 @@ class SQLRepository(Repository):
     def delete_op(self, key: tuple[Any, ...], condition: Node | None = None) -> Op[bool]:
         params = self._key_params(key)
         live = self._live(params)
-        cond = ""
-        if condition is not None:
-            comp = self.compiler()
-            cond = f" AND ({comp.compile(condition)})"
-            params += comp.params
+        cond = self._and_condition(condition, params)
         yield BEGIN
         if self.ttl:
             yield self._sweep()

@@ -73,3 +73,14 @@ ROLLBACK = Rollback()
 FETCH = Fetch()
 
 __all__ = ["BEGIN", "FETCH", "ROLLBACK", "Begin", "Execute", "ExecuteMany", "Fetch", "Rollback", "Stream"]
+
+
+def answer(cursor: Any, fetch: str | None) -> Any:
+    """What an :class:`Execute` asks back from the cursor that ran it (either driver's, sync)."""
+    if fetch is None:
+        return None
+    if fetch == "one":
+        return cursor.fetchone()
+    if fetch == "all":
+        return cursor.fetchall()
+    return cursor.rowcount

@@ -20,7 +20,7 @@ from ...ops import Emit, Op
 from ..names import TableNameRule
 from .backend import Session, SQLBackend, SQLFeatures
 from .dialect import Dialect
-from .requests import Begin, Execute, ExecuteMany, Fetch, Rollback, Stream
+from .requests import Begin, Execute, ExecuteMany, Fetch, Rollback, Stream, answer
 
 T = TypeVar("T")
 
@@ -412,16 +412,6 @@ class SQLiteBackend(SQLBackend):
         return f"<SQLiteBackend path={self.path!r}>"
 
 
-def _answer(cur: sqlite3.Cursor, fetch: str | None) -> Any:
-    if fetch is None:
-        return None
-    if fetch == "one":
-        return cur.fetchone()
-    if fetch == "all":
-        return cur.fetchall()
-    return cur.rowcount
-
-
 def _close_quietly(gen: Iterator[Any]) -> None:
     try:
         gen.close()  # type: ignore[attr-defined]
@@ -457,12 +447,12 @@ class _SQLiteSession(Session):
                 cur = self.cur
                 if cur is not None:
                     cur.execute(request.sql, request.params)
-                    return _answer(cur, request.fetch)
+                    return answer(cur, request.fetch)
                 backend = self.backend
                 with backend._lock:
                     cur = backend.conn.execute(request.sql, request.params)
                     try:
-                        return _answer(cur, request.fetch)
+                        return answer(cur, request.fetch)
                     finally:
                         cur.close()
             if kind is Begin:
