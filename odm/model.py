@@ -338,8 +338,11 @@ class Model(BaseModel, metaclass=_ModelMeta):
         return Query(cls).filter(*conditions, **equals)
 
     # -- writes ---------------------------------------------------------------------
-    def _prepare(self, binding: Binding) -> None:
-        self.validate()
+    def _prepare(self, binding: Binding, validated: bool = False) -> None:
+        """Make the instance ready to write: validated (once: ``validated`` when it was just built
+        from input) and its TTL set."""
+        if not validated:
+            self.validate()
         ttl = binding.ttl_name
         if ttl and binding.spec.ttl_seconds and self.__dict__.get(ttl) is None:
             self.__dict__[ttl] = utcnow() + _dt.timedelta(seconds=binding.spec.ttl_seconds)
@@ -357,7 +360,7 @@ class Model(BaseModel, metaclass=_ModelMeta):
     def _create_op(cls: type[M], data: dict[str, Any]) -> Op[M]:
         binding = cls._bound()
         obj = cls(**data)
-        obj._prepare(binding)
+        obj._prepare(binding, validated=True)
         version = binding.spec.version_field
         if version:
             obj.__dict__[version] = 1
@@ -479,12 +482,14 @@ class Model(BaseModel, metaclass=_ModelMeta):
     @classmethod
     def _insert_many_op(cls: type[M], objs: Iterable[M | Mapping[str, Any]]) -> Op[list[M]]:
         binding = cls._bound()
-        items = [o if isinstance(o, cls) else cls.from_dict(o) for o in objs]  # type: ignore[arg-type]
+        # Dicts are validated as they are read, given instances in _prepare (they may have been changed).
+        given = [(o, False) if isinstance(o, cls) else (cls.from_dict(o), True) for o in objs]  # type: ignore[arg-type]
         version = binding.spec.version_field
-        for obj in items:
-            obj._prepare(binding)
+        for obj, validated in given:
+            obj._prepare(binding, validated)
             if version:
                 obj.__dict__[version] = 1
+        items = [obj for obj, _ in given]
         yield from binding.repo.insert_many_op([binding.encode(o) for o in items])
         return items
 

@@ -9,7 +9,6 @@ expired item is absent for every operation, inserts included.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import time
 from collections.abc import Sequence
 from decimal import Decimal
@@ -22,65 +21,20 @@ from ...pagination import value_at
 from ..base import Action, QuerySpec, Repository, chunks
 from ..codec import Codec, parse_iso_utc
 from .compiler import SQLCompiler
+from .jsonfast import dumps
+from .jsonfast import loads_exact as _loads_decimal
+from .jsonfast import loads_plain as _loads_plain
 from .requests import BEGIN, FETCH, ROLLBACK, Execute, Stream
 
 if TYPE_CHECKING:
     from .backend import SQLBackend
 
 
-class _HasDecimal(Exception):
-    pass
-
-
-def _refuse_decimal(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        raise _HasDecimal
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
-def _dump_exact(value: Any, out: list[str]) -> None:
-    """JSON with Decimals written as exact numbers (the json module cannot)."""
-    if isinstance(value, dict):
-        out.append("{")
-        for i, (k, v) in enumerate(value.items()):
-            if i:
-                out.append(",")
-            out.append(json.dumps(k, ensure_ascii=False))
-            out.append(":")
-            _dump_exact(v, out)
-        out.append("}")
-    elif isinstance(value, (list, tuple)):
-        out.append("[")
-        for i, v in enumerate(value):
-            if i:
-                out.append(",")
-            _dump_exact(v, out)
-        out.append("]")
-    elif isinstance(value, Decimal):
-        out.append(str(value) if value == value.to_integral_value() or "E" not in str(value) else format(value, "f"))
-    else:
-        out.append(json.dumps(value, ensure_ascii=False, allow_nan=False))
-
-
-def dumps(doc: Any) -> str:
-    try:
-        return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_refuse_decimal)
-    except _HasDecimal:
-        out: list[str] = []
-        _dump_exact(doc, out)
-        return "".join(out)
-
-
-_loads_plain = json.loads
 
 
 def _and(*parts: str) -> str:
     kept = [p for p in parts if p != "TRUE"]
     return " AND ".join(kept) if kept else "TRUE"
-
-
-def _loads_decimal(text: str) -> Any:
-    return json.loads(text, parse_float=Decimal)
 
 
 class SQLRepository(Repository):

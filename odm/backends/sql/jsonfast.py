@@ -1,0 +1,77 @@
+"""The SQL backends' JSON text: C-speed encoding that keeps Decimals exact.
+
+The json module cannot write a Decimal as a number. A Decimal whose text is also the
+text of a float (``12.34``) or an int (``5``) is handed to the C encoder as that float or
+int, which writes the very same characters; any other Decimal (more digits than a float
+holds, an exponent) makes the whole document go through the exact pure-Python writer.
+Either way the text is the one the exact writer gives, so reads (``parse_float=Decimal``)
+get the same number back. Reading reuses one decoder instead of building one per call.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+
+class _Inexact(Exception):
+    """A Decimal the C encoder cannot write exactly: use the exact writer."""
+
+
+def _number(value: Any) -> Any:
+    """The JSON encoder's ``default``: an int or float that the C encoder writes as ``str(value)``."""
+    if isinstance(value, Decimal):
+        text = str(value)
+        if text.isdigit() or (text[:1] == "-" and text[1:].isdigit()):
+            number: Any = int(text)
+            if str(number) == text:  # not "-0"
+                return number
+        elif text[-1:].isdigit() and (number := float(text)).__repr__() == text:  # not NaN, Infinity
+            return number
+        raise _Inexact
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_number).encode
+
+
+def _dump_exact(value: Any, out: list[str]) -> None:
+    """JSON with Decimals written as exact numbers (the json module cannot)."""
+    if isinstance(value, dict):
+        out.append("{")
+        for i, (k, v) in enumerate(value.items()):
+            if i:
+                out.append(",")
+            out.append(json.dumps(k, ensure_ascii=False))
+            out.append(":")
+            _dump_exact(v, out)
+        out.append("}")
+    elif isinstance(value, (list, tuple)):
+        out.append("[")
+        for i, v in enumerate(value):
+            if i:
+                out.append(",")
+            _dump_exact(v, out)
+        out.append("]")
+    elif isinstance(value, Decimal):
+        out.append(str(value) if value == value.to_integral_value() or "E" not in str(value) else format(value, "f"))
+    else:
+        out.append(json.dumps(value, ensure_ascii=False, allow_nan=False))
+
+
+def dumps(doc: Any) -> str:
+    """A stored document as compact JSON text, Decimals as exact numbers."""
+    try:
+        return _encode(doc)
+    except _Inexact:
+        out: list[str] = []
+        _dump_exact(doc, out)
+        return "".join(out)
+
+
+#: JSON text to Python, numbers with a fraction or exponent as exact Decimals.
+loads_exact = json.JSONDecoder(parse_float=Decimal).decode
+
+#: JSON text to Python (models without Decimal fields).
+loads_plain = json.JSONDecoder().decode
