@@ -65,6 +65,7 @@ SMALL_DOC ?= $(firstword $(wildcard ../shared/bench-data/mongodb-odm-benchmark/s
                                     ../../shared/bench-data/mongodb-odm-benchmark/small_doc.json))
 
 bench: $(VENV)/.test servers
+	$(BIN)/python bench/bench_e2e.py $(SMALL_DOC)
 	$(BIN)/python bench/bench_insert_many.py
 	$(BIN)/python bench/bench_conversions.py $(SMALL_DOC)
 	$(BIN)/python bench/bench_async.py
