@@ -129,18 +129,32 @@ class BaseModel(metaclass=ModelMeta):
         raise AttributeError(f"{type(self).__name__} has no field '{name}'.{hint} Its fields are: {', '.join(self._fields)}.")
 
     @classmethod
+    def _load_plan(cls) -> tuple[frozenset[str], tuple[tuple[str, str | None, Any, Field], ...]]:
+        """Per model, made once: the names input may use and, per field, its name, other data key and
+        converter (None when ``Field.load`` must run: validators, or a load of its own)."""
+        plan = cls.__dict__.get("_odm_load_plan")
+        if plan is None:
+            steps = tuple((name, f.data_key if f.data_key and f.data_key != name else None,
+                           None if f.validators or type(f).load is not Field.load else f.convert, f)
+                          for name, f in cls._fields.items())
+            plan = (frozenset(cls._fields) | cls._input_names, steps)
+            cls._odm_load_plan = plan  # type: ignore[attr-defined]
+        return plan  # type: ignore[no-any-return]
+
+    @classmethod
     def _validated(cls, data: Mapping[str, Any]) -> dict[str, Any]:
-        fields = cls._fields
+        names, steps = cls._load_plan()
         values: dict[str, Any] = {}
         errors: dict[str, Any] = {}
-        for key in data:
-            if key not in fields and key not in cls._input_names:
-                errors[key] = ["Unknown field."]
-        for name, field in fields.items():
+        if not names.issuperset(data):
+            for key in data:
+                if key not in names:
+                    errors[key] = ["Unknown field."]
+        for name, other_key, convert, field in steps:
             if name in data:
                 raw = data[name]
-            elif field.data_key in data:
-                raw = data[field.data_key]  # type: ignore[index]
+            elif other_key is not None and other_key in data:
+                raw = data[other_key]
             else:
                 value = field.get_default()
                 if value is None and field.required:
@@ -148,7 +162,8 @@ class BaseModel(metaclass=ModelMeta):
                 values[name] = value
                 continue
             try:
-                values[name] = field.load(raw)
+                # Field.load without its frame when it would only convert (None goes through load's rules).
+                values[name] = field.load(raw) if convert is None or raw is None else convert(raw)
             except Invalid as exc:
                 errors[name] = exc.messages
         if errors:
