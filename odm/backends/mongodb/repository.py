@@ -7,9 +7,15 @@ with pymongo's ``MongoClient`` or its native ``AsyncMongoClient``; what the oper
 The primary key is ``_id`` (the hash value, or ``{"h": hash, "r": range}``);
 the key attributes are also stored as ordinary attributes, so filters and
 order work on them like on any attribute. ``_id`` never leaves this module.
-Expired TTL items are filtered out of every read and deleted before an insert
-of the same key, so they are absent for every operation even before the
-server's TTL monitor removes them.
+Expired TTL items are filtered out of every read and replaced by an insert of
+the same key, so they are absent for every operation even before the server's
+TTL monitor removes them.
+
+Every single-item operation is one command (tests/backends/test_round_trips_nosql.py).
+``update`` is ``findAndModify``: the model is refreshed from the stored item, which only
+the server knows after an increment or a concurrent write, and findAndModify hands it back
+with the write. (On mongod it is an ``_id`` point lookup like ``update``; SecantusDB, the
+test server, scans the collection for it.)
 """
 
 from __future__ import annotations
@@ -158,10 +164,13 @@ class MongoRepository(Repository):
         full = self._full(doc)
         name = self.spec.name
         with self.translated():
-            if self.ttl:
-                yield Call(name, "delete_one", {"_id": full["_id"], **self._expired()})
             try:
-                yield Call(name, "insert_one", full)
+                if self.ttl:
+                    # One command: an expired item of the key is replaced; with none, the upsert
+                    # inserts; a live one is left alone and the upsert's insert clashes on _id.
+                    yield Call(name, "replace_one", {"_id": full["_id"], **self._expired()}, full, upsert=True)
+                else:
+                    yield Call(name, "insert_one", full)
             except DuplicateKeyError as exc:
                 raise self._duplicate(exc, self.spec.key_of(doc)) from exc
             except DocumentTooLarge as exc:
