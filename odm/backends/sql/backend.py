@@ -65,6 +65,12 @@ class SQLBackend(Backend):
     no_limit: ClassVar[Any] = -1
     #: The catalog table every SQL backend keeps for itself (see ensure_meta).
     META_TABLE: ClassVar[str] = "_odm_schema"
+    #: Seconds between sweeps of a TTL table's expired items before writes (0: before every write).
+    sweep_interval: ClassVar[float] = 0.0
+    #: Whether a conditional write, whose refusal is told apart from a missing item by a second
+    #: statement, runs in a transaction: where it holds the write lock (SQLite) that makes the two
+    #: atomic; a write that is one statement (no condition) always runs on its own.
+    guarded_writes_in_transaction: ClassVar[bool] = True
 
     # -- running operations: one session (one transaction at most) per operation ----------------
     def session(self) -> Session:

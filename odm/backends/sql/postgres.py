@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import select
 import threading
 import uuid
 from collections.abc import Sequence
@@ -269,14 +270,6 @@ class _AsyncCursor(psycopg.AsyncCursor[Any]):
         return await super().execute(query, () if params is None else params, **kwargs)
 
 
-def _small_window(sql: str, params: Sequence[Any], size: int) -> bool:
-    """Whether the query ends in ``LIMIT %s OFFSET %s`` with a limit of at most ``size`` rows."""
-    if not sql.endswith(" LIMIT %s OFFSET %s") or len(params) < 2:
-        return False
-    limit = params[-2]
-    return isinstance(limit, int) and limit <= size
-
-
 class PostgresBackend(SQLBackend):
     """A lazily opened psycopg_pool.ConnectionPool; each operation borrows one connection."""
 
@@ -293,6 +286,12 @@ class PostgresBackend(SQLBackend):
     no_limit = None
     #: Rows fetched per round trip when streaming through a server-side cursor.
     batch_size: int = 500
+    #: A sweep is a round trip: at most one a minute (an expired item in a write's way is swept then).
+    sweep_interval: ClassVar[float] = 60.0
+    #: Under READ COMMITTED a transaction around a conditional write and its existence check would
+    #: hold no lock the statements do not take themselves (each reads its own snapshot): it would
+    #: only add BEGIN and COMMIT, two round trips.
+    guarded_writes_in_transaction: ClassVar[bool] = False
     #: Rows per multi-row INSERT in insert_many (4 parameters a row; PostgreSQL allows 65535).
     INSERT_CHUNK: int = 1000
     #: Advisory lock key that serialises concurrent sync() calls (services starting together).
@@ -399,16 +398,22 @@ class PostgresBackend(SQLBackend):
 
     @staticmethod
     def _live_connection(pool: ConnectionPool[Any]) -> psycopg.Connection[Any]:
-        """A pooled connection that answers an empty query; dead ones are handed back for replacement.
+        """A pooled connection that is not known to be dead; dead ones are handed back for replacement.
 
-        Not the pool's own ``check``: after each failed check it sleeps with exponential backoff
-        (1 s, 2 s, 4 s, ...), so once the server had dropped every session (a restart, a failover,
-        pg_terminate_backend) the next calls waited up to the pool timeout. Here each dead
-        connection costs one failed round trip; the pool opens replacements in the background.
+        No check query on every borrow (a round trip per operation): an idle connection has
+        nothing to read, so one the server has ended (a restart, a failover,
+        pg_terminate_backend: the server says so before closing it) shows data or EOF on its
+        socket, and only such a one is checked with an empty query. A connection lost silently
+        fails its statement with BackendUnavailable, and the pool replaces it. Not the pool's own
+        ``check`` either: after each failed check it sleeps with exponential backoff (1 s, 2 s,
+        4 s, ...), so once the server had dropped every session the next calls waited up to the
+        pool timeout.
         """
         for _ in range(pool.max_size):
             conn = pool.getconn()
             try:
+                if _quiet(conn):
+                    return conn
                 conn.execute("")
                 return conn
             except psycopg.Error:
@@ -556,6 +561,8 @@ class PostgresBackend(SQLBackend):
         for _ in range(pool.max_size):
             conn = await pool.getconn()
             try:
+                if _quiet(conn):
+                    return conn
                 await conn.execute("")
                 return conn
             except psycopg.Error:
@@ -580,6 +587,36 @@ class PostgresBackend(SQLBackend):
 
 def _one(request: Any) -> Op[Any]:
     return (yield request)
+
+
+def _quiet(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> bool:
+    """Whether an idle connection has nothing to read (a system call, no round trip).
+
+    The server writes to an idle session only to end it (a FATAL message, then EOF).
+    """
+    if conn.closed or conn.pgconn.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        return False
+    try:
+        readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    except (OSError, ValueError, psycopg.Error):
+        return False
+    return not readable
+
+
+def _is_read(request: Any) -> bool:
+    """Whether a request only reads (so running it again changes nothing)."""
+    kind = type(request)
+    return kind is Stream or (kind is Execute and request.sql.startswith("SELECT "))
+
+
+def _probe(sql: str, params: Sequence[Any], size: int) -> tuple[str, list[Any]]:
+    """The query limited to ``size + 1`` rows: whether its result fits in one batch, in one round trip."""
+    if sql.endswith(" LIMIT %s OFFSET %s"):
+        limit = params[-2]
+        if limit is not None and limit <= size:
+            return sql, list(params)  # fits already
+        return sql, [*params[:-2], size + 1, params[-1]]
+    return sql + " LIMIT %s", [*params, size + 1]
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -612,6 +649,18 @@ class _Session(Session):
         self.stream: psycopg.ServerCursor[Any] | None = None
 
     def send(self, request: Any) -> Any:
+        first = self.conn is None
+        try:
+            return self._send(request)
+        except BackendUnavailable:
+            if not (first and self.conn is not None and self.conn.closed and _is_read(request)):
+                raise
+        # The pooled connection had just been ended by the server (its notice not yet arrived when
+        # it was borrowed): a read is safe to run again, on another connection.
+        self._release()
+        return self._send(request)
+
+    def _send(self, request: Any) -> Any:
         try:
             if self.conn is None:
                 pool = self.pool = self.backend.pool
@@ -635,10 +684,14 @@ class _Session(Session):
             if kind is Stream:
                 self._close_stream()
                 sql, params = request.sql, request.params
-                if _small_window(sql, params, self.backend.batch_size):
-                    # A window that fits in one batch (first(), a page): one plain round trip.
-                    self.cur.execute(sql, params)
-                    self.rows = self.cur.fetchall()
+                size = self.backend.batch_size
+                # First with a plain statement, limited to a batch and one row: a result that fits
+                # in one batch (first(), a page, a small query) takes one round trip. A larger one
+                # is read again through a server-side cursor, a batch per round trip.
+                self.cur.execute(*_probe(sql, params, size))
+                rows = self.cur.fetchall()
+                if len(rows) <= size:
+                    self.rows = rows
                     return None
                 if not self.tx:
                     self.cur.execute("BEGIN")
@@ -737,6 +790,16 @@ class _AsyncSession(AsyncSession):
         self.stream: psycopg.AsyncServerCursor[Any] | None = None
 
     async def send(self, request: Any) -> Any:
+        first = self.conn is None
+        try:
+            return await self._send(request)
+        except BackendUnavailable:
+            if not (first and self.conn is not None and self.conn.closed and _is_read(request)):
+                raise
+        await self._release()
+        return await self._send(request)
+
+    async def _send(self, request: Any) -> Any:
         try:
             if self.conn is None:
                 pool = self.pool = await self.backend.apool()
@@ -760,9 +823,11 @@ class _AsyncSession(AsyncSession):
             if kind is Stream:
                 await self._close_stream()
                 sql, params = request.sql, request.params
-                if _small_window(sql, params, self.backend.batch_size):
-                    await self.cur.execute(sql, params)
-                    self.rows = await self.cur.fetchall()
+                size = self.backend.batch_size
+                await self.cur.execute(*_probe(sql, params, size))
+                rows = await self.cur.fetchall()
+                if len(rows) <= size:
+                    self.rows = rows
                     return None
                 if not self.tx:
                     await self.cur.execute("BEGIN")

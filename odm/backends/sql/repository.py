@@ -2,8 +2,13 @@
 
 Table layout: ``_hk`` (and ``_rk``) hold the key, ``doc`` the whole stored
 document, ``_exp`` the TTL expiry in epoch seconds (NULL without TTL). Expired
-rows are filtered out of every read and swept before every write, so an
-expired item is absent for every operation, inserts included.
+rows are filtered out of every read and swept before writes (before every write,
+or at most every ``sweep_interval`` seconds where a sweep is a round trip of its own);
+a write refused by an expired item's key or unique value sweeps and tries again,
+so an expired item is absent for every operation, inserts included.
+
+A write that is one statement runs on its own (autocommitted: one round trip);
+one of several statements runs in the operation's transaction (BEGIN).
 """
 
 from __future__ import annotations
@@ -88,8 +93,36 @@ class SQLRepository(Repository):
         return f'({alias}"_exp" IS NULL OR {alias}"_exp" > {self.dialect.ph})'
 
     def _sweep(self) -> Execute:
-        """Delete the expired items (before every write of a table with TTL)."""
-        return Execute(f'DELETE FROM {self.table} WHERE "_exp" <= {self.dialect.ph}', [time.time()])
+        """Delete the expired items (before writes to a table with TTL); answers how many."""
+        return Execute(f'DELETE FROM {self.table} WHERE "_exp" <= {self.dialect.ph}', [time.time()], "rowcount")
+
+    def _sweep_due(self) -> bool:
+        """Whether this write sweeps first: on a TTL table, once per the backend's ``sweep_interval``."""
+        if not self.ttl:
+            return False
+        now = time.monotonic()
+        if self._last_sweep and now - self._last_sweep < self.backend.sweep_interval:
+            return False
+        self._last_sweep = now
+        return True
+
+    def _write_op(self, statement: Execute) -> Op[Any]:
+        """One write statement, with no expired item in its way (answers what the statement does).
+
+        On its own when no sweep is due; if then refused by a key or a unique value, expired
+        items are swept and, if there were any, the statement is tried once more. It is the
+        operation's first write (a refusal ends the transaction on PostgreSQL).
+        """
+        if self._sweep_due():
+            yield BEGIN
+            yield self._sweep()
+            return (yield statement)
+        try:
+            return (yield statement)
+        except self.backend.integrity_errors:
+            if not self.ttl or not (yield self._sweep()):
+                raise
+        return (yield statement)
 
     # -- schema ---------------------------------------------------------------------
     def key_schema(self) -> dict[str, Any]:
@@ -166,7 +199,9 @@ class SQLRepository(Repository):
         return sql
 
     def _exists_op(self, key: tuple[Any, ...]) -> Op[bool]:
-        row = yield Execute(f"SELECT 1 FROM {self.table} WHERE {self.key_where}", self._key_params(key), "one")
+        params = self._key_params(key)
+        live = self._live(params)
+        row = yield Execute(f"SELECT 1 FROM {self.table} WHERE {self.key_where} AND {live}", params, "one")
         return row is not None
 
     # -- writes -----------------------------------------------------------------------
@@ -185,11 +220,8 @@ class SQLRepository(Repository):
         params = self._row_params(doc)
         marks = ", ".join([self.dialect.ph] * len(params))
         cols = ", ".join([*self.key_columns, '"doc"', '"_exp"'])
-        if self.ttl:  # the sweep and the insert in one transaction; a lone INSERT is atomic by itself
-            yield BEGIN
-            yield self._sweep()
         try:
-            yield Execute(f"INSERT INTO {self.table} ({cols}) VALUES ({marks})", params)
+            yield from self._write_op(Execute(f"INSERT INTO {self.table} ({cols}) VALUES ({marks})", params))
         except self.backend.integrity_errors as exc:
             raise self._duplicate(exc, self.spec.key_of(doc)) from exc
 
@@ -199,23 +231,26 @@ class SQLRepository(Repository):
         cols = ", ".join([*self.key_columns, '"doc"', '"_exp"'])
         marks = ", ".join([self.dialect.ph] * len(params))
         try:
-            yield BEGIN
-            if self.ttl:
-                yield self._sweep()
             if condition is None:
                 keys = ", ".join(self.key_columns)
-                yield Execute(f"INSERT INTO {self.table} ({cols}) VALUES ({marks}) ON CONFLICT ({keys}) "
-                              f'DO UPDATE SET "doc" = excluded."doc", "_exp" = excluded."_exp"', params)
+                yield from self._write_op(Execute(
+                    f"INSERT INTO {self.table} ({cols}) VALUES ({marks}) ON CONFLICT ({keys}) "
+                    f'DO UPDATE SET "doc" = excluded."doc", "_exp" = excluded."_exp"', params))
                 return
+            if self.backend.guarded_writes_in_transaction:
+                yield BEGIN
             comp = self.compiler()
             cond = comp.compile(condition)
-            count = yield Execute(f'UPDATE {self.table} SET "doc" = {self.dialect.ph}, "_exp" = {self.dialect.ph} '
-                                  f"WHERE {self.key_where} AND ({cond})", [params[-2], params[-1], *params[:-2], *comp.params],
-                                  "rowcount")
+            update_params = [params[-2], params[-1], *params[:-2]]
+            live = self._live(update_params)
+            update_params += comp.params
+            count = yield from self._write_op(Execute(
+                f'UPDATE {self.table} SET "doc" = {self.dialect.ph}, "_exp" = {self.dialect.ph} '
+                f"WHERE {self.key_where} AND {live} AND ({cond})", update_params, "rowcount"))
             if count == 1:
                 return
             if holds_for_missing(condition) and not (yield from self._exists_op(key)):
-                yield Execute(f"INSERT INTO {self.table} ({cols}) VALUES ({marks})", params)
+                yield from self._write_op(Execute(f"INSERT INTO {self.table} ({cols}) VALUES ({marks})", params))
                 return
             raise self.condition_failed(key, "save")
         except self.backend.integrity_errors as exc:
@@ -229,10 +264,11 @@ class SQLRepository(Repository):
     def update_op(self, key: tuple[Any, ...], sets: dict[str, Any], incs: dict[str, Any],
                   unsets: Sequence[str], condition: Node | None = None) -> Op[dict[str, Any] | None]:
         try:
-            yield BEGIN
-            if self.ttl:
-                yield self._sweep()
-            if incs and not self.dialect.exact_decimal_arithmetic and any(isinstance(a, Decimal) for a in incs.values()):
+            decimal_read = bool(incs) and not self.dialect.exact_decimal_arithmetic and any(
+                isinstance(a, Decimal) for a in incs.values())
+            if decimal_read or (condition is not None and self.backend.guarded_writes_in_transaction):
+                yield BEGIN
+            if decimal_read:
                 sets, incs = yield from self._decimal_increments_op(key, sets, incs)
             params: list[Any] = []
             set_json = {name: dumps(value) for name, value in sets.items()}
@@ -243,8 +279,9 @@ class SQLRepository(Repository):
             params += self._key_params(key)
             live = self._live(params)
             cond = self._and_condition(condition, params)
-            row = yield Execute(f"UPDATE {self.table} SET {assignments} WHERE {self.key_where} AND {live}{cond} "
+            statement = Execute(f"UPDATE {self.table} SET {assignments} WHERE {self.key_where} AND {live}{cond} "
                                 f"RETURNING {self.dialect.doc_select()}", params, "one")
+            row = yield from self._write_op(statement)
             if row is not None:
                 return self.loads(row[0])  # type: ignore[no-any-return]
             if condition is None or not (yield from self._exists_op(key)):
@@ -271,10 +308,10 @@ class SQLRepository(Repository):
         params = self._key_params(key)
         live = self._live(params)
         cond = self._and_condition(condition, params)
-        yield BEGIN
-        if self.ttl:
-            yield self._sweep()
-        count = yield Execute(f"DELETE FROM {self.table} WHERE {self.key_where} AND {live}{cond}", params, "rowcount")
+        if condition is not None and self.backend.guarded_writes_in_transaction:
+            yield BEGIN
+        count = yield from self._write_op(
+            Execute(f"DELETE FROM {self.table} WHERE {self.key_where} AND {live}{cond}", params, "rowcount"))
         if count:
             return True
         if condition is not None and (not holds_for_missing(condition) or (yield from self._exists_op(key))):
@@ -394,10 +431,7 @@ class SQLRepository(Repository):
             where = comp.where(query.where)
             params = comp.params
             sql = f"DELETE FROM {self.table} WHERE {_and(where, self._live(params))}"
-        yield BEGIN
-        if self.ttl:
-            yield self._sweep()
-        count = yield Execute(sql, params, "rowcount")
+        count = yield from self._write_op(Execute(sql, params, "rowcount"))
         return int(count)
 
     def explain(self, query: QuerySpec) -> dict[str, Any]:

@@ -261,6 +261,8 @@ class SQLiteBackend(SQLBackend):
 
     #: Worker threads for async operations: one (they take turns on one connection under the GIL).
     WORKERS: ClassVar[int] = 1
+    #: Stream connections kept open between streams.
+    IDLE_READERS: ClassVar[int] = 4
 
     name = "sqlite"
     dialect = SQLiteDialect()
@@ -281,6 +283,7 @@ class SQLiteBackend(SQLBackend):
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._workers: ThreadPoolExecutor | None = None
+        self._readers: list[sqlite3.Connection] = []  # idle stream connections, reused
         try:
             # "file:..." paths are SQLite URIs (e.g. a named shared in-memory database).
             self._conn = sqlite3.connect(
@@ -376,11 +379,22 @@ class SQLiteBackend(SQLBackend):
         return ODMError(f"SQLite error on {self.path!r}: {exc}.")
 
     def reader(self) -> sqlite3.Connection:
-        """A connection of its own for one stream (WAL gives its read transaction a snapshot)."""
+        """A connection of its own for one stream: an idle one if any (opening one costs more than a query)."""
+        try:
+            return self._readers.pop()
+        except IndexError:
+            pass
         reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30,
                                  uri=self.path.startswith("file:"))
         _register(reader)
         return reader
+
+    def release_reader(self, reader: sqlite3.Connection) -> None:
+        """A stream's connection, done with (its statement closed): kept for the next stream."""
+        if self._conn is None or reader.in_transaction or len(self._readers) >= self.IDLE_READERS:
+            reader.close()
+        else:
+            self._readers.append(reader)
 
     def plan(self, sql: str, params: Sequence[Any]) -> list[str]:
         with self._lock:
@@ -404,7 +418,10 @@ class SQLiteBackend(SQLBackend):
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+            readers, self._readers = self._readers, []
             workers, self._workers = self._workers, None
+        for reader in readers:
+            reader.close()
         if workers is not None:
             workers.shutdown(wait=False)
 
@@ -423,9 +440,10 @@ class _SQLiteSession(Session):
     """One operation on the backend's connection: its write transaction holds the backend's lock.
 
     Statements outside a transaction run on their own (autocommit), under the lock for just that
-    statement. A stream reads a file database on a connection of its own inside a read transaction
-    (a snapshot, while the main connection writes); an in-memory database has no second connection
-    to read from, and is in memory anyway: its rows are fetched at once.
+    statement. A stream reads a file database on a connection of its own (reused from stream to
+    stream): its one statement reads a snapshot (WAL) while the main connection writes, with no
+    BEGIN/COMMIT around it; an in-memory database has no second connection to read from, and is
+    in memory anyway: its rows are fetched at once.
     """
 
     __slots__ = ("backend", "cur", "pos", "reader", "rows", "stream")
@@ -535,10 +553,9 @@ class _SQLiteSession(Session):
             return
         reader = backend.reader()
         try:
-            reader.execute("BEGIN")
             self.stream = reader.execute(sql, params)
         except BaseException:
-            reader.close()  # e.g. the table does not exist: the reader is not needed
+            backend.release_reader(reader)  # e.g. the table does not exist
             raise
         self.reader = reader
 
@@ -552,15 +569,17 @@ class _SQLiteSession(Session):
         if self.stream is None:
             return []
         rows = self.stream.fetchmany(self.BATCH)
-        if not rows:
-            self._close_stream()
+        if len(rows) < self.BATCH:
+            self._close_stream()  # the last batch: the connection is free for the next stream now
         return rows
 
     def _close_stream(self) -> None:
         self.rows = None
-        reader, self.reader, self.stream = self.reader, None, None
+        reader, stream, self.reader, self.stream = self.reader, self.stream, None, None
+        if stream is not None:
+            stream.close()  # ends the statement, and with it its read snapshot
         if reader is not None:
-            reader.close()
+            self.backend.release_reader(reader)
 
     def finish(self) -> None:
         try:
