@@ -69,6 +69,7 @@ bench: $(VENV)/.test servers
 	$(BIN)/python bench/bench_insert_many.py
 	$(BIN)/python bench/bench_conversions.py $(SMALL_DOC)
 	$(BIN)/python bench/bench_async.py
+	$(BIN)/python bench/bench_memory.py
 
 clean:
 	rm -rf $(VENV) $(CACHE) .pytest_cache .mypy_cache .ruff_cache
