@@ -300,11 +300,7 @@ class Model(BaseModel, metaclass=_ModelMeta):
     @classmethod
     async def aget(cls: type[M], hash_value: Any, range_value: Any = None) -> M:
         """``get`` awaited on the async driver."""
-        return await cls._arun(cls._get_op(hash_value, range_value))
-
-    @classmethod
-    def _get_op(cls: type[M], hash_value: Any, range_value: Any) -> Op[M]:
-        obj = yield from cls._get_or_none_op(hash_value, range_value)
+        obj = await cls._arun(cls._get_or_none_op(hash_value, range_value))
         if obj is None:
             raise cls._not_found(hash_value, range_value)
         return obj

@@ -32,12 +32,6 @@ class Emit:
         self.items = items
 
 
-def done(value: T) -> Op[T]:
-    """An operation that needs no I/O and returns ``value`` (for a backend that knows the answer)."""
-    return value
-    yield  # pragma: no cover - makes this a generator
-
-
 def collect(op: Op[Any]) -> Op[list[Any]]:
     """Inside another operation: every item a streaming operation emits, as a list."""
     out: list[Any] = []
@@ -138,4 +132,4 @@ async def astream(op: Op[Any], send: Callable[[Any], Awaitable[Any]]) -> AsyncGe
         op.close()
 
 
-__all__ = ["Emit", "Op", "arun", "astream", "collect", "done", "run", "stream"]
+__all__ = ["Emit", "Op", "arun", "astream", "collect", "run", "stream"]

@@ -9,7 +9,7 @@ matched a real disagreement, so a stale one is easy to spot).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from odm.expressions.nodes import Between, Compare, In, Node
@@ -27,7 +27,6 @@ class Case:
     node: Node | None = None
     order: tuple[SortKey, ...] = ()
     action: str = "query"  # query | get | condition | roundtrip
-    extra_values: list[Any] = field(default_factory=list)
 
 
 def node_values(node: Node | None) -> Iterator[tuple[Node, Any]]:
