@@ -47,6 +47,9 @@ class Features:
     max_decimal_digits: ClassVar[int | None] = None
     # Can a String attribute that keys a secondary index hold ""? (DynamoDB refuses it: ValidationError.)
     empty_string_index_keys: ClassVar[bool] = True
+    # Largest item (document) the backend stores, in bytes; None: no limit the ODM knows of. A larger
+    # one is refused with ValidationError naming the limit, and nothing is written.
+    max_item_bytes: ClassVar[int | None] = None
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from ...ops import Op
 from ...redaction import SECRETS, watch
 from ..base import Backend, Features
 from ..names import TableNameRule
-from .codec import MAX_DIGITS, DynamoCodec
+from .codec import MAX_DIGITS, MAX_ITEM_BYTES, DynamoCodec
 from .repository import DynamoRepository
 from .retry import THROTTLED, TRANSIENT, Call, RetryPolicy, Sleep, may_have_landed, repeatable, throttled
 
@@ -39,6 +39,7 @@ class DynamoFeatures(Features):
     min_number = 1e-130  # smaller non-zero magnitudes are refused (ValidationError) before any request
     max_decimal_digits = MAX_DIGITS  # 38, DynamoDB's N
     empty_string_index_keys = False
+    max_item_bytes = MAX_ITEM_BYTES  # 400 KB, checked before any request (names and values, UTF-8)
 
 
 class DynamoBackend(Backend):

@@ -26,7 +26,7 @@ from ...pagination import fingerprint, invalid_cursor
 from ...schema import TableSpec
 from ..base import Action, QuerySpec, Repository, chunks
 from ..codec import parse_iso_utc
-from .codec import MAX_ITEM_BYTES, DynamoCodec, epoch_of, item_from_av, item_size, item_to_av, owner_name, to_av
+from .codec import DynamoCodec, epoch_of, item_from_av, item_size, item_to_av, owner_name, to_av
 from .guards import GUARD, Guards, av_at
 from .planner.compiler import (
     ATOM,
@@ -105,6 +105,8 @@ class DynamoRepository(Repository):
         self.evaluator = Evaluator(self.codec, self.ttl)
         self.last_read = ReadStats()
         self.guards = Guards(self)
+        #: The item size DynamoDB refuses beyond (features.max_item_bytes, 400 KB): checked before any request.
+        self.max_item_bytes = backend.features.max_item_bytes
         # Attributes that key a GSI/LSI: DynamoDB refuses "" there (a server error after the request).
         self.index_keys = {p.parts[0]: getattr(p.field, "name", None) or p.parts[0] for s in all_secondary(spec)
                            for p in (s.hash_key, s.range_key) if p is not None and len(p.parts) == 1}
@@ -153,10 +155,11 @@ class DynamoRepository(Repository):
         except ValidationError as exc:
             raise ValidationError(exc.messages, self.model_name) from None
         size = item_size(item)
-        if size > MAX_ITEM_BYTES:
+        limit = self.max_item_bytes
+        if limit is not None and size > limit:
             raise ValidationError({"_schema": [
-                f"The item {self.key_label(self.spec.key_of(doc))} is {size} bytes; DynamoDB refuses items over 400 KB "
-                f"({MAX_ITEM_BYTES} bytes), so nothing was written."]}, self.model_name)
+                f"The item {self.key_label(self.spec.key_of(doc))} is {size} bytes; DynamoDB refuses items over "
+                f"{limit // 1024} KB ({limit} bytes), so nothing was written."]}, self.model_name)
         return item
 
     def _doc(self, item: dict[str, Any]) -> dict[str, Any]:

@@ -51,6 +51,7 @@ class MongoFeatures(Features):
     # insert_many is unordered: items without a conflict are written, the others are reported.
     atomic_insert_many = False
     max_decimal_digits = MAX_DECIMAL_DIGITS  # 34, Decimal128's
+    max_item_bytes = 16 * 1024 * 1024  # a BSON document's; pymongo, or the server for its last 16 KB, refuses more
 
 
 class MongoBackend(Backend):

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import bson
 from bson.raw_bson import RawBSONDocument
 from pymongo import ReturnDocument
-from pymongo.errors import BulkWriteError, DocumentTooLarge, DuplicateKeyError
+from pymongo.errors import BulkWriteError, DocumentTooLarge, DuplicateKeyError, WriteError
 
 from ... import ops
 from ...errors import BackendUnavailable, DuplicateKey, ODMError, QueryError, ValidationError
@@ -50,6 +50,9 @@ if TYPE_CHECKING:
 UTC = _dt.timezone.utc
 NO_ID = {"_id": 0}
 DUPLICATE_CODES = (11000, 11001, 12582)
+#: The server's "object to insert too large" (BSONObjectTooLarge). pymongo refuses a document over
+#: 16 MB before sending it only past its 16 KB command allowance; within it the server refuses.
+TOO_LARGE_CODE = 10334
 #: Refused items named in an insert_many error's message (all of them are on its ``failed``).
 SHOWN = 20
 
@@ -173,7 +176,9 @@ class MongoRepository(Repository):
                     yield Call(name, "insert_one", full)
             except DuplicateKeyError as exc:
                 raise self._duplicate(exc, self.spec.key_of(doc)) from exc
-            except DocumentTooLarge as exc:
+            except (DocumentTooLarge, WriteError) as exc:
+                if isinstance(exc, WriteError) and exc.code != TOO_LARGE_CODE:
+                    raise
                 raise self._too_large(doc) from exc
 
     def put_op(self, doc: dict[str, Any], condition: Node | None = None) -> Op[None]:
@@ -201,7 +206,9 @@ class MongoRepository(Repository):
                             raise
             except DuplicateKeyError as exc:
                 raise self._duplicate(exc, key) from exc
-            except DocumentTooLarge as exc:
+            except (DocumentTooLarge, WriteError) as exc:
+                if isinstance(exc, WriteError) and exc.code != TOO_LARGE_CODE:
+                    raise
                 raise self._too_large(doc) from exc
         raise self.condition_failed(key, "save")
 
