@@ -24,33 +24,20 @@ from typing import Any
 import marshmallow
 from marshmallow import fields as mm
 
-from odm import EmbeddedModel, Model, fields
-from odm.backends.codec import Codec
-from odm.backends.dynamodb.codec import DynamoCodec
-from odm.backends.mongodb.codec import MongoCodec
-from odm.backends.sql.jsonfast import dumps, loads_exact, loads_plain
-from odm.binding import Binding
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-HERE = Path(__file__).resolve()
-DEFAULT = next((p / "shared" / "bench-data" / "mongodb-odm-benchmark" / "small_doc.json" for p in HERE.parents
-                if (p / "shared" / "bench-data" / "mongodb-odm-benchmark" / "small_doc.json").exists()), HERE)
+from bench.models import SmallDoc, data_file  # noqa: E402
+from odm import EmbeddedModel, Model, fields  # noqa: E402
+from odm.backends.codec import Codec  # noqa: E402
+from odm.backends.dynamodb.codec import DynamoCodec  # noqa: E402
+from odm.backends.mongodb.codec import MongoCodec  # noqa: E402
+from odm.backends.sql.jsonfast import dumps, loads_exact, loads_plain  # noqa: E402
+from odm.binding import Binding  # noqa: E402
+
+DEFAULT = data_file("small_doc.json")
 
 
-class Small(Model):
-    field1 = fields.String()
-    field2 = fields.String()
-    field3 = fields.String()
-    field4 = fields.String()
-    field5 = fields.String()
-    field6 = fields.String()
-    field7 = fields.String()
-    field8 = fields.Integer()
-    field9 = fields.Integer()
-    field10 = fields.Integer()
-    field11 = fields.Integer()
-    field12 = fields.Integer()
-    field13 = fields.Integer()
-
+class Small(SmallDoc):
     class Meta:
         name = "bench_small"
 

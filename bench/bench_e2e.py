@@ -35,32 +35,19 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import odm  # noqa: E402
-from odm import Model, fields  # noqa: E402
+from bench.models import SmallDoc, data_file  # noqa: E402
+from odm import fields  # noqa: E402
 from tests import servers  # noqa: E402
 
 HERE = Path(__file__).resolve()
-DATA = "shared/bench-data/mongodb-odm-benchmark/small_doc.json"
-DEFAULT = next((p / DATA for p in HERE.parents if (p / DATA).exists()), HERE)
+DEFAULT = data_file("small_doc.json")
 BACKENDS = ["sqlite", "postgres", "mongodb", "dynamodb"]
 TASKS = ["create", "find by id", "update one field", "query by indexed field (10 hits)", "insert_many 1000"]
 BULK = 1000
 
 
-class Small(Model):
+class Small(SmallDoc):
     id = fields.String(required=True)
-    field1 = fields.String()
-    field2 = fields.String()
-    field3 = fields.String()
-    field4 = fields.String()
-    field5 = fields.String()
-    field6 = fields.String()
-    field7 = fields.String()
-    field8 = fields.Integer()
-    field9 = fields.Integer()
-    field10 = fields.Integer()
-    field11 = fields.Integer()
-    field12 = fields.Integer()
-    field13 = fields.Integer()
 
     class Meta:
         name = "bench_e2e_ours"
