@@ -66,6 +66,7 @@ SMALL_DOC ?= $(firstword $(wildcard ../shared/bench-data/mongodb-odm-benchmark/s
 
 bench: $(VENV)/.test servers
 	$(BIN)/python bench/bench_e2e.py $(SMALL_DOC)
+	$(BIN)/python bench/bench_large.py
 	$(BIN)/python bench/bench_insert_many.py
 	$(BIN)/python bench/bench_conversions.py $(SMALL_DOC)
 	$(BIN)/python bench/bench_async.py
