@@ -12,14 +12,15 @@ import datetime as _dt
 import decimal
 import difflib
 import math
+import os
 import sys
-import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import marshmallow
 
+from . import compiled
 from .backends.base import QuerySpec, Repository
 from .errors import ConcurrentModification, ConditionFailed, ConfigError, NotFound, QueryError, ValidationError
 from .expressions.nodes import And, Compare, Exists, Node, Not
@@ -67,7 +68,12 @@ def utcnow() -> _dt.datetime:
 
 
 def new_id() -> str:
-    return str(uuid.uuid4())
+    """A random (version 4) UUID as text: ``str(uuid.uuid4())`` without building a UUID object (2x faster)."""
+    b = bytearray(os.urandom(16))
+    b[6] = b[6] & 0x0F | 0x40  # version 4
+    b[8] = b[8] & 0x3F | 0x80  # RFC 4122 variant
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class Increment:
@@ -142,7 +148,26 @@ class BaseModel(metaclass=ModelMeta):
         return plan  # type: ignore[no-any-return]
 
     @classmethod
+    def _validator(cls) -> Any:
+        """The model's generated validator (odm.compiled), made once per model on first use."""
+        fn = cls.__dict__.get("_odm_validator")
+        if fn is None:
+            fn = compiled.validator(cls)
+            cls._odm_validator = fn  # type: ignore[attr-defined]
+        return fn
+
+    @classmethod
     def _validated(cls, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Validated attribute values of ``data``, or a ValidationError with every error.
+
+        Runs the generated validator (same results as ``_validated_general``, faster).
+        """
+        return (cls.__dict__.get("_odm_validator") or cls._validator())(data)  # type: ignore[no-any-return]
+
+    @classmethod
+    def _validated_general(cls, data: Mapping[str, Any]) -> dict[str, Any]:
+        """The general validation loop: the reference the generated validator follows, and its
+        path for input that is not a plain dict."""
         names, steps = cls._load_plan()
         values: dict[str, Any] = {}
         errors: dict[str, Any] = {}

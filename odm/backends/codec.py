@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .. import compiled
 from ..attributes import name_problem, text_problem
 from ..errors import QueryError, ValidationError
 from ..fields import Field, canonical_decimal
@@ -52,6 +53,31 @@ def iso_utc(value: _dt.datetime) -> str:
 
 def parse_iso_utc(text: str) -> _dt.datetime:
     return _dt.datetime.fromisoformat(text[:-1] if text.endswith("Z") else text).replace(tzinfo=UTC)
+
+
+# The generated encode/decode (odm.compiled) write these expressions in place of the calls.
+compiled.inlined(iso_utc, '{v}.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z" '
+                          'if {v}.tzinfo is UTC else {fn}({v})')
+#: parse_iso_utc of a str, inline (``{v}`` is a str).
+PARSE_ISO_STR = 'fromiso({v}[:-1] if {v}.endswith("Z") else {v}).replace(tzinfo=UTC)'
+compiled.inlined(parse_iso_utc, PARSE_ISO_STR)
+
+
+def as_int(value: Any) -> int:
+    return value if type(value) is int else int(value)
+
+
+def as_float(value: Any) -> float:
+    return value if type(value) is float else float(value)
+
+
+def enum_value(value: enum.Enum) -> Any:
+    return value.value
+
+
+compiled.inlined(as_int, "{v} if type({v}) is int else {fn}({v})")
+compiled.inlined(as_float, "{v} if type({v}) is float else {fn}({v})")
+compiled.inlined(enum_value, "{v}.value")
 
 
 def _owner(field: Field | None) -> tuple[str, str | None]:
@@ -92,15 +118,19 @@ def canonical(value: dict[str, Any]) -> dict[str, Any]:
 
 
 def _nested(encode: Fn, field: Field) -> Fn:
-    """An embedded model's encoder whose errors name the outer field (``{"address": {"city": ...}}``)."""
+    """An embedded model's encoder whose errors name the outer field (``{"address": {"city": ...}}``).
+
+    ``encode`` writes the stored names in canonical order already (see ``field_encoder``).
+    """
+    where, model = _owner(field)
 
     def run(value: Any) -> Any:
         try:
-            return canonical(encode(value))
+            return encode(value)
         except ValidationError as exc:
-            where, model = _owner(field)
             raise ValidationError({where: exc.messages}, model) from None
 
+    run.__odm_nested__ = (encode, where, model)  # type: ignore[attr-defined]  # generated code inlines the try
     return run
 
 
@@ -118,7 +148,9 @@ def _plain(encode: Fn, field: Field) -> Fn:
 
 
 def _each(fn: Fn) -> Fn:
-    return lambda v: [fn(x) for x in v]
+    each = lambda v: [fn(x) for x in v]  # noqa: E731
+    each.__odm_each__ = fn  # type: ignore[attr-defined]  # generated code writes the comprehension
+    return each
 
 
 def _each_value(fn: Fn, field: Field | None) -> Fn:
@@ -134,7 +166,7 @@ class Codec:
             # One C-speed test per string on the hot path; the full check only when it may fail.
             return value if value.isascii() and "\x00" not in value else check_text(value, field)
 
-        return check
+        return compiled.inlined(check, '{v} if {v}.isascii() and "\\x00" not in {v} else {fn}({v})')
 
     def enc_datetime(self, field: Field | None, ttl: bool) -> Fn | None:
         return iso_utc
@@ -169,10 +201,10 @@ class Codec:
         return lambda v: canonical_decimal(v if isinstance(v, decimal.Decimal) else decimal.Decimal(str(v)))
 
     def dec_float(self, field: Field | None, ttl: bool) -> Fn | None:
-        return lambda v: v if type(v) is float else float(v)
+        return as_float
 
     def dec_int(self, field: Field | None, ttl: bool) -> Fn | None:
-        return lambda v: v if type(v) is int else int(v)
+        return as_int
 
     def enc_set(self, field: Field | None, ttl: bool) -> Fn | None:
         inner = self.field_encoder(field.inner, False) if field is not None else None  # type: ignore[attr-defined]
@@ -200,7 +232,7 @@ class Codec:
         if method is not None:
             return method(field, ttl)  # type: ignore[no-any-return]
         if kind == "enum":
-            return lambda v: v.value
+            return enum_value
         if kind == "list":
             item_enc = self.field_encoder(field.inner, False)  # type: ignore[attr-defined]
             return None if item_enc is None else _each(_nullable(item_enc, field.inner))  # type: ignore[attr-defined]
@@ -210,7 +242,9 @@ class Codec:
                 return _plain(_each_value(self.encode_any, field), field)
             return _each_value(_nullable(self.field_encoder(values, False) or (lambda v: v), values), field)
         if kind == "embedded":
-            encode, _ = self.model_plan(field.embedded, None)  # type: ignore[attr-defined]
+            # Generated with the stored names in sorted order: the output is canonical() as built.
+            enc, _ = self._field_plan(field.embedded, None)  # type: ignore[attr-defined]
+            encode = compiled.encoder(self, field.embedded, tuple(sorted(enc, key=lambda step: step[1])))  # type: ignore[attr-defined]
             return _nested(encode, field)
         return None
 
@@ -239,11 +273,23 @@ class Codec:
         return None
 
     def model_plan(self, model: type, spec: TableSpec | None) -> tuple[Callable[[Any], dict[str, Any]], Callable[[Mapping[str, Any]], Any]]:
-        """Compile one model's encode (instance -> stored dict) and decode (stored -> instance)."""
+        """One model's encode (instance -> stored dict) and decode (stored -> instance), generated
+        once from the per-field functions (odm.compiled; ``general_plan`` is the same as loops)."""
+        enc, dec = self._field_plan(model, spec)
+        return compiled.encoder(self, model, enc), compiled.decoder(self, model, dec)
+
+    def _field_plan(self, model: type, spec: TableSpec | None) -> tuple[Any, Any]:
+        """Per field: (attribute name, stored name, encoder) and (..., decoder); None: as is."""
         ttl = spec.ttl_attribute if spec is not None else None
         fields = model._fields.values()  # type: ignore[attr-defined]
         enc = tuple((f.name, f.data_key or f.name, self.field_encoder(f, f.data_key == ttl)) for f in fields)
         dec = tuple((f.name, f.data_key or f.name, self.field_decoder(f, f.data_key == ttl)) for f in fields)
+        return enc, dec
+
+    def general_plan(self, model: type, spec: TableSpec | None) -> tuple[Callable[[Any], dict[str, Any]], Callable[[Mapping[str, Any]], Any]]:
+        """``model_plan`` as loops over the per-field functions: the reference the generated
+        functions follow (tests compare the two)."""
+        enc, dec = self._field_plan(model, spec)
         new = object.__new__
 
         def encode(obj: Any) -> dict[str, Any]:

@@ -18,9 +18,10 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from ... import compiled
 from ...errors import ValidationError
 from ...fields import Field
-from ..codec import Codec, Fn, iso_utc, parse_iso_utc
+from ..codec import PARSE_ISO_STR, Codec, Fn, iso_utc, parse_iso_utc
 
 UTC = _dt.timezone.utc
 EPOCH = _dt.datetime(1970, 1, 1, tzinfo=UTC)
@@ -108,6 +109,14 @@ def from_epoch(value: Any) -> _dt.datetime:
     return _dt.datetime.fromtimestamp(value, UTC)
 
 
+def read_datetime(value: Any) -> _dt.datetime:
+    """A stored datetime other than the TTL attribute: an ISO string (or epoch seconds, as the TTL's)."""
+    return parse_iso_utc(value) if isinstance(value, str) else from_epoch(value)
+
+
+compiled.inlined(read_datetime, f"({PARSE_ISO_STR}) if type({{v}}) is str else {{fn}}({{v}})")
+
+
 class DynamoCodec(Codec):
     """Stored forms for DynamoDB (see the module docstring)."""
 
@@ -117,7 +126,7 @@ class DynamoCodec(Codec):
     def dec_datetime(self, field: Field | None, ttl: bool) -> Fn | None:
         if ttl:
             return from_epoch
-        return lambda v: parse_iso_utc(v) if isinstance(v, str) else from_epoch(v)
+        return read_datetime
 
     def enc_bytes(self, field: Field | None, ttl: bool) -> Fn | None:
         return None

@@ -21,9 +21,10 @@ from typing import Any
 from bson.codec_options import CodecOptions, TypeDecoder, TypeEncoder, TypeRegistry
 from bson.decimal128 import Decimal128
 
+from ... import compiled
 from ...errors import ValidationError
 from ...fields import Field, canonical_decimal
-from ..codec import Codec, Fn, iso_utc, parse_iso_utc, plain_number
+from ..codec import PARSE_ISO_STR, Codec, Fn, iso_utc, parse_iso_utc, plain_number
 
 UTC = _dt.timezone.utc
 MAX_DECIMAL_DIGITS = 34
@@ -86,9 +87,7 @@ class MongoCodec(Codec):
         return to_bson_date if ttl else iso_utc
 
     def dec_datetime(self, field: Field | None, ttl: bool) -> Fn | None:
-        # BSON dates are read tz-aware UTC; a BSON date in another field was
-        # written when every datetime was one (milliseconds), and reads back as it is.
-        return lambda v: v if isinstance(v, _dt.datetime) else parse_iso_utc(str(v))
+        return read_datetime
 
     def enc_bytes(self, field: Field | None, ttl: bool) -> Fn | None:
         return None  # pymongo writes bytes as Binary subtype 0 and reads it back as bytes
@@ -105,6 +104,15 @@ class MongoCodec(Codec):
     def dec_decimal(self, field: Field | None, ttl: bool) -> Fn | None:
         return lambda v: canonical_decimal(v if isinstance(v, decimal.Decimal) else (
             v.to_decimal() if isinstance(v, Decimal128) else decimal.Decimal(str(v))))
+
+
+def read_datetime(value: Any) -> _dt.datetime:
+    """A stored datetime: BSON dates are read tz-aware UTC; a BSON date in another field than the
+    TTL attribute was written when every datetime was one (milliseconds), and reads back as it is."""
+    return value if isinstance(value, _dt.datetime) else parse_iso_utc(str(value))
+
+
+compiled.inlined(read_datetime, f"({PARSE_ISO_STR}) if type({{v}}) is str else {{fn}}({{v}})")
 
 
 def plain_numbers(value: Any) -> Any:

@@ -33,7 +33,19 @@ def _number(value: Any) -> Any:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_number).encode
+#: The C encoder of ``json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False,
+#: default=_number)``, made once: ``JSONEncoder.encode`` makes one per call. No circular-reference
+#: markers: a stored document is a tree built by a codec (validated values nest at most 64 deep).
+_c_encode = json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+    None, _number, json.encoder.encode_basestring, None, ":", ",", False, False, False) \
+    if json.encoder.c_make_encoder is not None else None  # type: ignore[attr-defined]
+_py_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_number).encode
+
+
+def _encode(doc: Any) -> str:
+    if _c_encode is None or isinstance(doc, str):
+        return _py_encode(doc)  # type: ignore[no-any-return]
+    return "".join(_c_encode(doc, 0))
 
 
 def _dump_exact(value: Any, out: list[str]) -> None:
