@@ -33,13 +33,15 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import ValidationError
-from .fields import DECIMAL_MAX_EXPONENT, INT64_MAX, INT64_MIN, Embedded, Field, Invalid, List
+from .fields import DECIMAL_MAX_EXPONENT, INT64_MAX, INT64_MIN, Embedded, Field, Invalid, List, canonical_decimal
 
 if TYPE_CHECKING:
     from .backends.codec import Codec
     from .model import BaseModel
 
 Fn = Callable[[Any], Any]
+#: The name of ``fields.canonical_decimal`` in every generated function's namespace (for templates).
+NAMESPACE_CANONICAL_DECIMAL = "canonical_decimal"
 _counter = itertools.count()
 
 
@@ -66,7 +68,7 @@ class _Source:
         self.ns: dict[str, Any] = {"ValidationError": ValidationError, "Invalid": Invalid, "UTC": _dt.timezone.utc,
                                    "fromiso": _dt.datetime.fromisoformat, "datetime": _dt.datetime,
                                    "Decimal": _decimal.Decimal, "ABSENT": _ABSENT, "osetattr": object.__setattr__,
-                                   "new": object.__new__}
+                                   "new": object.__new__, NAMESPACE_CANONICAL_DECIMAL: canonical_decimal}
         self._ids: dict[int, str] = {}
 
     def const(self, value: Any) -> str:
@@ -170,7 +172,7 @@ def validator(model: type[BaseModel]) -> Callable[[Mapping[str, Any]], dict[str,
         if other_key is not None:
             src.add(1, f"if raw is ABSENT: raw = data.get({src.const(other_key)}, ABSENT)")
         src.add(1, "if raw is ABSENT:")
-        src.add(2, f"{v} = None" if field.default is _base("MISSING") else f"{v} = {src.const(field)}.get_default()")
+        src.add(2, f"{v} = {_default(field, src)}")
         if field.required:
             src.add(2, f"if {v} is None: errors[{n}] = [{src.const(field.default_error_messages['required'])}]")
         fast = _fast_check(field, src, "raw") if convert is not None else None
@@ -198,6 +200,14 @@ def validator(model: type[BaseModel]) -> Callable[[Mapping[str, Any]], dict[str,
     src.add(1, f"if errors: raise ValidationError(errors, {src.const(model.__name__)})")
     src.add(1, "return {" + ", ".join(out) + "}")
     return src.build("validate", f"{model.__name__} validate")  # type: ignore[no-any-return]
+
+
+def _default(field: Field, src: _Source) -> str:
+    """``field.get_default()`` as an expression."""
+    default = field.default
+    if default is _base("MISSING"):
+        return "None"
+    return f"{src.const(default)}()" if callable(default) else src.const(default)
 
 
 def _embedded_validator(field: Field) -> Any:

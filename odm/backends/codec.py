@@ -56,8 +56,8 @@ def parse_iso_utc(text: str) -> _dt.datetime:
 
 
 # The generated encode/decode (odm.compiled) write these expressions in place of the calls.
-compiled.inlined(iso_utc, '{v}.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z" '
-                          'if {v}.tzinfo is UTC else {fn}({v})')
+# For a UTC datetime, isoformat ends with "+00:00": cutting it off is the naive form's text.
+compiled.inlined(iso_utc, '{v}.isoformat(timespec="microseconds")[:-6] + "Z" if {v}.tzinfo is UTC else {fn}({v})')
 #: parse_iso_utc of a str, inline (``{v}`` is a str).
 PARSE_ISO_STR = 'fromiso({v}[:-1] if {v}.endswith("Z") else {v}).replace(tzinfo=UTC)'
 compiled.inlined(parse_iso_utc, PARSE_ISO_STR)
@@ -75,9 +75,17 @@ def enum_value(value: enum.Enum) -> Any:
     return value.value
 
 
+def read_decimal(value: Any) -> decimal.Decimal:
+    """A stored Decimal, canonical on read too: server-side arithmetic (inc) may leave other
+    digits (1.05 + 0.05 = 1.10)."""
+    return canonical_decimal(value if isinstance(value, decimal.Decimal) else decimal.Decimal(str(value)))
+
+
 compiled.inlined(as_int, "{v} if type({v}) is int else {fn}({v})")
 compiled.inlined(as_float, "{v} if type({v}) is float else {fn}({v})")
 compiled.inlined(enum_value, "{v}.value")
+compiled.inlined(read_decimal, "{canonical}({v}) if type({v}) is Decimal else {fn}({v})".replace(
+    "{canonical}", compiled.NAMESPACE_CANONICAL_DECIMAL))
 
 
 def _owner(field: Field | None) -> tuple[str, str | None]:
@@ -197,8 +205,7 @@ class Codec:
         return None
 
     def dec_decimal(self, field: Field | None, ttl: bool) -> Fn | None:
-        # Canonical on read too: server-side arithmetic (inc) may leave other digits (1.05 + 0.05 = 1.10).
-        return lambda v: canonical_decimal(v if isinstance(v, decimal.Decimal) else decimal.Decimal(str(v)))
+        return read_decimal
 
     def dec_float(self, field: Field | None, ttl: bool) -> Fn | None:
         return as_float

@@ -253,3 +253,21 @@ def test_new_id_is_a_uuid4_text() -> None:
     for text in ids:
         value = uuid.UUID(text)
         assert str(value) == text and value.version == 4 and value.variant == uuid.RFC_4122
+
+
+@pytest.mark.parametrize("text", ['{"a":1.50,"b":[1,2]}', ' {"a":1} ', '{"a":1} x', "", "[1,", '"x"', "1e400", "NaN",
+                                  '{"a":"\x01"}', "[]", b'{"a":1}', "  "])
+def test_loads_matches_the_json_module(text: Any) -> None:
+    from odm.backends.sql.jsonfast import loads_exact, loads_plain
+
+    for fast, reference in ((loads_exact, json.JSONDecoder(parse_float=decimal.Decimal).decode),
+                            (loads_plain, json.JSONDecoder().decode)):
+        try:
+            expected: Any = ("ok", reference(text))
+        except Exception as exc:  # noqa: BLE001 - the same failure is what is compared
+            expected = ("error", type(exc), str(exc))
+        try:
+            got: Any = ("ok", fast(text))
+        except Exception as exc:  # noqa: BLE001
+            got = ("error", type(exc), str(exc))
+        assert got == expected or (expected[0] == "ok" and repr(got) == repr(expected))

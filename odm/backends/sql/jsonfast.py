@@ -11,6 +11,7 @@ get the same number back. Reading reuses one decoder instead of building one per
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -82,8 +83,25 @@ def dumps(doc: Any) -> str:
         return "".join(out)
 
 
+def _loads(decoder: json.JSONDecoder) -> Callable[[str], Any]:
+    """``decoder.decode`` calling its C scanner directly for text with no surrounding whitespace
+    (what the backends store); any other text, and any error, goes through ``decode`` as before."""
+    scan, decode = decoder.scan_once, decoder.decode  # type: ignore[attr-defined]
+
+    def loads(text: str) -> Any:
+        if type(text) is not str:
+            return decode(text)
+        try:
+            value, end = scan(text, 0)
+        except StopIteration:
+            return decode(text)  # raises decode's JSONDecodeError (or skips leading whitespace)
+        return value if end == len(text) else decode(text)
+
+    return loads
+
+
 #: JSON text to Python, numbers with a fraction or exponent as exact Decimals.
-loads_exact = json.JSONDecoder(parse_float=Decimal).decode
+loads_exact = _loads(json.JSONDecoder(parse_float=Decimal))
 
 #: JSON text to Python (models without Decimal fields).
-loads_plain = json.JSONDecoder().decode
+loads_plain = _loads(json.JSONDecoder())
