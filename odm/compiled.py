@@ -33,7 +33,23 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import ValidationError
-from .fields import DECIMAL_MAX_EXPONENT, INT64_MAX, INT64_MIN, Embedded, Field, Invalid, List, canonical_decimal
+from .fields import (
+    DECIMAL_MAX_EXPONENT,
+    INT64_MAX,
+    INT64_MIN,
+    MISSING,
+    Boolean,
+    DateTime,
+    Decimal,
+    Embedded,
+    Field,
+    Float,
+    Integer,
+    Invalid,
+    List,
+    String,
+    canonical_decimal,
+)
 
 if TYPE_CHECKING:
     from .backends.codec import Codec
@@ -114,24 +130,24 @@ def _fast_check(field: Field, src: _Source, raw: str) -> tuple[str, str] | None:
     Only the usual exact types: anything else goes to ``convert``, which decides.
     """
     kind, cls = field.kind, type(field)
-    if kind == "str" and cls.convert is _base("String").convert:
+    if kind == "str" and cls.convert is String.convert:
         return f"type({raw}) is str", raw
-    if kind == "int" and cls.convert is _base("Integer").convert:
+    if kind == "int" and cls.convert is Integer.convert:
         return f"type({raw}) is int and {INT64_MIN} <= {raw} <= {INT64_MAX}", raw
-    if kind == "bool" and cls.convert is _base("Boolean").convert:
+    if kind == "bool" and cls.convert is Boolean.convert:
         return f"{raw} is True or {raw} is False", raw
-    if kind == "float" and cls.convert is _base("Float").convert:
+    if kind == "float" and cls.convert is Float.convert:
         # raw - raw is 0.0 exactly for finite floats (nan/inf give nan); + 0.0 turns -0.0 into 0.0, as convert does.
         return f"type({raw}) is float and {raw} - {raw} == 0.0", f"{raw} + 0.0"
-    if kind == "datetime" and cls.convert is _base("DateTime").convert:
+    if kind == "datetime" and cls.convert is DateTime.convert:
         return f"type({raw}) is datetime and {raw}.tzinfo is UTC", raw
-    if kind == "decimal" and cls.convert is _base("Decimal").convert:
+    if kind == "decimal" and cls.convert is Decimal.convert:
         # Already canonical (a non-zero last digit after the point) and in range: convert returns an equal Decimal.
         fast = src.const(_canonical_fraction)
         return f"type({raw}) is Decimal and {fast}({raw})", raw
     if kind == "list" and cls.convert is List.convert:
         inner: Field = field.inner  # type: ignore[attr-defined]
-        if inner.kind == "str" and _plain_load(inner) and type(inner).convert is _base("String").convert:
+        if inner.kind == "str" and _plain_load(inner) and type(inner).convert is String.convert:
             # The same new list convert builds, when every item is a str (a None or other item: convert decides).
             return f"type({raw}) is list and len(_l := [x for x in {raw} if type(x) is str]) == len({raw})", "_l"
     return None
@@ -145,12 +161,6 @@ def _canonical_fraction(value: _decimal.Decimal) -> bool:
     _sign, digits, exp = value.as_tuple()
     return (type(exp) is int and exp < 0 and digits[-1] != 0
             and -DECIMAL_MAX_EXPONENT <= exp + len(digits) - 1 <= DECIMAL_MAX_EXPONENT)
-
-
-def _base(name: str) -> Any:
-    from . import fields
-
-    return getattr(fields, name)
 
 
 def validator(model: type[BaseModel]) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
@@ -205,7 +215,7 @@ def validator(model: type[BaseModel]) -> Callable[[Mapping[str, Any]], dict[str,
 def _default(field: Field, src: _Source) -> str:
     """``field.get_default()`` as an expression."""
     default = field.default
-    if default is _base("MISSING"):
+    if default is MISSING:
         return "None"
     return f"{src.const(default)}()" if callable(default) else src.const(default)
 
