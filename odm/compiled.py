@@ -56,8 +56,6 @@ if TYPE_CHECKING:
     from .model import BaseModel
 
 Fn = Callable[[Any], Any]
-#: The name of ``fields.canonical_decimal`` in every generated function's namespace (for templates).
-NAMESPACE_CANONICAL_DECIMAL = "canonical_decimal"
 _counter = itertools.count()
 
 
@@ -65,7 +63,8 @@ def inlined(fn: Fn, template: str) -> Fn:
     """Mark ``fn`` as equivalent to ``template`` (with ``{v}``: the value, a plain name; ``{fn}``: fn).
 
     The template must give what ``fn(v)`` gives, errors included; it may call ``{fn}`` for
-    the unusual cases. Templates are this package's code, never model text.
+    the unusual cases and use the names every generated function has (``_Source.ns``: UTC,
+    fromiso, Decimal, canonical_decimal...). Templates are this package's code, never model text.
     """
     fn.__odm_inline__ = template  # type: ignore[attr-defined]
     return fn
@@ -84,7 +83,7 @@ class _Source:
         self.ns: dict[str, Any] = {"ValidationError": ValidationError, "Invalid": Invalid, "UTC": _dt.timezone.utc,
                                    "fromiso": _dt.datetime.fromisoformat, "datetime": _dt.datetime,
                                    "Decimal": _decimal.Decimal, "ABSENT": _ABSENT, "osetattr": object.__setattr__,
-                                   "new": object.__new__, NAMESPACE_CANONICAL_DECIMAL: canonical_decimal}
+                                   "new": object.__new__, "canonical_decimal": canonical_decimal}
         self._ids: dict[int, str] = {}
 
     def const(self, value: Any) -> str:

@@ -2,8 +2,8 @@
 
 The base codec writes JSON-compatible values (the SQL backends' documents);
 backends override the ``enc_<kind>``/``dec_<kind>`` pairs that differ. Per model,
-``model_plan`` composes these once into two closures (encode and decode), so a
-read converts an item with a loop over pre-bound functions and no validation.
+``model_plan`` composes these once into two generated functions (encode and decode,
+see odm.compiled), so a read converts an item with no loop and no validation.
 """
 
 from __future__ import annotations
@@ -84,8 +84,7 @@ def read_decimal(value: Any) -> decimal.Decimal:
 compiled.inlined(as_int, "{v} if type({v}) is int else {fn}({v})")
 compiled.inlined(as_float, "{v} if type({v}) is float else {fn}({v})")
 compiled.inlined(enum_value, "{v}.value")
-compiled.inlined(read_decimal, "{canonical}({v}) if type({v}) is Decimal else {fn}({v})".replace(
-    "{canonical}", compiled.NAMESPACE_CANONICAL_DECIMAL))
+compiled.inlined(read_decimal, "canonical_decimal({v}) if type({v}) is Decimal else {fn}({v})")
 
 
 def _owner(field: Field | None) -> tuple[str, str | None]:
