@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, QueryError, ValidationError
 from .fields import Field, Invalid
-from .model import Increment
+from .updates import (
+    ELEMENT_KINDS,
+    NUMERIC_KINDS,
+    Elements,
+    FieldAction,
+    Increment,
+    Unset,
+    UpdateAction,
+    check_overlaps,
+    element_values,
+    kind_problem,
+)
 
 if TYPE_CHECKING:
     from .backends.base import Repository
@@ -80,14 +91,39 @@ class Binding:
             out.append(enc(value) if enc else value)
         return tuple(out)
 
-    def update_parts(self, changes: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
-        """Split ``update(**changes)`` into stored sets, increments and removals, validating each."""
+    def update_parts(self, changes: dict[str, Any], positional: Sequence[FieldAction] = ()
+                     ) -> tuple[dict[str, Any], dict[str, Any], list[str], list[UpdateAction]]:
+        """Split an update into stored sets, increments, removals and other actions, validating each.
+
+        Keyword values name top-level fields (a value, None, ``odm.inc``, ``odm.unset()`` or an
+        element action such as ``odm.append``); positional actions come from field references and
+        may reach into embedded models. Everything is checked before any request: a bad value, a
+        wrong field kind or two actions on overlapping paths write nothing.
+        """
+        changes = dict(changes)
+        nested: list[FieldAction] = []
+        for action in positional:
+            if not isinstance(action, FieldAction):
+                raise QueryError(f"{self.model.__name__}.update() takes actions such as "
+                                 f"{self.model.__name__}.tags.append('x') positionally, not {action!r}.")
+            if action.ref.model is not self.model and not issubclass(self.model, action.ref.model):
+                raise QueryError(f"{action!r} is an action on {action.ref.model.__name__}, not on {self.model.__name__}.")
+            if len(action.ref.fields) == 1:
+                name = action.ref.field.name
+                if name in changes:
+                    raise QueryError(f"One update cannot change {action.ref.label} twice ({action!r} and "
+                                     f"{name}={changes[name]!r}); combine them into one action.")
+                changes[name] = action.keyword()
+            else:
+                nested.append(action)
         fields = self.model._fields
         sets: dict[str, Any] = {}
         incs: dict[str, Any] = {}
         unsets: list[str] = []
+        actions: list[UpdateAction] = []
         errors: dict[str, Any] = {}
         keys = {p.field.name for p in self.spec.key_paths}
+        paths: list[tuple[tuple[str, ...], str]] = []
         for name, value in changes.items():
             field: Field | None = fields.get(name)
             if field is None:
@@ -97,8 +133,9 @@ class Binding:
                 errors[name] = ["A key field cannot be updated; delete and create the item instead."]
                 continue
             stored = field.data_key or name
+            paths.append(((stored,), f"{self.model.__name__}.{name}"))
             if isinstance(value, Increment):
-                if field.kind not in ("int", "float", "decimal"):
+                if field.kind not in NUMERIC_KINDS:
                     errors[name] = ["odm.inc() needs an Integer, Float or Decimal field."]
                     continue
                 try:
@@ -109,6 +146,20 @@ class Binding:
                 enc = self._codec.field_encoder(field, False)
                 incs[stored] = enc(amount) if enc else amount
                 continue
+            if isinstance(value, Elements):
+                problem = kind_problem(field, value.op, f"{self.model.__name__}.{name}", "odm.")
+                if problem:
+                    errors[name] = [problem]
+                    continue
+                try:
+                    encoded = element_values(field, value.values, self._codec.field_encoder(field, False))
+                except Invalid as exc:
+                    errors[name] = exc.messages
+                    continue
+                actions.append(UpdateAction(value.op, (stored,), field, encoded))
+                continue
+            if isinstance(value, Unset):
+                value = None
             try:
                 loaded = field.load(value)
             except Invalid as exc:
@@ -122,7 +173,37 @@ class Binding:
                 continue
             enc = self._codec.field_encoder(field, stored == self.spec.ttl_attribute)
             sets[stored] = enc(loaded) if enc else loaded
+        for action in nested:
+            label = action.ref.label
+            field = action.ref.field
+            path = action.ref.path.parts
+            paths.append((path, label))
+            where = ".".join(f.name for f in action.ref.fields)
+            if action.ref.fields[0].name in keys:
+                errors[where] = ["A key field cannot be updated; delete and create the item instead."]
+                continue
+            try:
+                actions.append(self._nested_action(action, field, path))
+            except Invalid as exc:
+                errors[where] = exc.messages
         if errors:
             raise ValidationError(errors, self.model.__name__)
-        return sets, incs, unsets
+        check_overlaps(paths)
+        return sets, incs, unsets, actions
 
+    def _nested_action(self, action: FieldAction, field: Field, path: tuple[str, ...]) -> UpdateAction:
+        """A positional action on a path inside an embedded model, in stored form; raises Invalid."""
+        op = action.op
+        if op in ELEMENT_KINDS:
+            return UpdateAction(op, path, field, element_values(field, action.arg, self._codec.field_encoder(field, False)))
+        if op == "inc":
+            amount = field.convert(Increment(action.arg).amount)
+            enc = self._codec.field_encoder(field, False)
+            return UpdateAction("inc", path, field, enc(amount) if enc else amount)
+        loaded = field.load(action.arg) if op == "set" else None
+        if loaded is None:
+            if field.required:
+                raise Invalid([field.default_error_messages["required"]])
+            return UpdateAction("unset", path, field)
+        enc = self._codec.field_encoder(field, False)
+        return UpdateAction("set", path, field, enc(loaded) if enc else loaded)

@@ -29,6 +29,7 @@ from .expressions.nodes import Between, Compare, Contains, Exists, In, Node, Not
 
 if TYPE_CHECKING:
     from .model import EmbeddedModel
+    from .updates import FieldAction
 
 MISSING: Any = marshmallow.missing
 UTC = _dt.timezone.utc
@@ -726,6 +727,42 @@ class FieldRef:
         raise QueryError(
             f"{self.label}.contains() needs a List or Set field (element) or a String field with a string (substring)."
         )
+
+    # -- update actions (positional arguments of update(); see odm.updates) ---------------
+    def _action(self, op: str, arg: Any = None) -> FieldAction:
+        from .updates import Elements, FieldAction
+
+        if op in ("append", "remove", "add", "discard"):
+            Elements(op, arg)  # refuses an empty call, as odm.append() does
+        return FieldAction(self, op, arg)
+
+    def set(self, value: Any) -> FieldAction:
+        """Set this path (inside an embedded model too) to ``value``."""
+        return self._action("set", value)
+
+    def unset(self) -> FieldAction:
+        """Remove this path's attribute."""
+        return self._action("unset")
+
+    def inc(self, amount: Any = 1) -> FieldAction:
+        """Atomically add ``amount`` to this numeric path (a missing value counts as 0)."""
+        return self._action("inc", amount)
+
+    def append(self, *values: Any) -> FieldAction:
+        """Atomically append ``values`` to this List path."""
+        return self._action("append", values)
+
+    def remove(self, *values: Any) -> FieldAction:
+        """Atomically remove every occurrence of ``values`` from this List path."""
+        return self._action("remove", values)
+
+    def add(self, *values: Any) -> FieldAction:
+        """Atomically add ``values`` to this Set path."""
+        return self._action("add", values)
+
+    def discard(self, *values: Any) -> FieldAction:
+        """Atomically take ``values`` out of this Set path."""
+        return self._action("discard", values)
 
     def exists(self) -> Node:
         return Exists(self.path)

@@ -9,13 +9,9 @@ decode functions once; per object, reads then only run those closures.
 from __future__ import annotations
 
 import datetime as _dt
-import decimal
 import difflib
-import math
 import os
-import sys
-from collections.abc import Iterable, Iterator, Mapping
-from fractions import Fraction
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import marshmallow
@@ -28,6 +24,7 @@ from .fields import Field, FieldRef, Invalid, String
 from .ops import Op
 from .options import ModelOptions
 from .schema import TableSpec
+from .updates import Inc, UpdateAction, increment_guards, increments_of, parent_guards, split_update_args, stored_at, value_at
 
 if TYPE_CHECKING:
     from .binding import Binding
@@ -38,28 +35,8 @@ E = TypeVar("E", bound="BaseModel")
 T = TypeVar("T")
 
 
-#: The range an increment must keep a field in, by field kind.
-_INC_RANGES: dict[str, tuple[Any, Any]] = {"int": (-(2**63), 2**63 - 1), "float": (-sys.float_info.max, sys.float_info.max)}
-
-
 #: How often an update refused only by its range guard (the value moved meanwhile) is tried.
 _GUARD_ATTEMPTS = 3
-
-
-def _inner_bound(limit: Any, amount: Any) -> Any:
-    """The stored value furthest from 0 to which adding ``amount`` stays within ``limit``, exactly.
-
-    ``limit - amount`` rounds (floats), so step it inward until the exact sum fits: a server adding
-    in exact arithmetic or rounding to nearest then never passes ``limit``.
-    """
-    bound = limit - amount
-    if isinstance(bound, float):
-        inward = -math.inf if amount > 0 else math.inf
-        exceeds = (lambda b: Fraction(b) + Fraction(amount) > Fraction(limit)) if amount > 0 else \
-            (lambda b: Fraction(b) + Fraction(amount) < Fraction(limit))
-        while exceeds(bound):
-            bound = math.nextafter(bound, inward)
-    return bound
 
 
 def utcnow() -> _dt.datetime:
@@ -74,25 +51,6 @@ def new_id() -> str:
     b[8] = b[8] & 0x3F | 0x80  # RFC 4122 variant
     h = b.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-class Increment:
-    """``odm.inc(n)``: an atomic server-side increment inside ``Model.update``."""
-
-    __slots__ = ("amount",)
-
-    def __init__(self, amount: Any = 1) -> None:
-        if isinstance(amount, bool) or not isinstance(amount, (int, float, decimal.Decimal)):
-            raise QueryError(f"odm.inc() takes a number (int, float or Decimal), not {amount!r}.")
-        self.amount = amount
-
-    def __repr__(self) -> str:
-        return f"odm.inc({self.amount!r})"
-
-
-def inc(amount: Any = 1) -> Increment:
-    """Atomically add ``amount`` to a numeric field in ``Model.update``."""
-    return Increment(amount)
 
 
 class ModelMeta(type):
@@ -428,31 +386,39 @@ class Model(BaseModel, metaclass=_ModelMeta):
             raise
         return self
 
-    def update(self: M, condition: Node | None = None, **changes: Any) -> M:
-        """One atomic partial update on the server (values or ``odm.inc``), then refresh."""
-        return self._run(self._update_op(condition, changes))
+    def update(self: M, *actions: Any, condition: Node | None = None, **changes: Any) -> M:
+        """One atomic partial update on the server, then refresh.
 
-    async def aupdate(self: M, condition: Node | None = None, **changes: Any) -> M:
-        return await self._arun(self._update_op(condition, changes))
+        Keyword values set top-level fields (a value, None, ``odm.inc``, ``odm.unset()``,
+        ``odm.append``/``remove`` on lists, ``odm.add``/``discard`` on sets); positional actions
+        come from field references and may reach into embedded models
+        (``User.address.city.set("Paris")``). An expression given positionally is the condition.
+        """
+        return self._run(self._update_op(actions, condition, changes))
 
-    def _update_op(self: M, condition: Node | None, changes: dict[str, Any]) -> Op[M]:
+    async def aupdate(self: M, *actions: Any, condition: Node | None = None, **changes: Any) -> M:
+        return await self._arun(self._update_op(actions, condition, changes))
+
+    def _update_op(self: M, given_actions: tuple[Any, ...], condition: Node | None, changes: dict[str, Any]) -> Op[M]:
         binding = self._bound()
-        if not changes:
+        positional, condition = split_update_args(type(self), given_actions, condition)
+        if not changes and not positional:
             raise QueryError(f"{type(self).__name__}.update() needs at least one field to change.")
-        sets, incs, unsets = binding.update_parts(changes)
+        sets, incs, unsets, actions = binding.update_parts(changes, positional)
         version = binding.spec.version_field
         old = self.__dict__.get(version) if version else None
         if version and binding.version_key:
             condition = And.of(self._version_condition(binding, old), *([condition] if condition is not None else []))
             sets[binding.version_key] = (old or 0) + 1
-        guards = self._increment_guards(changes)
+        increments = increments_of(type(self), changes, positional)
+        guards = increment_guards(increments) + parent_guards(positional)
         given = condition
         if guards:
             condition = And.of(*guards, *([given] if given is not None else []))
         key = self._own_key()
         for _ in range(_GUARD_ATTEMPTS):
             try:
-                doc = yield from binding.repo.update_op(key, sets, incs, unsets, condition)
+                doc = yield from binding.repo.update_op(key, sets, incs, unsets, condition, actions=actions)
                 break
             except ConditionFailed as exc:
                 if not guards:
@@ -463,7 +429,8 @@ class Model(BaseModel, metaclass=_ModelMeta):
                     break
                 if given is not None and not (yield from self._holds_op(binding, given)):
                     raise (yield from self._condition_error_op(binding, old, exc)) from exc
-                self._check_increments(binding, changes, doc)
+                self._check_parents(binding, actions, doc)
+                self._check_increments(binding, increments, doc)
                 refused = exc  # the value moved back into range meanwhile: try again
         else:
             raise ConditionFailed(f"{type(self).__name__} {self._key_label()} kept changing while it was being "
@@ -553,50 +520,32 @@ class Model(BaseModel, metaclass=_ModelMeta):
         assert isinstance(ref, FieldRef)
         return Compare("eq", ref.path, old)
 
-    @classmethod
-    def _increment_bounds(cls, changes: dict[str, Any]) -> Iterator[tuple[str, Any, Any, Any]]:
-        """(name, amount, low, high) for each ``odm.inc`` on an Integer or Float field."""
-        for name, value in changes.items():
-            field = cls._fields.get(name)
-            if not isinstance(value, Increment) or field is None or field.kind not in _INC_RANGES:
-                continue
-            low, high = _INC_RANGES[field.kind]
-            most = cls._bound().repo.backend.features.max_number
-            yield name, field.convert(value.amount), max(low, -most), min(high, most)
-
-    def _increment_guards(self, changes: dict[str, Any]) -> list[Node]:
-        """Conditions that keep ``stored + amount`` inside the field's range (64 bits, finite floats).
-
-        Servers differ when an increment overflows (SQLite turns it into a float, PostgreSQL and
-        DynamoDB keep growing, MongoDB refuses), so the update itself is conditioned on the result
-        fitting; a missing value counts as 0, which always fits.
-        """
-        guards: list[Node] = []
-        for name, amount, low, high in self._increment_bounds(changes):
-            ref = getattr(type(self), name)
-            if amount > 0:
-                guards.append(Not(Exists(ref.path)) | (ref <= _inner_bound(high, amount)))
-            elif amount < 0:
-                guards.append(Not(Exists(ref.path)) | (ref >= _inner_bound(low, amount)))
-        return guards
-
     def _holds_op(self, binding: Binding, condition: Node) -> Op[bool]:
         """Does the stored item match ``condition``? Judged by the server, as the write judges it."""
         spec = binding.spec
         on_key = [getattr(type(self), p.field.name) == self.__dict__.get(p.field.name) for p in spec.key_paths]
         return (yield from binding.repo.count_op(QuerySpec(where=And.of(*on_key, condition), limit=1))) > 0
 
-    def _check_increments(self, binding: Binding, changes: dict[str, Any], doc: dict[str, Any]) -> None:
+    def _check_increments(self, binding: Binding, increments: list[Inc], doc: dict[str, Any]) -> None:
         """After a refused update: a ValidationError when an increment would leave its field's range."""
-        stored = binding.decode(doc).__dict__
         errors = {}
-        for name, amount, low, high in self._increment_bounds(changes):
-            current = stored.get(name) or 0
-            if not low <= current + amount <= high:
-                errors[name] = [f"Number out of range: adding {amount!r} to the stored {current!r} would leave "
-                                f"[{low!r}, {high!r}]; nothing was written."]
+        for step in increments:
+            current = value_at(binding.decode(doc), step.names) or 0
+            if not step.low <= current + step.amount <= step.high:
+                errors[".".join(step.names)] = [
+                    f"Number out of range: adding {step.amount!r} to the stored {current!r} would leave "
+                    f"[{step.low!r}, {step.high!r}]; nothing was written."]
         if errors:
             raise ValidationError(errors, type(self).__name__)
+
+    def _check_parents(self, binding: Binding, actions: list[UpdateAction], doc: dict[str, Any]) -> None:
+        """After a refused update: a ConditionFailed naming a nested action whose embedded model is missing."""
+        for action in actions:
+            if len(action.path) > 1 and stored_at(doc, action.path[:-1]) is None:
+                where = ".".join(action.path[:-1])
+                raise ConditionFailed(
+                    f"{type(self).__name__} {self._key_label()} has no '{where}', so '{action.dotted}' cannot be "
+                    f"changed inside it; set '{where}' as a whole first. Nothing was written.")
 
     def _condition_error_op(self, binding: Binding, old: Any, exc: ConditionFailed) -> Op[ConditionFailed]:
         version = binding.spec.version_field

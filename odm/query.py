@@ -9,6 +9,8 @@ from .backends.base import Page, QuerySpec
 from .errors import QueryError
 from .expressions.nodes import And, Node
 from .fields import FieldRef, SortKey
+from .ops import Op
+from .updates import FieldAction, increment_guards, increments_of, parent_guards, split_update_args
 
 if TYPE_CHECKING:
     from .model import Model
@@ -146,6 +148,36 @@ class Query(Generic[M]):
 
     async def adelete(self) -> int:
         return await self.model._bound().repo.adelete_where(self.spec)
+
+    def update(self, *actions: FieldAction, **changes: Any) -> int:
+        """Update every matching item (as ``Model.update`` does one); returns how many were updated.
+
+        Server-side where the backend can (one ``update_many``, one ``UPDATE ... WHERE``),
+        otherwise each item is updated on its own, on condition that it still matches. A version
+        field goes up by one per item; an item an increment would take out of its field's range
+        is left alone (and not counted).
+        """
+        return self.model._bound().backend.run(self._update_op(actions, changes))
+
+    async def aupdate(self, *actions: FieldAction, **changes: Any) -> int:
+        return await self.model._bound().backend.arun(self._update_op(actions, changes))
+
+    def _update_op(self, given: tuple[Any, ...], changes: dict[str, Any]) -> Op[int]:
+        binding = self.model._bound()
+        positional, condition = split_update_args(self.model, given, None)
+        if condition is not None:
+            raise QueryError(f"{self.model.__name__}.query(...).update() takes actions and field values; put "
+                             "conditions in the query itself.")
+        if not changes and not positional:
+            raise QueryError(f"{self.model.__name__}.query(...).update() needs at least one field to change.")
+        sets, incs, unsets, bound = binding.update_parts(changes, positional)
+        if binding.version_key:
+            incs[binding.version_key] = 1  # every updated item gets its own next version
+        guards = increment_guards(increments_of(self.model, changes, positional)) + parent_guards(positional)
+        spec = self.spec
+        if guards:
+            spec = spec.but(where=And.of(*([spec.where] if spec.where is not None else []), *guards))
+        return (yield from binding.repo.update_where_op(spec, sets, incs, unsets, bound))
 
     def page(self, size: int, cursor: str | None = None) -> Page:
         """One page of ``size`` items and the cursor of the next (None after the last)."""

@@ -20,6 +20,7 @@ from ..fields import SortKey
 from ..ops import Op
 from ..pagination import Cursors
 from ..schema import TableSpec
+from ..updates import UpdateAction
 from .codec import Codec
 from .names import ANY, TableNameRule
 
@@ -137,8 +138,27 @@ class Repository:
         raise NotImplementedError
 
     def update_op(self, key: tuple[Any, ...], sets: dict[str, Any], incs: dict[str, Any],
-                  unsets: Sequence[str], condition: Node | None = None) -> Op[dict[str, Any] | None]:
+                  unsets: Sequence[str], condition: Node | None = None,
+                  actions: Sequence[UpdateAction] = ()) -> Op[dict[str, Any] | None]:
+        """Top-level sets, increments and removals plus other ``actions`` (odm.updates), atomically."""
         raise NotImplementedError
+
+    def update_where_op(self, query: QuerySpec, sets: dict[str, Any], incs: dict[str, Any],
+                        unsets: Sequence[str], actions: Sequence[UpdateAction] = ()) -> Op[int]:
+        """``Query.update``: each match updated on its own, conditioned on still matching the query.
+
+        A backend with a server-side multi-item update overrides this; here an item changed
+        meanwhile so that it no longer matches is left alone (and not counted).
+        """
+        keys = [self.spec.key_of(doc) for doc in (yield from ops.collect(self.find_op(query)))]
+        count = 0
+        for key in keys:
+            try:
+                done = yield from self.update_op(key, sets, incs, unsets, query.where, actions=actions)
+            except ConditionFailed:
+                continue
+            count += done is not None
+        return count
 
     def delete_op(self, key: tuple[Any, ...], condition: Node | None = None) -> Op[bool]:
         raise NotImplementedError
@@ -194,6 +214,14 @@ class Repository:
 
     async def abatch_get(self, keys: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
         return await self.backend.arun(self.batch_get_op(keys))
+
+    def update_where(self, query: QuerySpec, sets: dict[str, Any], incs: dict[str, Any],
+                     unsets: Sequence[str], actions: Sequence[UpdateAction] = ()) -> int:
+        return self.backend.run(self.update_where_op(query, sets, incs, unsets, actions))
+
+    async def aupdate_where(self, query: QuerySpec, sets: dict[str, Any], incs: dict[str, Any],
+                            unsets: Sequence[str], actions: Sequence[UpdateAction] = ()) -> int:
+        return await self.backend.arun(self.update_where_op(query, sets, incs, unsets, actions))
 
     def update(self, key: tuple[Any, ...], sets: dict[str, Any], incs: dict[str, Any],
                unsets: Sequence[str], condition: Node | None = None) -> dict[str, Any] | None:

@@ -24,8 +24,10 @@ from ...expressions.nodes import And, Node, Path, holds_for_missing
 from ...ops import Emit, Op
 from ...pagination import fingerprint, invalid_cursor
 from ...schema import TableSpec
+from ...updates import UpdateAction
 from ..base import Action, QuerySpec, Repository, chunks
 from ..codec import parse_iso_utc
+from .actions import Clauses, clauses, needs_read, stale
 from .codec import DynamoCodec, epoch_of, item_from_av, item_size, item_to_av, owner_name, to_av
 from .guards import GUARD, Guards, av_at
 from .planner.compiler import (
@@ -61,6 +63,8 @@ WRITE_BATCH = 25
 GET_BATCH = 100
 #: Retries of unprocessed batch items: capped exponential backoff with full jitter.
 BATCH_ATTEMPTS = 8
+#: How often an update whose actions were computed from a read is tried when the item moved meanwhile.
+ACTION_ATTEMPTS = 20
 BACKOFF_BASE = 0.05
 BACKOFF_CAP = 2.0
 
@@ -287,54 +291,82 @@ class DynamoRepository(Repository):
 
         yield from self._guarded(key, build, "save")
 
-    def _update_expression(self, ctx: Context, sets: dict[str, Any], incs: dict[str, Any], unsets: Sequence[str]) -> str:
+    def _update_expression(self, ctx: Context, sets: dict[str, Any], incs: dict[str, Any], unsets: Sequence[str],
+                           extra: Clauses | None = None) -> str:
         clauses = []
         set_parts, removes = [], [ctx.name(n) for n in unsets]
+        adds = [f"{ctx.name(n)} {ctx.value(to_av(v))}" for n, v in incs.items()]
         for name, value in sets.items():
             if isinstance(value, (set, frozenset)) and not value:
                 removes.append(ctx.name(name))
             else:
                 set_parts.append(f"{ctx.name(name)} = {ctx.value(to_av(value))}")
+        if extra is not None:
+            set_parts += extra.sets
+            removes += extra.removes
+            adds += extra.adds
         if set_parts:
             clauses.append("SET " + ", ".join(set_parts))
-        if incs:
-            clauses.append("ADD " + ", ".join(f"{ctx.name(n)} {ctx.value(to_av(v))}" for n, v in incs.items()))
+        if adds:
+            clauses.append("ADD " + ", ".join(adds))
         if removes:
             clauses.append("REMOVE " + ", ".join(removes))
         return " ".join(clauses)
 
     def update_op(self, key: tuple[Any, ...], sets: dict[str, Any], incs: dict[str, Any],
-                  unsets: Sequence[str], condition: Node | None = None) -> Op[dict[str, Any] | None]:
+                  unsets: Sequence[str], condition: Node | None = None,
+                  actions: Sequence[UpdateAction] = ()) -> Op[dict[str, Any] | None]:
         if self.index_keys:
             self._check_index_keys(sets)
-        changed = {*sets, *incs, *unsets}
+        changed = {*sets, *incs, *unsets, *(a.path[0] for a in actions)}
         if self.guards and changed & (self.guards.names | ({self.ttl} if self.ttl else set())):
-            return (yield from self._guarded_update(key, sets, incs, unsets, condition))
-        ctx = Context()
-        expression = self._update_expression(ctx, sets, incs, unsets)
-        conds: list[Term] = [(f"attribute_exists({ctx.name(self.hash_name)})", ATOM)]
-        live = self._live_condition(ctx)
-        if live:
-            conds.append(live)
-        if condition is not None:
-            conds.append(self._condition(ctx, condition))
-        try:
-            out = yield from self.backend.call_op(
-                "update_item", write=True, key=key, TableName=self.table, Key=self.key_av(key),
-                UpdateExpression=expression, ConditionExpression=conj(conds)[0],
-                ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD", **ctx.attributes())
-        except bexc.ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
-                raise
-            old: Any = exc.response.get("Item")
-            if old is None or condition is None or not self._live(self._doc(old)):
-                return None
-            raise self.condition_failed(key, "update") from exc
-        return self._doc(out["Attributes"])
+            return (yield from self._guarded_update(key, sets, incs, unsets, condition, actions))
+        # Actions DynamoDB cannot do natively are computed from a read and guarded by it (see actions.py).
+        read = {i for i, a in enumerate(actions) if needs_read(a)}
+        current = (yield from self._raw(key)) if read else None
+        for _ in range(ACTION_ATTEMPTS):
+            ctx = Context()
+            extra = clauses(ctx, actions, current, read)
+            expression = self._update_expression(ctx, sets, incs, unsets, extra)
+            conds: list[Term] = [(f"attribute_exists({ctx.name(self.hash_name)})", ATOM), *extra.guards]
+            live = self._live_condition(ctx)
+            if live:
+                conds.append(live)
+            if condition is not None:
+                conds.append(self._condition(ctx, condition))
+            try:
+                out = yield from self.backend.call_op(
+                    "update_item", write=True, key=key, TableName=self.table, Key=self.key_av(key),
+                    UpdateExpression=expression, ConditionExpression=conj(conds)[0],
+                    ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD", **ctx.attributes())
+            except bexc.ClientError as exc:
+                if _code(exc) != "ConditionalCheckFailedException":
+                    raise
+                old: Any = exc.response.get("Item")
+                if old is None or not self._live(self._doc(old)):
+                    return None
+                if actions and stale(actions, read, current, old):
+                    current = old  # a path an action relied on changed meanwhile: again, from this read
+                    continue
+                if condition is None:
+                    return None
+                raise self.condition_failed(key, "update") from exc
+            return self._doc(out["Attributes"])
+        raise ConditionFailed(f"The item {self.key_label(key)} in '{self.spec.name}' kept changing while it was being "
+                              f"updated ({ACTION_ATTEMPTS} attempts); nothing was written.")
 
     def _guarded_update(self, key: tuple[Any, ...], sets: dict[str, Any], incs: dict[str, Any],
-                        unsets: Sequence[str], condition: Node | None) -> Op[dict[str, Any] | None]:
-        """An update touching a unique field (or the expiry): item and guards in one transaction."""
+                        unsets: Sequence[str], condition: Node | None,
+                        actions: Sequence[UpdateAction] = ()) -> Op[dict[str, Any] | None]:
+        """An update touching a unique field (or the expiry): item and guards in one transaction.
+
+        Actions are computed from the transaction's read (whose item must stay unchanged anyway);
+        one on a uniquely indexed attribute is refused, as its new value is known only to the server.
+        """
+        guarded = [a.dotted for a in actions if a.path[0] in self.guards.names]
+        if guarded:
+            raise QueryError(f"'{guarded[0]}' in '{self.spec.name}' is part of a unique index; on DynamoDB set it "
+                             "with a plain value instead of an update action.")
         gone = False
 
         def build(cur: dict[str, Any] | None, skip: set[str]) -> tuple[Write | None, dict[str, Any] | None]:
@@ -343,8 +375,9 @@ class DynamoRepository(Repository):
                 gone = True
                 return None, None
             ctx = Context()
-            expression = self._update_expression(ctx, sets, incs, unsets)
-            terms = [self.guards.unchanged(ctx, self.hash_name, cur)]
+            extra = clauses(ctx, actions, cur, {i for i, a in enumerate(actions) if a.op in ("remove", "add", "discard")})
+            expression = self._update_expression(ctx, sets, incs, unsets, extra)
+            terms = [self.guards.unchanged(ctx, self.hash_name, cur), *extra.guards]
             live = self._live_condition(ctx)
             if live:
                 terms.append(live)

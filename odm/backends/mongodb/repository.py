@@ -34,6 +34,7 @@ from ... import ops
 from ...errors import BackendUnavailable, DuplicateKey, ODMError, QueryError, ValidationError
 from ...expressions.nodes import Node, holds_for_missing
 from ...ops import Op
+from ...updates import UpdateAction
 from ..base import Action, QuerySpec, Repository, chunks
 from ..codec import iso_utc
 from .codec import CODEC_OPTIONS, TTL_MICROS, join_micros, split_micros
@@ -212,24 +213,49 @@ class MongoRepository(Repository):
                 raise self._too_large(doc) from exc
         raise self.condition_failed(key, "save")
 
-    def update_op(self, key: tuple[Any, ...], sets: dict[str, Any], incs: dict[str, Any],
-                  unsets: Sequence[str], condition: Node | None = None) -> Op[dict[str, Any] | None]:
-        changes: dict[str, Any] = {}
+    def _changes(self, sets: dict[str, Any], incs: dict[str, Any], unsets: Sequence[str],
+                 actions: Sequence[UpdateAction]) -> dict[str, Any] | list[dict[str, Any]]:
+        """The update document: update operators, or a pipeline where one is needed (see _pipeline)."""
         for group in (sets, incs, unsets):
             for attr in group:
                 check_name(attr)
+        for action in actions:
+            for part in action.path:
+                check_name(part)
         if self.ttl and self.ttl in sets:
             sets = self._with_micros(sets)
             if TTL_MICROS not in sets:
                 unsets = [*unsets, TTL_MICROS]
         if self.ttl and self.ttl in unsets:
             unsets = [*unsets, TTL_MICROS]
+        if any(a.op == "add" for a in actions):
+            return _pipeline(sets, incs, unsets, actions)
+        changes: dict[str, Any] = {}
+        sets, incs, unsets = dict(sets), dict(incs), list(unsets)
+        for action in actions:
+            dotted, op = action.dotted, action.op
+            if op == "set":
+                sets[dotted] = action.value
+            elif op == "inc":
+                incs[dotted] = action.value
+            elif op == "unset":
+                unsets.append(dotted)
+            elif op == "append":
+                changes.setdefault("$push", {})[dotted] = {"$each": list(action.value)}
+            else:  # remove, discard: every occurrence; a set stays sorted
+                changes.setdefault("$pullAll", {})[dotted] = list(action.value)
         if sets:
             changes["$set"] = sets
         if incs:
             changes["$inc"] = incs
         if unsets:
             changes["$unset"] = {attr: "" for attr in unsets}
+        return changes
+
+    def update_op(self, key: tuple[Any, ...], sets: dict[str, Any], incs: dict[str, Any],
+                  unsets: Sequence[str], condition: Node | None = None,
+                  actions: Sequence[UpdateAction] = ()) -> Op[dict[str, Any] | None]:
+        changes = self._changes(sets, incs, unsets, actions)
         ident = self._id(key)
         where = and_filters({"_id": ident}, self._live())
         flt = where if condition is None else and_filters(where, self.compiler.compile(condition))
@@ -457,6 +483,27 @@ class MongoRepository(Repository):
                 deleted += (yield Call(name, "delete_many", and_filters({"_id": {"$in": list(chunk)}}, flt))).deleted_count
             return deleted
 
+    def update_where_op(self, query: QuerySpec, sets: dict[str, Any], incs: dict[str, Any],
+                        unsets: Sequence[str], actions: Sequence[UpdateAction] = ()) -> Op[int]:
+        """One ``update_many`` with the query's filter (a window or an order: each match by its ``_id``)."""
+        changes = self._changes(sets, incs, unsets, actions)
+        flt = self._filter(query.where)
+        name = self.spec.name
+        with self.translated():
+            if query.limit is None and not query.offset:
+                return (yield Call(name, "update_many", flt, changes)).matched_count  # type: ignore[no-any-return]
+            args = self._cursor_args(query)
+            args["projection"] = {"_id": 1}
+            ids: list[Any] = []
+            if query.limit != 0:
+                _, found = yield Find(name, "find", None, **args)
+                ids = [d["_id"] for d in found]
+            done = 0
+            for chunk in chunks(ids, 500):
+                done += (yield Call(name, "update_many", and_filters({"_id": {"$in": list(chunk)}}, flt),
+                                    changes)).matched_count
+            return done
+
     def explain(self, query: QuerySpec) -> dict[str, Any]:
         """The filter, sort, skip and limit sent to MongoDB, and the server's winning plan."""
         args = self._cursor_args(query)
@@ -468,3 +515,40 @@ class MongoRepository(Repository):
         winning = (plan.get("queryPlanner") or {}).get("winningPlan", plan)
         out["plan"] = bson.decode(winning.raw, CODEC_OPTIONS) if isinstance(winning, RawBSONDocument) else winning
         return out
+
+
+def _pipeline(sets: dict[str, Any], incs: dict[str, Any], unsets: Sequence[str],
+              actions: Sequence[UpdateAction]) -> list[dict[str, Any]]:
+    """The update as an aggregation pipeline: a set kept sorted needs ``$setUnion`` and ``$sortArray``.
+
+    ``$addToSet`` appends in arrival order, while a Set is stored sorted on every backend (so
+    equality and ``contains`` are order-free): adding to a set is one pipeline update
+    (MongoDB 5.2+, for ``$sortArray``). Values are ``$literal`` so a string starting with '$'
+    stays a string.
+    """
+    fields: dict[str, Any] = {k: {"$literal": v} for k, v in sets.items()}
+    for name, amount in incs.items():
+        fields[name] = {"$add": [{"$ifNull": ["$" + name, 0]}, {"$literal": amount}]}
+    removed = list(unsets)
+    for action in actions:
+        dotted, op, ref = action.dotted, action.op, "$" + action.dotted
+        values = {"$literal": list(action.value)} if op in ("append", "remove", "add", "discard") else None
+        if op == "set":
+            fields[dotted] = {"$literal": action.value}
+        elif op == "inc":
+            fields[dotted] = {"$add": [{"$ifNull": [ref, 0]}, {"$literal": action.value}]}
+        elif op == "unset":
+            removed.append(dotted)
+        elif op == "append":
+            fields[dotted] = {"$concatArrays": [{"$ifNull": [ref, []]}, values]}
+        elif op == "add":
+            fields[dotted] = {"$sortArray": {"input": {"$setUnion": [{"$ifNull": [ref, []]}, values]}, "sortBy": 1}}
+        else:  # remove, discard: a missing array stays missing
+            kept = {"$filter": {"input": ref, "cond": {"$not": [{"$in": ["$$this", values]}]}}}
+            fields[dotted] = {"$cond": [{"$isArray": ref}, kept, "$$REMOVE"]}
+    stages: list[dict[str, Any]] = []
+    if fields:
+        stages.append({"$set": fields})
+    if removed:
+        stages.append({"$unset": removed})
+    return stages

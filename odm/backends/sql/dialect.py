@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from ...errors import QueryError
 from ...fields import Field
+from ...updates import UpdateAction
 
 
 class Dialect:
@@ -150,6 +151,10 @@ class Dialect:
         return f"CREATE {'UNIQUE ' if unique else ''}INDEX {self.quote(name)} ON {table} ({exprs})"
 
     def update_doc_sql(self, sets: dict[str, str], incs: dict[str, Any], unsets: Sequence[str],
-                       params: list[Any]) -> str:
-        """The new value of "doc" after top-level sets (JSON text), increments and removals."""
+                       params: list[Any], actions: Sequence[UpdateAction] = ()) -> str:
+        """The new value of "doc" after top-level sets (JSON text), increments, removals and ``actions``.
+
+        Actions never overlap (odm.updates.check_overlaps), so each reads its path from the row's
+        "doc" and writes into the expression built so far.
+        """
         raise NotImplementedError

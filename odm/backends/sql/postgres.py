@@ -32,6 +32,7 @@ from ...expressions.nodes import render_like
 from ...fields import Field
 from ...ops import Op
 from ...redaction import mask_secrets
+from ...updates import UpdateAction
 from ..base import chunks
 from ..names import TableNameRule
 from .backend import AsyncSession, Session, SQLBackend, SQLFeatures
@@ -232,7 +233,7 @@ class PostgresDialect(Dialect):
         return f"(SELECT '{{}}'::jsonb AS \"doc\", {cols} FROM (SELECT 1) AS one LEFT JOIN {table} AS k ON FALSE) AS t"
 
     def update_doc_sql(self, sets: dict[str, str], incs: dict[str, Any], unsets: Sequence[str],
-                       params: list[Any]) -> str:
+                       params: list[Any], actions: Sequence[UpdateAction] = ()) -> str:
         doc = '"doc"'
         for name in unsets:
             doc = f"{doc} - {self.literal(name)}"
@@ -248,7 +249,44 @@ class PostgresDialect(Dialect):
                 pieces.append(f"{self.literal(name)}, COALESCE(({self.json_path([name], True)})::numeric, 0) + {self.ph}")
                 params.append(to_numeric(amount))
             doc = f"{doc} || jsonb_build_object({', '.join(pieces)})"
+        for action in actions:
+            doc = self.action_sql(doc, action, params)
         return doc
+
+    def action_sql(self, doc: str, action: UpdateAction, params: list[Any]) -> str:
+        """``doc`` after one action, in jsonb functions; the action's path is read from the row's "doc".
+
+        A Set's elements are ordered as Python orders the stored values (numbers by value, strings
+        by code point: COLLATE "C"), so the stored array is the one the codec writes.
+        """
+        ph = self.ph
+        params.append(list(action.path))
+        path = f"{ph}::text[]"
+        op = action.op
+        if op == "unset":
+            return f"({doc} #- {path})"
+        if op == "set":
+            params.append(Jsonb(dumps(action.value), dumps=_identity))
+            return f"jsonb_set({doc}, {path}, {ph})"
+        # The path again, for reading the current value (placeholders are positional).
+        params.append(list(action.path))
+        current = f'("doc" #> {ph}::text[])'
+        if op == "inc":
+            params.append(to_numeric(action.value))
+            return f"jsonb_set({doc}, {path}, to_jsonb(COALESCE(({current} #>> '{{}}')::numeric, 0) + {ph}))"
+        params.append(Jsonb(dumps(list(action.value)), dumps=_identity))
+        if op == "append":
+            return f"jsonb_set({doc}, {path}, COALESCE({current}, '[]'::jsonb) || {ph})"
+        if op == "add":
+            order = "jsonb_typeof(u.e), (CASE WHEN jsonb_typeof(u.e) = 'string' THEN u.e #>> '{}' END) COLLATE \"C\", u.e"
+            merged = (f"(SELECT COALESCE(jsonb_agg(u.e ORDER BY {order}), '[]'::jsonb) FROM "
+                      f"(SELECT jsonb_array_elements(COALESCE({current}, '[]'::jsonb)) AS e "
+                      f"UNION SELECT jsonb_array_elements({ph})) AS u)")
+            return f"jsonb_set({doc}, {path}, {merged})"
+        # remove, discard: every occurrence, the order kept; a missing array stays missing (create_missing false)
+        kept = (f"(SELECT COALESCE(jsonb_agg(t.e ORDER BY t.i), '[]'::jsonb) FROM jsonb_array_elements({current}) "
+                f"WITH ORDINALITY AS t(e, i) WHERE t.e NOT IN (SELECT jsonb_array_elements({ph})))")
+        return f"jsonb_set({doc}, {path}, {kept}, false)"
 
 
 class PostgresFeatures(SQLFeatures):

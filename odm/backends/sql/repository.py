@@ -23,6 +23,7 @@ from ...errors import ConditionFailed, DuplicateKey, SchemaMismatch
 from ...expressions.nodes import In, Node, Path, holds_for_missing
 from ...ops import Emit, Op, collect
 from ...pagination import value_at
+from ...updates import UpdateAction
 from ..base import Action, QuerySpec, Repository, chunks
 from ..codec import Codec, parse_iso_utc
 from .compiler import SQLCompiler
@@ -261,21 +262,31 @@ class SQLRepository(Repository):
                                       "someone else meanwhile; nothing was written.") from exc
             raise self._duplicate(exc, key) from exc
 
+    def _decimal_read(self, incs: dict[str, Any]) -> bool:
+        """Do these increments need a read first (exact Decimal sums where SQL arithmetic is binary)?"""
+        return bool(incs) and not self.dialect.exact_decimal_arithmetic and any(isinstance(a, Decimal) for a in incs.values())
+
+    def _assignments(self, sets: dict[str, Any], incs: dict[str, Any], unsets: Sequence[str],
+                     actions: Sequence[UpdateAction], params: list[Any]) -> str:
+        """The SET clause of an update: the new document (and expiry), its values appended to ``params``."""
+        set_json = {name: dumps(value) for name, value in sets.items()}
+        assignments = f'"doc" = {self.dialect.update_doc_sql(set_json, incs, unsets, params, actions)}'
+        if self.ttl and (self.ttl in sets or self.ttl in unsets):
+            assignments += f', "_exp" = {self.dialect.ph}'
+            params.append(self._expiry(sets) if self.ttl in sets else None)
+        return assignments
+
     def update_op(self, key: tuple[Any, ...], sets: dict[str, Any], incs: dict[str, Any],
-                  unsets: Sequence[str], condition: Node | None = None) -> Op[dict[str, Any] | None]:
+                  unsets: Sequence[str], condition: Node | None = None,
+                  actions: Sequence[UpdateAction] = ()) -> Op[dict[str, Any] | None]:
         try:
-            decimal_read = bool(incs) and not self.dialect.exact_decimal_arithmetic and any(
-                isinstance(a, Decimal) for a in incs.values())
+            decimal_read = self._decimal_read(incs)
             if decimal_read or (condition is not None and self.backend.guarded_writes_in_transaction):
                 yield BEGIN
             if decimal_read:
                 sets, incs = yield from self._decimal_increments_op(key, sets, incs)
             params: list[Any] = []
-            set_json = {name: dumps(value) for name, value in sets.items()}
-            assignments = f'"doc" = {self.dialect.update_doc_sql(set_json, incs, unsets, params)}'
-            if self.ttl and (self.ttl in sets or self.ttl in unsets):
-                assignments += f', "_exp" = {self.dialect.ph}'
-                params.append(self._expiry(sets) if self.ttl in sets else None)
+            assignments = self._assignments(sets, incs, unsets, actions, params)
             params += self._key_params(key)
             live = self._live(params)
             cond = self._and_condition(condition, params)
@@ -432,6 +443,33 @@ class SQLRepository(Repository):
             params = comp.params
             sql = f"DELETE FROM {self.table} WHERE {_and(where, self._live(params))}"
         count = yield from self._write_op(Execute(sql, params, "rowcount"))
+        return int(count)
+
+    def update_where_op(self, query: QuerySpec, sets: dict[str, Any], incs: dict[str, Any],
+                        unsets: Sequence[str], actions: Sequence[UpdateAction] = ()) -> Op[int]:
+        """One ``UPDATE ... WHERE`` (a window or an order: ``WHERE key IN (SELECT ...)``)."""
+        if self._decimal_read(incs):  # exact Decimal sums need each item's stored value first
+            return (yield from super().update_where_op(query, sets, incs, unsets, actions))
+        params: list[Any] = []
+        assignments = self._assignments(sets, incs, unsets, actions, params)
+        if query.limit is not None or query.offset or query.order:
+            keys = ", ".join(self.key_columns)
+            inner, inner_params = self.select_sql(query, keys)
+            target = self.key_columns[0] if len(self.key_columns) == 1 else f"({keys})"
+            where = f"{target} IN ({inner})"
+            params += inner_params
+        else:
+            comp = self.compiler()
+            condition = comp.where(query.where)
+            params += comp.params
+            where = _and(condition, self._live(params))
+        try:
+            count = yield from self._write_op(Execute(f"UPDATE {self.table} SET {assignments} WHERE {where}",
+                                                      params, "rowcount"))
+        except self.backend.integrity_errors as exc:
+            what = self.backend.constraint_name(exc)
+            raise DuplicateKey(f"Updating items in '{self.spec.name}' would give two of them the same value for "
+                               f"the unique index {what}; nothing was written.") from exc
         return int(count)
 
     def explain(self, query: QuerySpec) -> dict[str, Any]:

@@ -17,9 +17,11 @@ from ...errors import BackendUnavailable, ConfigError, ODMError, QueryError
 from ...expressions.nodes import render_like
 from ...fields import Field
 from ...ops import Emit, Op
+from ...updates import UpdateAction
 from ..names import TableNameRule
 from .backend import Session, SQLBackend, SQLFeatures
 from .dialect import Dialect
+from .jsonfast import dumps, loads_exact
 from .requests import Begin, Execute, ExecuteMany, Fetch, Rollback, Stream, answer
 
 T = TypeVar("T")
@@ -28,6 +30,8 @@ _CONTROL = re.compile(r"[\x00-\x1f]")
 
 #: The SQL function (registered on every connection) mapping a number to its order key.
 DECIMAL_KEY_FUNCTION = "odm_dec"
+#: The SQL function (registered on every connection) applying one update action: see apply_action.
+UPDATE_FUNCTION = "odm_update"
 #: ``doc -> path`` (SQLite 3.38+) yields a number's JSON text exactly as stored; older versions
 #: get the same text from json_extract with the path twice (a one-element-per-path JSON array).
 _ARROW = sqlite3.sqlite_version_info >= (3, 38)
@@ -97,6 +101,31 @@ def _widened(bound: float, direction: int) -> float:
 def _register(conn: sqlite3.Connection) -> None:
     """Functions the ODM's SQL and expression indexes use: every connection needs them."""
     conn.create_function(DECIMAL_KEY_FUNCTION, 1, number_key, deterministic=True)
+    conn.create_function(UPDATE_FUNCTION, 4, apply_action, deterministic=True)
+
+
+def apply_action(current: str, op: str, arg: str, kind: str) -> str:
+    """``odm_update``: the new JSON value at a path after one element action or increment.
+
+    Runs inside the UPDATE statement (so atomically with it) on the stored JSON text, read with
+    exact numbers: SQLite's own JSON functions would turn numbers into doubles on the way
+    through, and a Set must stay sorted and free of duplicates exactly as the codec writes it.
+    ``current`` is ``json_extract(doc, path, path)`` (the value twice; null when missing).
+    """
+    value = loads_exact(current)[0]
+    given = loads_exact(arg)
+    if op == "inc":
+        if kind == "decimal":
+            return dumps(Decimal(str(value or 0)) + Decimal(str(given)))
+        if kind == "float":
+            return dumps(float(value or 0) + float(given))
+        return dumps(int(value or 0) + int(given))
+    items = value if isinstance(value, list) else []
+    if op == "append":
+        return dumps(items + given)
+    if op == "add":
+        return dumps(sorted({*items, *given}))  # a Set holds strings, numbers or bytes (as hex)
+    return dumps([x for x in items if x not in given])  # remove, discard
 
 
 def _glob_escape(text: str) -> str:
@@ -235,7 +264,7 @@ class SQLiteDialect(Dialect):
         return f"(typeof({operand}) = 'text' AND instr({operand}, {ph}) > 0)"
 
     def update_doc_sql(self, sets: dict[str, str], incs: dict[str, Any], unsets: Sequence[str],
-                       params: list[Any]) -> str:
+                       params: list[Any], actions: Sequence[UpdateAction] = ()) -> str:
         doc = '"doc"'
         if unsets:
             doc = f"json_remove({doc}, {', '.join(self.json_path([u]) for u in unsets)})"
@@ -249,7 +278,24 @@ class SQLiteDialect(Dialect):
             params.append(float(amount) if isinstance(amount, Decimal) else amount)
         if pieces:
             doc = f"json_set({doc}, {', '.join(pieces)})"
+        for action in actions:
+            doc = self.action_sql(doc, action, params)
         return doc
+
+    def action_sql(self, doc: str, action: UpdateAction, params: list[Any]) -> str:
+        """``doc`` after one action: JSON1 for set and unset, odm_update for the rest (exact numbers)."""
+        path = self.json_path(action.path)
+        if action.op == "unset":
+            return f"json_remove({doc}, {path})"
+        if action.op == "set":
+            params.append(dumps(action.value))
+            return f"json_set({doc}, {path}, json(?))"
+        kind = getattr(getattr(action.field, "inner", action.field), "kind", "")
+        params += [action.op, dumps(action.value if action.op == "inc" else list(action.value)), kind]
+        new = f'json({UPDATE_FUNCTION}(json_extract("doc", {path}, {path}), ?, ?, ?))'
+        # A missing list or set stays missing when nothing is added to it.
+        writer = "json_replace" if action.op in ("remove", "discard") else "json_set"
+        return f"{writer}({doc}, {path}, {new})"
 
 
 class SQLiteFeatures(SQLFeatures):

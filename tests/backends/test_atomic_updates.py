@@ -1,0 +1,375 @@
+"""Atomic updates beyond inc (issue 12, section 5): list and set elements, unset, nested paths and
+``Query.update``, with the same stored result on every backend."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+import odm
+from odm import EmbeddedModel, Model, fields
+
+
+class Spot(EmbeddedModel):
+    city = fields.String(required=True)
+    street = fields.String()
+    visits = fields.Integer()
+    codes = fields.List(fields.String())
+    marks = fields.Set(fields.String())
+
+
+class Doc(Model):
+    k = fields.String(required=True)
+    group = fields.String()
+    tags = fields.List(fields.String())
+    scores = fields.List(fields.Float())
+    spots = fields.List(fields.Embedded(Spot))
+    labels = fields.Set(fields.String())
+    nums = fields.Set(fields.Integer())
+    money = fields.List(fields.Decimal())
+    n = fields.Integer()
+    where = fields.Embedded(Spot)
+
+    class Meta:
+        name = "suite_atomic"
+        hash_key = "k"
+        gsi = {"by_group": {"hash_key": "group", "range_key": "n"}}  # DynamoDB orders by an index's range key
+
+
+class Ledger(Model):
+    k = fields.String(required=True)
+    items = fields.List(fields.String())
+    version = fields.Integer()
+
+    class Meta:
+        name = "suite_atomic_ledger"
+        hash_key = "k"
+        version_field = "version"
+
+
+class Lease(Model):
+    token = fields.String(required=True)
+    holders = fields.Set(fields.String())
+    expires_at = fields.DateTime()
+
+    class Meta:
+        name = "suite_atomic_leases"
+        hash_key = "token"
+        ttl = {"attribute": "expires_at", "seconds": 3600}
+
+
+@pytest.fixture
+def docs(make_registry: Callable[..., odm.Registry]) -> odm.Registry:
+    return make_registry(Doc, Ledger, Lease)
+
+
+def stored(key: str) -> dict[str, Any]:
+    """The item as read back from the server (not the instance update() refreshed)."""
+    return Doc.get(key).to_dict()
+
+
+# -- keyword actions ------------------------------------------------------------------------------
+
+def test_append_remove_add_discard_and_unset(docs: odm.Registry) -> None:
+    d = Doc.create(k="a", tags=["x"], labels={"m"}, n=1)
+    d.update(tags=odm.append("y", "x"), labels=odm.add("c", "a", "m"))
+    assert d.tags == ["x", "y", "x"] and d.labels == {"a", "c", "m"}
+    d.update(tags=odm.remove("x"), labels=odm.discard("m", "absent"), n=odm.unset())
+    assert stored("a") == {"k": "a", "tags": ["y"], "labels": {"a", "c"}}
+    assert d.n is None and d.tags == ["y"]
+
+
+def test_a_set_stays_sorted_and_free_of_duplicates_as_stored(docs: odm.Registry) -> None:
+    """Equality on a set compares the stored (sorted) form: it must hold after adds in any order."""
+    d = Doc.create(k="s", labels={"b"}, nums={5})
+    d.update(labels=odm.add("c", "a", "b", "a"), nums=odm.add(-1, 10, 5, 2))
+    assert Doc.query(Doc.labels == {"a", "b", "c"}).count() == 1
+    assert Doc.query(Doc.nums == {-1, 2, 5, 10}).count() == 1
+    d.update(labels=odm.discard("b"))
+    assert Doc.query(Doc.labels == {"a", "c"}, Doc.labels.contains("c")).count() == 1
+
+
+def test_missing_and_empty_containers(docs: odm.Registry) -> None:
+    d = Doc.create(k="m", nums=set())
+    d.update(tags=odm.append("first"), labels=odm.add("one"), nums=odm.add(3))  # all start empty
+    assert stored("m")["tags"] == ["first"] and stored("m")["labels"] == {"one"} and stored("m")["nums"] == {3}
+    e = Doc.create(k="e")
+    e.update(tags=odm.remove("x"), labels=odm.discard("x"), n=5)  # missing stays missing
+    assert stored("e") == {"k": "e", "n": 5}
+    d.update(labels=odm.discard("one"), tags=odm.remove("first"))  # emptied: still present, empty
+    got = Doc.get("m")
+    assert got.labels == set() and got.tags == []
+    assert Doc.query(Doc.labels.exists(), Doc.labels == set(), Doc.k == "m").count() == 1
+    d.update(labels=odm.add("back"))  # adding to the emptied set
+    assert Doc.get("m").labels == {"back"}
+
+
+def test_remove_takes_every_occurrence_and_ignores_absent_values(docs: odm.Registry) -> None:
+    d = Doc.create(k="r", tags=["a", "b", "a", "c", "a"], scores=[1.5, 2.0, 1.5])
+    d.update(tags=odm.remove("a", "zz"), scores=odm.remove(1.5))
+    assert stored("r")["tags"] == ["b", "c"] and stored("r")["scores"] == [2.0]
+    d.update(tags=odm.remove("nothing"))
+    assert stored("r")["tags"] == ["b", "c"]
+
+
+def test_lists_of_embedded_models_and_exact_decimals(docs: odm.Registry) -> None:
+    tiny = Decimal("0.000000000000000000012345678901234567")
+    d = Doc.create(k="x", spots=[{"city": "Oslo"}], money=[Decimal("1.10")])
+    d.update(spots=odm.append({"city": "Rome", "visits": 2}, {"city": "Oslo"}), money=odm.append(tiny, Decimal("2")))
+    got = Doc.get("x")
+    assert [s.city for s in got.spots] == ["Oslo", "Rome", "Oslo"]
+    assert got.money == [Decimal("1.1"), tiny, Decimal("2")]
+    d.update(spots=odm.remove({"city": "Oslo"}), money=odm.remove(Decimal("2.0")))
+    got = Doc.get("x")
+    assert [s.to_dict() for s in got.spots] == [{"city": "Rome", "visits": 2}]
+    assert got.money == [Decimal("1.1"), tiny]
+
+
+# -- hostile values -------------------------------------------------------------------------------
+
+HOSTILE = ["it's", 'say "hi"', "$where", "$set", "a.b.c", "{\"json\": 1}", "'); DROP TABLE x; --", "%s %%", "\\", "é☃𝄞"]
+
+
+def test_hostile_values_are_stored_as_given(docs: odm.Registry) -> None:
+    d = Doc.create(k="h")
+    d.update(tags=odm.append(*HOSTILE), labels=odm.add(*HOSTILE))
+    assert stored("h")["tags"] == HOSTILE and stored("h")["labels"] == set(HOSTILE)
+    d.update(Doc.tags.remove("$where", "a.b.c"), Doc.labels.discard("'); DROP TABLE x; --"))
+    assert stored("h")["tags"] == [v for v in HOSTILE if v not in ("$where", "a.b.c")]
+    assert stored("h")["labels"] == set(HOSTILE) - {"'); DROP TABLE x; --"}
+
+
+def test_a_nul_or_a_wrong_type_is_refused_before_any_write(docs: odm.Registry) -> None:
+    d = Doc.create(k="bad", tags=["ok"])
+    with pytest.raises(odm.ValidationError) as info:
+        d.update(tags=odm.append("fine", "nul\x00here"))
+    assert "tags" in info.value.messages
+    with pytest.raises(odm.ValidationError):
+        d.update(nums=odm.add(1, "two"), tags=odm.append("never"))
+    with pytest.raises(odm.ValidationError):
+        d.update(Doc.where.visits.inc(1), Doc.where.city.set(None))  # a required sub-field
+    assert stored("bad") == {"k": "bad", "tags": ["ok"]}
+
+
+def test_huge_lists(docs: odm.Registry) -> None:
+    d = Doc.create(k="big")
+    values = [f"v{i:05d}" for i in range(3000)]
+    d.update(tags=odm.append(*values))
+    d.update(tags=odm.remove(*values[::2]), labels=odm.add(*values))
+    got = Doc.get("big")
+    assert got.tags == values[1::2] and got.labels == set(values)
+
+
+# -- wrong use ----------------------------------------------------------------------------------------
+
+def test_wrong_field_kinds_say_what_would_work(docs: odm.Registry) -> None:
+    d = Doc.create(k="w")
+    with pytest.raises(odm.ValidationError, match=r"Doc.tags is a List field; use odm.append\(\)"):
+        d.update(tags=odm.add("x"))
+    with pytest.raises(odm.ValidationError, match=r"Doc.labels is a Set field; use odm.add\(\)"):
+        d.update(labels=odm.append("x"))
+    with pytest.raises(odm.ValidationError, match="Integer field; assign the new value"):
+        d.update(n=odm.append(1))
+    with pytest.raises(odm.QueryError, match=r"Doc\.labels is a Set field; use Doc\.labels\.discard\(\)"):
+        Doc.labels.remove("x")
+    with pytest.raises(odm.QueryError, match=r"Doc\.where\.city\.append\(\) works on a List field"):
+        Doc.where.city.append("x")
+    with pytest.raises(odm.QueryError, match=r"Doc\.where\.city\.inc\(\) needs an Integer"):
+        Doc.where.city.inc()
+    with pytest.raises(odm.QueryError, match="at least one value"):
+        odm.append()
+    with pytest.raises(odm.QueryError, match="at least one value"):
+        Doc.tags.append()
+    with pytest.raises(odm.ValidationError, match="key field"):
+        d.update(k=odm.unset())
+    with pytest.raises(TypeError):
+        bool(Doc.tags.append("x"))
+    assert stored("w") == {"k": "w"}
+
+
+def test_conflicting_actions_are_refused(docs: odm.Registry) -> None:
+    d = Doc.create(k="c", where={"city": "Paris"})
+    with pytest.raises(odm.QueryError, match="twice"):
+        d.update(Doc.tags.append("x"), tags=odm.remove("y"))
+    with pytest.raises(odm.QueryError, match="overlap"):
+        d.update(Doc.where.city.set("Rome"), where={"city": "Oslo"})
+    with pytest.raises(odm.QueryError, match="same path"):
+        d.update(Doc.where.codes.append("a"), Doc.where.codes.remove("b"))
+    with pytest.raises(odm.QueryError, match="takes actions"):
+        d.update("tags")
+    assert stored("c") == {"k": "c", "where": {"city": "Paris"}}
+
+
+# -- nested paths ----------------------------------------------------------------------------------
+
+def test_nested_actions(docs: odm.Registry) -> None:
+    d = Doc.create(k="n", where={"city": "Paris", "street": "Main", "codes": ["a"]})
+    d.update(Doc.where.city.set("Lyon"), Doc.where.street.unset(), Doc.where.visits.inc(3),
+             Doc.where.codes.append("b", "a"), Doc.where.marks.add("z", "y"), Doc.tags.append("t"))
+    assert stored("n") == {"k": "n", "tags": ["t"],
+                           "where": {"city": "Lyon", "visits": 3, "codes": ["a", "b", "a"], "marks": {"y", "z"}}}
+    d.update(Doc.where.codes.remove("a"), Doc.where.marks.discard("z"), Doc.where.visits.inc(-1))
+    assert stored("n")["where"] == {"city": "Lyon", "visits": 2, "codes": ["b"], "marks": {"y"}}
+    assert Doc.query(Doc.where.marks == {"y"}, Doc.where.visits == 2).count() == 1
+
+
+def test_a_nested_action_needs_its_embedded_model(docs: odm.Registry) -> None:
+    d = Doc.create(k="np", n=1)
+    with pytest.raises(odm.ConditionFailed, match="has no 'where'"):
+        d.update(Doc.where.city.set("Paris"), n=2)
+    assert stored("np") == {"k": "np", "n": 1}
+
+
+def test_update_with_a_condition_and_actions(docs: odm.Registry) -> None:
+    d = Doc.create(k="cond", n=1, tags=["a"])
+    with pytest.raises(odm.ConditionFailed):
+        d.update(Doc.tags.append("b"), condition=Doc.n == 2)
+    d.update(Doc.n == 1, Doc.tags.append("b"))  # an expression given positionally is the condition
+    assert stored("cond")["tags"] == ["a", "b"]
+    with pytest.raises(odm.ConditionFailed):
+        d.update(Doc.n == 5, labels=odm.add("q"))
+    assert "labels" not in stored("cond")
+
+
+# -- concurrency -------------------------------------------------------------------------------------
+
+def _hammer(threads: int, work: Callable[[int], None]) -> None:
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            work(i)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    pool = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    assert not errors, errors
+
+
+def test_concurrent_appends_lose_nothing(docs: odm.Registry) -> None:
+    Doc.create(k="race")
+
+    def work(i: int) -> None:
+        obj = Doc.get("race")
+        for j in range(15):
+            obj.update(tags=odm.append(f"{i}-{j}"), n=odm.inc(1))
+
+    _hammer(6, work)
+    got = Doc.get("race")
+    assert sorted(got.tags) == sorted(f"{i}-{j}" for i in range(6) for j in range(15))
+    assert got.n == 90
+
+
+def test_concurrent_set_adds_and_list_removes_lose_nothing(docs: odm.Registry) -> None:
+    """An emptied set and list removal are computed from a read on DynamoDB: retried, never lost."""
+    Doc.create(k="race2", labels=set(), tags=[f"t{i}" for i in range(24)])
+
+    def work(i: int) -> None:
+        obj = Doc.get("race2")
+        for j in range(6):
+            obj.update(labels=odm.add(f"{i}-{j}"), tags=odm.remove(f"t{i * 6 + j}"))
+
+    _hammer(4, work)
+    got = Doc.get("race2")
+    assert got.labels == {f"{i}-{j}" for i in range(4) for j in range(6)}
+    assert got.tags == []
+
+
+# -- versions and TTL --------------------------------------------------------------------------------
+
+def test_version_field_with_actions(docs: odm.Registry) -> None:
+    a = Ledger.create(k="l", items=["x"])
+    assert a.version == 1
+    a.update(items=odm.append("y"))
+    assert a.version == 2 and Ledger.get("l").version == 2
+    stale = Ledger.get("l")
+    a.update(Ledger.items.remove("x"))
+    with pytest.raises(odm.ConcurrentModification):
+        stale.update(items=odm.append("lost"))
+    got = Ledger.get("l")
+    assert got.items == ["y"] and got.version == 3
+
+
+def test_ttl_field_with_actions(docs: odm.Registry) -> None:
+    import datetime as dt
+
+    lease = Lease.create(token="t", holders={"a"}, expires_at=odm.utcnow() + dt.timedelta(hours=1))
+    later = odm.utcnow() + dt.timedelta(hours=2)
+    lease.update(holders=odm.add("b"), expires_at=later)
+    got = Lease.get("t")
+    assert got.holders == {"a", "b"} and got.expires_at == later
+    lease.update(holders=odm.discard("a", "b"), expires_at=odm.utcnow() - dt.timedelta(seconds=5))
+    assert Lease.get_or_none("t") is None  # expired: absent, as for any other write
+
+
+# -- Query.update ---------------------------------------------------------------------------------------
+
+def test_query_update_changes_every_match_and_counts_them(docs: odm.Registry) -> None:
+    for i in range(6):
+        Doc.create(k=f"q{i}", group="g" if i < 4 else "other", n=i, tags=["old"])
+    count = Doc.query(Doc.group == "g").update(Doc.tags.append("new"), n=odm.inc(10), labels=odm.add("seen"))
+    assert count == 4
+    for i in range(6):
+        got = Doc.get(f"q{i}")
+        if i < 4:
+            assert (got.tags, got.n, got.labels) == (["old", "new"], i + 10, {"seen"})
+        else:
+            assert (got.tags, got.n, got.labels) == (["old"], i, None)
+    assert Doc.query(Doc.group == "nobody").update(n=1) == 0
+    assert Doc.query(Doc.group == "other").update(tags=odm.remove("old"), group="g") == 2
+    assert Doc.query(Doc.group == "g").count() == 6
+
+
+def test_query_update_with_order_and_limit(docs: odm.Registry) -> None:
+    for i in range(5):
+        Doc.create(k=f"o{i}", group="o", n=i)
+    assert Doc.query(Doc.group == "o", Doc.n >= 0).order_by(-Doc.n).limit(2).update(tags=odm.append("top")) == 2
+    assert sorted(d.n for d in Doc.query(Doc.tags.contains("top"))) == [3, 4]
+
+
+def test_query_update_keeps_versions_per_item(docs: odm.Registry) -> None:
+    Ledger.create(k="v1")
+    b = Ledger.create(k="v2")
+    b.update(items=odm.append("x"))
+    assert Ledger.query().update(items=odm.append("all")) == 2
+    assert {x.k: x.version for x in Ledger.query()} == {"v1": 2, "v2": 3}
+    with pytest.raises(odm.ConcurrentModification):
+        b.update(items=odm.append("stale"))
+
+
+def test_query_update_validates_before_any_write(docs: odm.Registry) -> None:
+    Doc.create(k="qv", group="g")
+    with pytest.raises(odm.ValidationError):
+        Doc.query().update(n="many")
+    with pytest.raises(odm.QueryError, match="at least one"):
+        Doc.query().update()
+    with pytest.raises(odm.QueryError, match="conditions in the query"):
+        Doc.query().update(Doc.n == 1, n=2)
+    assert stored("qv") == {"k": "qv", "group": "g"}
+
+
+def test_async_update_and_query_update(target: Any) -> None:
+    async def main() -> None:
+        async with target.registry() as reg:
+            reg.register(Doc, rebind=True)
+            await reg.async_sync()
+            try:
+                d = await Doc.acreate(k="as", group="ag", where={"city": "Rome"})
+                await d.aupdate(Doc.where.codes.append("x"), labels=odm.add("a"))
+                assert await Doc.query(Doc.group == "ag").aupdate(tags=odm.append("q")) == 1
+                got = (await Doc.aget("as")).to_dict()
+                assert got == {"k": "as", "group": "ag", "where": {"city": "Rome", "codes": ["x"]},
+                               "labels": {"a"}, "tags": ["q"]}
+            finally:
+                await Doc.query().adelete()
+
+    asyncio.run(main())
