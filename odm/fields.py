@@ -315,7 +315,9 @@ class DateTime(Field):
     """A timezone-aware datetime, stored in UTC. Naive datetimes are refused.
 
     Input may also be an ISO-8601 string with an offset, or a number of epoch
-    seconds (the Go package's TTL values).
+    seconds (the Go package's TTL values). ``auto_now_add=True``: set to the current UTC time
+    when an item is first written without a value (create, save, insert_many); ``auto_now=True``:
+    set on every write, ``update()`` included (docs/models.md, "Timestamps").
     """
 
     kind = "datetime"
@@ -325,6 +327,21 @@ class DateTime(Field):
         "invalid": "Not a valid datetime.",
         "naive": "Not a valid aware datetime; pass a timezone-aware value such as odm.utcnow().",
     }
+
+    def __init__(self, *, auto_now: bool = False, auto_now_add: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if auto_now or auto_now_add:
+            from .errors import ConfigError
+
+            given = "auto_now" if auto_now else "auto_now_add"
+            if auto_now and auto_now_add:
+                raise ConfigError("fields.DateTime takes auto_now or auto_now_add, not both: auto_now already "
+                                  "sets the value on the first write too.")
+            if self.required:
+                raise ConfigError(f"fields.DateTime({given}=True) is filled in when the item is written, so it "
+                                  f"cannot also be required=True (an instance is built before it is written).")
+        self.auto_now = auto_now
+        self.auto_now_add = auto_now_add
 
     def convert(self, value: Any) -> Any:
         if isinstance(value, _dt.datetime):

@@ -8,10 +8,15 @@ decode functions once; per object, reads then only run those closures.
 
 from __future__ import annotations
 
+import base64
 import datetime as _dt
+import decimal
 import difflib
+import enum
+import inspect
 import os
-from collections.abc import Iterable, Mapping
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import marshmallow
@@ -20,7 +25,7 @@ from . import compiled
 from .backends.base import QuerySpec, Repository
 from .errors import ConcurrentModification, ConditionFailed, ConfigError, NotFound, QueryError, ValidationError
 from .expressions.nodes import And, Compare, Exists, Node, Not
-from .fields import Field, FieldRef, Invalid, String
+from .fields import DateTime, Field, FieldRef, Invalid, String
 from .ops import Op
 from .options import ModelOptions
 from .schema import TableSpec
@@ -53,6 +58,115 @@ def new_id() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+def _json_set(value: set[Any] | frozenset[Any]) -> list[Any]:
+    """A set as a list in a stable order: its elements' own order, else their JSON text's."""
+    try:
+        items = sorted(value)
+    except TypeError:  # mixed kinds (an untyped Dict): order by the converted form's text
+        return sorted((json_value(v) for v in value), key=repr)
+    return [json_value(v) for v in items]
+
+
+#: ``to_dict(json=True)``: how each non-JSON type is written (checked in this order: bool before
+#: int is not needed, bool and int are JSON already; datetime before date, it is a subclass).
+_JSON_CONVERTERS: tuple[tuple[type | tuple[type, ...], Callable[[Any], Any]], ...] = (
+    (_dt.datetime, lambda v: (v.astimezone(_dt.timezone.utc) if v.utcoffset() is not None else v).isoformat()),
+    (_dt.date, lambda v: v.isoformat()),
+    (decimal.Decimal, str),  # exact: a float would round; from_dict reads the string back
+    (uuid.UUID, str),
+    ((bytes, bytearray, memoryview), lambda v: base64.b64encode(bytes(v)).decode("ascii")),
+    ((set, frozenset), _json_set),
+    (enum.Enum, lambda v: json_value(v.value)),
+)
+
+
+def json_value(value: Any) -> Any:
+    """``value`` (a field's plain form, nested any deep) as a value ``json.dumps`` accepts."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): json_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_value(v) for v in value]
+    if isinstance(value, BaseModel):
+        return value.to_dict(json=True)
+    for kind, convert in _JSON_CONVERTERS:
+        if isinstance(value, kind):
+            return convert(value)
+    return str(value)  # nothing a field holds gets here; a str keeps json.dumps working
+
+
+class HookCall:
+    """A request a write operation yields to run one of its model's hooks (``pre_save``...).
+
+    The operation decides which hook runs when; the model's runner carries it out: a pre hook
+    at once (awaited in the async API when it is ``async def``), a post hook (``after``) once the
+    operation has returned, i.e. after the backend committed the write.
+    """
+
+    __slots__ = ("obj", "name", "args", "after")
+
+    def __init__(self, obj: Any, name: str, args: tuple[Any, ...] = (), after: bool = False) -> None:
+        self.obj = obj
+        self.name = name
+        self.args = args
+        self.after = after
+
+    def __call__(self) -> Any:
+        return getattr(self.obj, self.name)(*self.args)
+
+    def __repr__(self) -> str:
+        return f"HookCall({type(self.obj).__name__}.{self.name})"
+
+
+#: The hook methods, by the operation kind that runs them.
+HOOKS: dict[str, tuple[str, str]] = {"save": ("pre_save", "post_save"), "update": ("pre_update", "post_update"),
+                                     "delete": ("pre_delete", "post_delete")}
+
+
+def _start_hooks(op: Op[Any], answer: Callable[[HookCall], Any]) -> tuple[bool, Any]:
+    """Run ``op``'s leading pre-hook calls (they come before any request): ``(False, its first
+    request)``, or ``(True, its result)`` if it ended without one. A hook's exception goes into
+    the operation, which lets it out: nothing has been sent."""
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            request = op.throw(error) if error is not None else op.send(value)
+        except StopIteration as stop:
+            return True, stop.value
+        if not isinstance(request, HookCall) or request.after:
+            return False, request
+        try:
+            value, error = answer(request), None
+        except BaseException as exc:  # noqa: BLE001 - the operation decides (it re-raises)
+            value, error = None, exc
+
+
+def _resume_hooks(first: Any, op: Op[T], after: list[HookCall]) -> Op[T]:
+    """The rest of ``op`` from its first request, for the backend's runner; the post-hook calls it
+    yields are kept in ``after`` for the model's runner to make once the backend has committed."""
+    request = first
+    try:
+        while True:
+            if isinstance(request, HookCall):
+                if not request.after:
+                    raise RuntimeError(f"{request!r}: a pre hook must come before the operation's first request.")
+                after.append(request)
+                request = op.send(None)
+                continue
+            try:
+                response = yield request
+            except BaseException as exc:
+                request = op.throw(exc)
+            else:
+                request = op.send(response)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    finally:
+        op.close()
+
+
 class ModelMeta(type):
     """Collects fields and parses Meta once, when the class is defined."""
 
@@ -71,6 +185,10 @@ class ModelMeta(type):
     def _setup(cls, meta: type | None) -> None:
         if meta is not None:
             raise ConfigError(f"{cls.__name__} is an embedded model and takes no Meta.")
+        for name, field in cls._fields.items():  # type: ignore[attr-defined]
+            if isinstance(field, DateTime) and (field.auto_now or field.auto_now_add):
+                raise ConfigError(f"{cls.__name__}.{name}: auto_now and auto_now_add stamp a stored model's own "
+                                  f"fields on write; {cls.__name__} is an embedded model, so set its value yourself.")
 
 
 class BaseModel(metaclass=ModelMeta):
@@ -166,10 +284,16 @@ class BaseModel(metaclass=ModelMeta):
             raise ValidationError({"_schema": ["Invalid input type."]}, cls.__name__)
         return cls._load(data)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The instance's set attributes as plain Python values (embedded models as dicts)."""
+    def to_dict(self, json: bool = False) -> dict[str, Any]:
+        """The instance's set attributes as plain Python values (embedded models as dicts).
+
+        ``json=True``: values ``json.dumps`` accepts as they are, so a service can return them
+        (ISO datetimes and dates, Decimal and UUID as strings, bytes as base64, sets as sorted
+        lists, enum members as their values); ``from_dict`` reads that form back.
+        """
         d = self.__dict__
-        return {n: f.dump(d[n]) for n, f in self._fields.items() if d.get(n) is not None}
+        out = {n: f.dump(d[n]) for n, f in self._fields.items() if d.get(n) is not None}
+        return {k: json_value(v) for k, v in out.items()} if json else out
 
     def validate(self) -> None:
         """Re-check the current attribute values (they may have been assigned directly)."""
@@ -184,7 +308,8 @@ class BaseModel(metaclass=ModelMeta):
 
     @classmethod
     def schema(cls, **kwargs: Any) -> marshmallow.Schema:
-        """A marshmallow schema equivalent to this model's fields, for HTTP payloads."""
+        """A marshmallow Schema *instance* (``kwargs`` go to its constructor, e.g. ``many=True``)
+        equivalent to this model's fields, for HTTP payloads; ``schema_class()`` is its class."""
         return cls.schema_class()(**kwargs)
 
     def __eq__(self, other: object) -> bool:
@@ -260,6 +385,135 @@ class Model(BaseModel, metaclass=_ModelMeta):
         if spec.range_key is None:
             return self._key(d.get(hash_name))
         return self._key(d.get(hash_name), d.get(spec.range_key.field.name))
+
+    # -- lifecycle hooks (docs/models.md, "Hooks") ---------------------------------------------
+    # Overridden in a subclass, each runs around its operation in both APIs; ``async def`` ones
+    # are awaited by the async API (and refused by the sync one, before anything is written).
+    def pre_save(self) -> Awaitable[None] | None:
+        """Before ``create``/``save``/``insert_many`` validate and write this instance; it may
+        change attributes (they are validated next). Raising writes nothing."""
+        return None
+
+    def post_save(self) -> Awaitable[None] | None:
+        """After the write succeeded (committed); an exception propagates, the write stays."""
+        return None
+
+    def pre_update(self, changes: dict[str, Any]) -> Awaitable[None] | None:
+        """Before ``update()``: ``changes`` is the update's own dict of keyword changes (values,
+        ``odm.inc``...), which the hook may change in place. Raising writes nothing."""
+        return None
+
+    def post_update(self, changes: dict[str, Any]) -> Awaitable[None] | None:
+        """After the update succeeded; the instance holds the stored values, ``changes`` what was
+        applied (``auto_now`` stamps included)."""
+        return None
+
+    def pre_delete(self) -> Awaitable[None] | None:
+        """Before ``delete()``; raising deletes nothing."""
+        return None
+
+    def post_delete(self) -> Awaitable[None] | None:
+        """After the delete succeeded."""
+        return None
+
+    @classmethod
+    def _hooks(cls) -> dict[str, bool]:
+        """Per model, found once: the hooks it overrides, each with whether it is ``async def``."""
+        hooks: dict[str, bool] | None = cls.__dict__.get("_odm_hooks")
+        if hooks is None:
+            hooks = {name: inspect.iscoroutinefunction(getattr(cls, name))
+                     for pair in HOOKS.values() for name in pair if getattr(cls, name) is not getattr(Model, name)}
+            cls._odm_hooks = hooks  # type: ignore[attr-defined]
+        return hooks
+
+    @classmethod
+    def _auto_fields(cls) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+        """Per model, found once: its ``auto_now_add`` and its ``auto_now`` DateTime fields (None: neither)."""
+        auto = cls.__dict__.get("_odm_auto", False)
+        if auto is False:
+            dated = [(n, f) for n, f in cls._fields.items() if isinstance(f, DateTime)]
+            add = tuple(n for n, f in dated if f.auto_now_add)
+            every = tuple(n for n, f in dated if f.auto_now)
+            auto = (add, every) if add or every else None
+            cls._odm_auto = auto  # type: ignore[attr-defined]
+        return auto  # type: ignore[no-any-return]
+
+    @classmethod
+    def _auto_now_changes(cls, now: _dt.datetime | None = None) -> dict[str, _dt.datetime]:
+        """The ``auto_now`` stamps an update of this model's items adds to its changes (attribute
+        names); ``Model.update`` uses it, and so can any other partial update (``Query.update``)."""
+        auto = cls._auto_fields()
+        if auto is None or not auto[1]:
+            return {}
+        stamp = now or utcnow()
+        return dict.fromkeys(auto[1], stamp)
+
+    def _stamp(self, now: _dt.datetime) -> dict[str, Any]:
+        """Set the ``auto_now_add`` fields left unset and every ``auto_now`` field to ``now``;
+        returns the values they had, for a failed write to put back."""
+        add, every = self._auto_fields() or ((), ())
+        d = self.__dict__
+        before: dict[str, Any] = {}
+        for name in add:
+            if d.get(name) is None:
+                before[name] = None
+                d[name] = now
+        for name in every:
+            before.setdefault(name, d.get(name))
+            d[name] = now
+        return before
+
+    @classmethod
+    def _write(cls, op: Op[T], kind: str) -> T:
+        """Run a write operation with its hooks (sync): the pre hooks it yields, then the write,
+        then, once the backend has committed, its post hooks."""
+        hooks = cls._hooks()
+        pre, post = HOOKS[kind]
+        if pre not in hooks and post not in hooks:
+            return cls._run(op)
+        if hooks.get(pre) or hooks.get(post):
+            op.close()
+            raise ConfigError(f"{cls.__name__}.{pre if hooks.get(pre) else post} is an async def hook, which only "
+                              f"the async API can await: call the a-prefixed method (acreate, asave, aupdate, "
+                              f"adelete, ainsert_many), or define the hook with def; nothing was written.")
+        done, first = _start_hooks(op, HookCall.__call__)
+        if done:
+            return first  # type: ignore[no-any-return]
+        after: list[HookCall] = []
+        result = cls._run(_resume_hooks(first, op, after))
+        for call in after:
+            call()
+        return result
+
+    @classmethod
+    async def _awrite(cls, op: Op[T], kind: str) -> T:
+        """``_write`` in the async API: an ``async def`` hook is awaited, a plain one called."""
+        hooks = cls._hooks()
+        pre, post = HOOKS[kind]
+        if pre not in hooks and post not in hooks:
+            return await cls._arun(op)
+        value: Any = None
+        error: BaseException | None = None
+        while True:  # _start_hooks, awaiting
+            try:
+                request = op.throw(error) if error is not None else op.send(value)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            if not isinstance(request, HookCall) or request.after:
+                break
+            try:
+                value, error = request(), None
+                if inspect.isawaitable(value):
+                    value = await value
+            except BaseException as exc:  # noqa: BLE001 - thrown into the operation, which re-raises
+                value, error = None, exc
+        after: list[HookCall] = []
+        result = await cls._arun(_resume_hooks(request, op, after))
+        for call in after:
+            done = call()
+            if inspect.isawaitable(done):
+                await done
+        return result
 
     # -- reads ----------------------------------------------------------------------
     # Each I/O method is one operation (odm.ops), run by the sync method and awaited by its
@@ -344,33 +598,44 @@ class Model(BaseModel, metaclass=_ModelMeta):
     @classmethod
     def create(cls: type[M], **data: Any) -> M:
         """Insert a new item; an existing key raises ``odm.DuplicateKey``."""
-        return cls._run(cls._create_op(data))
+        return cls._write(cls._create_op(data), "save")
 
     @classmethod
     async def acreate(cls: type[M], **data: Any) -> M:
-        return await cls._arun(cls._create_op(data))
+        return await cls._awrite(cls._create_op(data), "save")
 
     @classmethod
     def _create_op(cls: type[M], data: dict[str, Any]) -> Op[M]:
         binding = cls._bound()
         obj = cls(**data)
-        obj._prepare(binding, validated=True)
+        hooks = cls._hooks()
+        if "pre_save" in hooks:
+            yield HookCall(obj, "pre_save")
+        obj._prepare(binding, validated="pre_save" not in hooks)  # what the hook changed is validated
+        if cls._auto_fields():
+            obj._stamp(utcnow())
         version = binding.spec.version_field
         if version:
             obj.__dict__[version] = 1
         yield from binding.repo.insert_op(binding.encode(obj))
+        if "post_save" in hooks:
+            yield HookCall(obj, "post_save", after=True)
         return obj
 
     def save(self: M, condition: Node | None = None) -> M:
         """Insert or replace by key; with ``condition`` only if the stored item matches it."""
-        return self._run(self._save_op(condition))
+        return self._write(self._save_op(condition), "save")
 
     async def asave(self: M, condition: Node | None = None) -> M:
-        return await self._arun(self._save_op(condition))
+        return await self._awrite(self._save_op(condition), "save")
 
     def _save_op(self: M, condition: Node | None) -> Op[M]:
         binding = self._bound()
+        hooks = self._hooks()
+        if "pre_save" in hooks:
+            yield HookCall(self, "pre_save")
         self._prepare(binding)
+        stamped = self._stamp(utcnow()) if self._auto_fields() else None
         version = binding.spec.version_field
         old = self.__dict__.get(version) if version else None
         if version:
@@ -381,9 +646,13 @@ class Model(BaseModel, metaclass=_ModelMeta):
         except BaseException as exc:
             if version:
                 self.__dict__[version] = old  # nothing was written: keep the version we had
+            if stamped:
+                self.__dict__.update(stamped)  # and the timestamps
             if isinstance(exc, ConditionFailed):
                 raise (yield from self._condition_error_op(binding, old, exc)) from exc
             raise
+        if "post_save" in hooks:
+            yield HookCall(self, "post_save", after=True)
         return self
 
     def update(self: M, *actions: Any, condition: Node | None = None, **changes: Any) -> M:
@@ -394,16 +663,23 @@ class Model(BaseModel, metaclass=_ModelMeta):
         come from field references and may reach into embedded models
         (``User.address.city.set("Paris")``). An expression given positionally is the condition.
         """
-        return self._run(self._update_op(actions, condition, changes))
+        return self._write(self._update_op(actions, condition, changes), "update")
 
     async def aupdate(self: M, *actions: Any, condition: Node | None = None, **changes: Any) -> M:
-        return await self._arun(self._update_op(actions, condition, changes))
+        return await self._awrite(self._update_op(actions, condition, changes), "update")
 
     def _update_op(self: M, given_actions: tuple[Any, ...], condition: Node | None, changes: dict[str, Any]) -> Op[M]:
         binding = self._bound()
         positional, condition = split_update_args(type(self), given_actions, condition)
         if not changes and not positional:
             raise QueryError(f"{type(self).__name__}.update() needs at least one field to change.")
+        hooks = self._hooks()
+        if "pre_update" in hooks:
+            yield HookCall(self, "pre_update", (changes,))
+            if not changes and not positional:
+                raise QueryError(f"{type(self).__name__}.pre_update() left no field to change; nothing was written.")
+        if self._auto_fields():
+            changes.update(self._auto_now_changes())
         sets, incs, unsets, actions = binding.update_parts(changes, positional)
         version = binding.spec.version_field
         old = self.__dict__.get(version) if version else None
@@ -438,17 +714,22 @@ class Model(BaseModel, metaclass=_ModelMeta):
         if doc is None:
             raise NotFound(f"{type(self).__name__} {self._key_label()} no longer exists.")
         self.__dict__ = binding.decode(doc).__dict__
+        if "post_update" in hooks:
+            yield HookCall(self, "post_update", (changes,), after=True)
         return self
 
     def delete(self, condition: Node | None = None) -> None:
         """Delete this item (no error if it is already gone, unless a condition is given)."""
-        self._run(self._delete_op(condition))
+        self._write(self._delete_op(condition), "delete")
 
     async def adelete(self, condition: Node | None = None) -> None:
-        await self._arun(self._delete_op(condition))
+        await self._awrite(self._delete_op(condition), "delete")
 
     def _delete_op(self, condition: Node | None) -> Op[None]:
         binding = self._bound()
+        hooks = self._hooks()
+        if "pre_delete" in hooks:
+            yield HookCall(self, "pre_delete")
         version = binding.spec.version_field
         old = self.__dict__.get(version) if version else None
         if version and old is not None:
@@ -457,6 +738,8 @@ class Model(BaseModel, metaclass=_ModelMeta):
             yield from binding.repo.delete_op(self._own_key(), condition)
         except ConditionFailed as exc:
             raise (yield from self._condition_error_op(binding, old, exc)) from exc
+        if "post_delete" in hooks:
+            yield HookCall(self, "post_delete", after=True)
 
     def reload(self: M) -> M:
         """Replace the attributes with the stored item's; ``odm.NotFound`` if it is gone."""
@@ -476,24 +759,35 @@ class Model(BaseModel, metaclass=_ModelMeta):
     @classmethod
     def insert_many(cls: type[M], objs: Iterable[M | Mapping[str, Any]]) -> list[M]:
         """Validate every object first, then insert them all in server-side batches."""
-        return cls._run(cls._insert_many_op(objs))
+        return cls._write(cls._insert_many_op(objs), "save")
 
     @classmethod
     async def ainsert_many(cls: type[M], objs: Iterable[M | Mapping[str, Any]]) -> list[M]:
-        return await cls._arun(cls._insert_many_op(objs))
+        return await cls._awrite(cls._insert_many_op(objs), "save")
 
     @classmethod
     def _insert_many_op(cls: type[M], objs: Iterable[M | Mapping[str, Any]]) -> Op[list[M]]:
         binding = cls._bound()
         # Dicts are validated as they are read, given instances in _prepare (they may have been changed).
         given = [(o, False) if isinstance(o, cls) else (cls.from_dict(o), True) for o in objs]  # type: ignore[arg-type]
+        hooks = cls._hooks()
+        if "pre_save" in hooks:  # every item's, before any is validated again or written
+            for obj, _ in given:
+                yield HookCall(obj, "pre_save")
+            given = [(obj, False) for obj, _ in given]
         version = binding.spec.version_field
+        now = utcnow() if cls._auto_fields() else None
         for obj, validated in given:
             obj._prepare(binding, validated)
+            if now is not None:
+                obj._stamp(now)
             if version:
                 obj.__dict__[version] = 1
         items = [obj for obj, _ in given]
         yield from binding.repo.insert_many_op([binding.encode(o) for o in items])
+        if "post_save" in hooks:
+            for obj in items:
+                yield HookCall(obj, "post_save", after=True)
         return items
 
     @classmethod
