@@ -101,6 +101,36 @@ class AsyncAudited(Model):
         EVENTS.append(("post_delete", self.name))
 
 
+class Entry(Model):
+    """An audit record, written by ``Journal``'s hooks."""
+
+    action = fields.String(required=True)
+    key = fields.String(required=True)
+
+    class Meta:
+        name = "suite_hooks_entries"
+
+
+class Journal(Model):
+    """Auditing: each write leaves an ``Entry``, written by the post hooks through the ODM itself."""
+
+    name = fields.String(required=True)
+    title = fields.String()
+
+    class Meta:
+        name = "suite_hooks_journal"
+        hash_key = "name"
+
+    def post_save(self) -> None:
+        Entry.create(action="save", key=self.name)
+
+    def post_update(self, changes: dict[str, Any]) -> None:
+        Entry.create(action="update:" + ",".join(sorted(changes)), key=self.name)
+
+    def post_delete(self) -> None:
+        Entry.create(action="delete", key=self.name)
+
+
 @pytest.fixture
 def events() -> Iterator[list[tuple[Any, ...]]]:
     EVENTS.clear()
@@ -110,7 +140,7 @@ def events() -> Iterator[list[tuple[Any, ...]]]:
 
 @pytest.fixture
 def hreg(make_registry: Callable[..., odm.Registry], events: list[Any]) -> odm.Registry:
-    return make_registry(Audited, AsyncAudited)
+    return make_registry(Audited, AsyncAudited, Journal, Entry)
 
 
 def _utc(value: Any) -> bool:
@@ -134,6 +164,15 @@ def test_hooks_run_in_order_around_each_write(hreg: odm.Registry, events: list[A
     events.clear()
     a.delete()
     assert events == [("pre_delete", "a", True), ("post_delete", "a", False)]
+
+
+def test_post_hooks_may_write_audit_records(hreg: odm.Registry) -> None:
+    j = Journal.create(name="j", title="a")
+    j.update(title="b")
+    j.delete()
+    Journal.insert_many([Journal(name="k"), Journal(name="l")])
+    assert sorted((e.action, e.key) for e in Entry.query()) == [
+        ("delete", "j"), ("save", "j"), ("save", "k"), ("save", "l"), ("update:title", "j")]
 
 
 def test_a_pre_hook_that_raises_writes_nothing(hreg: odm.Registry, events: list[Any]) -> None:
