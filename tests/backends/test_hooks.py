@@ -210,6 +210,11 @@ def test_a_post_hook_error_propagates_and_the_write_stays(hreg: odm.Registry, ev
     got = Audited.get("p")
     assert got.note == "post-fail" and got.version == 1
     assert events[-1] == ("post_save", "p", 1, True)
+    # A versioned save is a conditional write (a transaction on SQL): committed before the hook.
+    got.count = 5
+    with pytest.raises(Refused):
+        got.save()
+    assert Audited.get("p") == got and got.version == 2
 
 
 def test_a_refused_write_runs_no_post_hook_and_keeps_the_instance(hreg: odm.Registry, events: list[Any]) -> None:
