@@ -170,6 +170,7 @@ class Query(Generic[M]):
                              "conditions in the query itself.")
         if not changes and not positional:
             raise QueryError(f"{self.model.__name__}.query(...).update() needs at least one field to change.")
+        changes = {**changes, **self.model._auto_now_changes()}  # DateTime(auto_now=True), as Model.update
         sets, incs, unsets, bound = binding.update_parts(changes, positional)
         if binding.version_key:
             incs[binding.version_key] = 1  # every updated item gets its own next version

@@ -277,6 +277,9 @@ def test_auto_now_values_equal_the_stored_ones(hreg: odm.Registry, events: list[
     assert Audited.get("t").updated_at == a.updated_at
     a.update(updated_at=past, count=1)  # update() too
     assert a.updated_at > past and a.updated_at == Audited.get("t").updated_at and a.created_at == created
+    assert Audited.query(Audited.name == "t").update(updated_at=past, count=2) == 1  # Query.update too
+    stored = Audited.get("t")
+    assert stored.updated_at > past and stored.created_at == created and stored.count == 2
     # auto_now_add keeps a value that is given; insert_many stamps every item.
     given = dt.datetime(2020, 1, 1, 12, 0, 0, 123456, tzinfo=dt.timezone.utc)
     b = Audited.create(name="u", created_at=given)
