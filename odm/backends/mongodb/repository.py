@@ -472,16 +472,20 @@ class MongoRepository(Repository):
         with self.translated():
             if query.limit is None and not query.offset:
                 return (yield Call(name, "delete_many", flt)).deleted_count  # type: ignore[no-any-return]
-            args = self._cursor_args(query)
-            args["projection"] = {"_id": 1}
-            ids: list[Any] = []
-            if query.limit != 0:
-                _, found = yield Find(name, "find", None, **args)
-                ids = [d["_id"] for d in found]
             deleted = 0
-            for chunk in chunks(ids, 500):
+            for chunk in chunks((yield from self._window_ids_op(query)), 500):
                 deleted += (yield Call(name, "delete_many", and_filters({"_id": {"$in": list(chunk)}}, flt))).deleted_count
             return deleted
+
+    def _window_ids_op(self, query: QuerySpec) -> Op[list[Any]]:
+        """The ``_id`` of every item in a query's window (an order, a skip or a limit): what a
+        write over that window then names, since ``delete_many``/``update_many`` take no window."""
+        if query.limit == 0:
+            return []
+        args = self._cursor_args(query)
+        args["projection"] = {"_id": 1}
+        _, found = yield Find(self.spec.name, "find", None, **args)
+        return [d["_id"] for d in found]
 
     def update_where_op(self, query: QuerySpec, sets: dict[str, Any], incs: dict[str, Any],
                         unsets: Sequence[str], actions: Sequence[UpdateAction] = ()) -> Op[int]:
@@ -492,14 +496,8 @@ class MongoRepository(Repository):
         with self.translated():
             if query.limit is None and not query.offset:
                 return (yield Call(name, "update_many", flt, changes)).matched_count  # type: ignore[no-any-return]
-            args = self._cursor_args(query)
-            args["projection"] = {"_id": 1}
-            ids: list[Any] = []
-            if query.limit != 0:
-                _, found = yield Find(name, "find", None, **args)
-                ids = [d["_id"] for d in found]
             done = 0
-            for chunk in chunks(ids, 500):
+            for chunk in chunks((yield from self._window_ids_op(query)), 500):
                 done += (yield Call(name, "update_many", and_filters({"_id": {"$in": list(chunk)}}, flt),
                                     changes)).matched_count
             return done
