@@ -117,6 +117,16 @@ def test_order_limit_offset(people: odm.Registry) -> None:
     assert [u.email for u in User.query().order_by(User.name).limit(2)] == ["eve@x.io", "ann@x.io"]
 
 
+def test_delete_a_window_deletes_exactly_it(reg: odm.Registry) -> None:
+    """A query with an order and a limit deletes the items it would read, and only those."""
+    Event.insert_many([Event(stream="w", seq=i) for i in range(7)] + [Event(stream="x", seq=1)])
+    assert Event.query(Event.stream == "w").order_by(-Event.seq).limit(3).delete() == 3
+    assert [e.seq for e in Event.query(Event.stream == "w").order_by(Event.seq)] == [0, 1, 2, 3]
+    assert Event.query(Event.stream == "w").order_by(Event.seq).offset(1).limit(2).delete() == 2
+    assert [e.seq for e in Event.query(Event.stream == "w").order_by(Event.seq)] == [0, 3]
+    assert Event.query(Event.stream == "x").count() == 1
+
+
 def test_range_key_order_works_everywhere(reg: odm.Registry) -> None:
     Event.insert_many([Event(stream="s", seq=i, kind="k") for i in (5, 1, 3, 2, 4)] + [Event(stream="t", seq=0)])
     assert [e.seq for e in Event.query(Event.stream == "s").order_by(Event.seq)] == [1, 2, 3, 4, 5]
