@@ -41,7 +41,8 @@ class Binding:
         self._codec = repo.codec
         self.encode: Callable[[Model], dict[str, Any]]
         self.decode: Callable[[dict[str, Any]], Any]
-        self.encode, self.decode = self._codec.model_plan(model, repo.spec)
+        family = model._meta.family  # polymorphic: encode and decode dispatch on the class / stored type
+        self.encode, self.decode = family.plan(self._codec, repo.spec, model) if family else self._codec.model_plan(model, repo.spec)
         by_stored = {f.data_key or n: n for n, f in model._fields.items()}
         #: Attribute name of the TTL field (the spec holds stored names).
         self.ttl_name = by_stored.get(repo.spec.ttl_attribute or "")

@@ -9,6 +9,7 @@ decode functions once; per object, reads then only run those closures.
 from __future__ import annotations
 
 import base64
+import copy
 import datetime as _dt
 import decimal
 import difflib
@@ -27,7 +28,7 @@ from .errors import ConcurrentModification, ConditionFailed, ConfigError, NotFou
 from .expressions.nodes import And, Compare, Exists, Node, Not
 from .fields import DateTime, Field, FieldRef, Invalid, String
 from .ops import Op
-from .options import ModelOptions
+from .options import MODEL_METAS, ModelOptions
 from .schema import TableSpec
 from .updates import Inc, UpdateAction, increment_guards, increments_of, parent_guards, split_update_args, stored_at, value_at
 
@@ -173,22 +174,37 @@ class ModelMeta(type):
     def __new__(mcs, name: str, bases: tuple[type, ...], ns: dict[str, Any], **kw: Any) -> ModelMeta:
         meta = ns.pop("Meta", None)
         cls = super().__new__(mcs, name, bases, ns, **kw)
-        fields: dict[str, Field] = {}
+        inherited: dict[str, Field] = {}
         for base in reversed(cls.__mro__[1:]):
-            fields.update(getattr(base, "_fields", {}))
-        fields.update({k: v for k, v in ns.items() if isinstance(v, Field)})
+            inherited.update(getattr(base, "_fields", {}))
+        own = {k: v for k, v in ns.items() if isinstance(v, Field)}
+        # Inherited fields are copied and bound to this class, so errors, keys and queries name it.
+        fields = {n: _rebound(f, cls, n) for n, f in inherited.items() if n not in own}
+        fields = {n: own[n] if n in own else fields[n] for n in {**inherited, **own}}
         cls._fields = fields  # type: ignore[attr-defined]
         cls._schema_class = None  # type: ignore[attr-defined]
-        cls._setup(meta)
+        cls._setup(meta, own)
         return cls
 
-    def _setup(cls, meta: type | None) -> None:
+    def _setup(cls, meta: type | None, own: dict[str, Field]) -> None:
         if meta is not None:
             raise ConfigError(f"{cls.__name__} is an embedded model and takes no Meta.")
         for name, field in cls._fields.items():  # type: ignore[attr-defined]
             if isinstance(field, DateTime) and (field.auto_now or field.auto_now_add):
                 raise ConfigError(f"{cls.__name__}.{name}: auto_now and auto_now_add stamp a stored model's own "
                                   f"fields on write; {cls.__name__} is an embedded model, so set its value yourself.")
+
+
+def _rebound(field: Field, owner: type, name: str) -> Field:
+    """A copy of an inherited field (and of its inner fields), bound to ``owner``."""
+    new = copy.copy(field)
+    for attr in ("inner", "values"):
+        inner = getattr(field, attr, None)
+        if isinstance(inner, Field):
+            setattr(new, attr, copy.copy(inner))
+    new.bind(owner, name)
+    setattr(owner, name, new)
+    return new
 
 
 class BaseModel(metaclass=ModelMeta):
@@ -327,32 +343,42 @@ class EmbeddedModel(BaseModel):
 
 
 class _ModelMeta(ModelMeta):
-    def _setup(cls, meta: type | None) -> None:
+    def _setup(cls, meta: type | None, own: dict[str, Field]) -> None:
         if cls.__module__ == __name__ and cls.__name__ == "Model":
             cls._spec = None
             cls._odm_binding = None
             return
+        options = ModelOptions(cls, meta, own)  # type: ignore[arg-type]
         fields: dict[str, Field] = cls._fields  # type: ignore[has-type]
-        if "id" not in fields and not _declares_hash_key(meta, cls):
+        member = options.family is not None and options.family.root is not cls  # its key is its base's
+        if "id" not in fields and not options.abstract and not member and not options.hash_key:
             auto = String(default=new_id)
             auto.bind(cls, "id")
             cls.id = auto
             cls._fields = fields = {"id": auto, **fields}
         cls._input_names = frozenset(f.data_key for f in fields.values() if f.data_key)
-        options = ModelOptions(cls, meta)  # type: ignore[arg-type]
+        if meta is not None:
+            MODEL_METAS.add(meta)
+        cls.Meta = meta or type("Meta", (), {"__module__": cls.__module__, "__qualname__": f"{cls.__qualname__}.Meta"})
+        MODEL_METAS.add(cls.Meta)
         cls._meta = options
+        family = options.family
+        if family is not None and family.root is not cls:
+            cls._spec = family.root._spec
+            cls._odm_binding = None
+            _bind_member(cls, family.root)  # type: ignore[arg-type]
+            return
         cls._spec = None if options.abstract else options.table_spec()
         cls._odm_binding = None
 
 
-def _declares_hash_key(meta: type | None, cls: type) -> bool:
-    if meta is not None and (getattr(meta, "hash_key", None) or getattr(meta, "hashKey", None)):
-        return True
-    for base in cls.__mro__[1:]:
-        spec = getattr(base, "_spec", None)
-        if spec is not None and spec.hash_key.parts != ("id",):
-            return True
-    return False
+def _bind_member(cls: type[Model], root: type[Model]) -> None:
+    """A subclass defined after its polymorphic base was registered is bound with it at once."""
+    binding = root._odm_binding
+    if binding is not None and binding.closed_by is None:
+        from .registry import bind_member
+
+        bind_member(cls, binding)
 
 
 class Model(BaseModel, metaclass=_ModelMeta):
@@ -559,7 +585,7 @@ class Model(BaseModel, metaclass=_ModelMeta):
     def _get_or_none_op(cls: type[M], hash_value: Any, range_value: Any) -> Op[M | None]:
         binding = cls._bound()
         doc = yield from binding.repo.get_op(binding.key(hash_value, range_value))
-        return None if doc is None else binding.decode(doc)  # type: ignore[no-any-return]
+        return None if doc is None or not isinstance(obj := binding.decode(doc), cls) else obj  # another type: absent
 
     @classmethod
     def batch_get(cls: type[M], keys: Iterable[Any]) -> list[M]:
@@ -576,7 +602,7 @@ class Model(BaseModel, metaclass=_ModelMeta):
         wanted = [binding.key(*k) if isinstance(k, tuple) else binding.key(k) for k in keys]
         docs = yield from binding.repo.batch_get_op(list(dict.fromkeys(wanted)))
         # Key the results by their re-encoded key: a stored number may read back as another type.
-        found = {obj._own_key(): obj for obj in map(binding.decode, docs)}
+        found = {obj._own_key(): obj for obj in map(binding.decode, docs) if isinstance(obj, cls)}
         return [found[k] for k in wanted if k in found]
 
     @classmethod

@@ -7,12 +7,14 @@ one (``hashKey``). Every error names the model and the Meta key at fault.
 from __future__ import annotations
 
 import re
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from .attributes import name_problem
 from .errors import ConfigError
 from .expressions.nodes import Path
 from .fields import DateTime, Embedded, Field, Integer
+from .polymorphic import DEFAULT_ATTRIBUTE, Family
 from .schema import Index, IndexSpec, SecondaryIndexSpec, TableSpec
 
 if TYPE_CHECKING:
@@ -35,8 +37,12 @@ ALIASES = {
 KNOWN = {
     "name", "hash_key", "range_key", "indexes", "read_capacity", "write_capacity", "gsi", "lsi",
     "ttl", "enable_ttl", "ttl_attribute", "version_field", "allow_scan", "abstract", "custom_id",
-    "hash_key_type",
+    "hash_key_type", "polymorphic", "discriminator", "discriminator_attribute",
 }
+#: Options a class sets for itself only: never inherited from an abstract base.
+OWN_ONLY = {"name", "abstract", "discriminator"}
+#: What a subclass of a polymorphic model may set in its own Meta (the table is its base's).
+MEMBER_KNOWN = {"discriminator"}
 SECONDARY_KEYS = {
     "hashKey": "hash_key", "rangeKey": "range_key", "readCapacity": "read_capacity",
     "writeCapacity": "write_capacity",
@@ -60,19 +66,53 @@ def check_stored_names(model: type, prefix: str = "", seen: frozenset[type] = fr
             check_stored_names(field.embedded, f"{prefix or model.__name__}.{name}", seen | {field.embedded})
 
 
+#: Every model's own Meta class: a Meta subclassing one of them inherits through the model instead.
+MODEL_METAS: weakref.WeakSet[type] = weakref.WeakSet()
+
+
 class ModelOptions:
     """The parsed Meta of one model, and the TableSpec backends use."""
 
-    def __init__(self, model: type[Model], meta: type | None) -> None:
+    abstract: bool
+    inheritable: dict[str, Any]
+
+    def __init__(self, model: type[Model], meta: type | None, own_fields: dict[str, Field] | None = None) -> None:
         self.model = model
         self.label = f"{model.__name__}.Meta"
-        raw = self._collect(meta)
-        self.abstract = bool(raw.pop("abstract", False))
-        raw.pop("custom_id", None)  # accepted for compatibility with the Go package; no effect
-        raw.pop("hash_key_type", None)  # the field type decides
-        self.name: str = raw.pop("name", None) or snake_case(model.__name__)
+        own = self._collect(meta)
+        parents: list[type[Model]] = [b for b in model.__mro__[1:] if "_meta" in vars(b)]
+        concrete = next((b for b in parents if not b._meta.abstract), None)
+        #: The polymorphic family this model belongs to (None: a model with a table of its own).
+        self.family: Family | None = None
+        #: The value stored in the family's discriminator attribute for this class's items.
+        self.discriminator: str | None = None
+        if concrete is not None:
+            self._member(concrete, own, own_fields or {})
+            return
+        raw: dict[str, Any] = {}
+        for base in reversed(parents):  # abstract bases, the nearest last so it wins
+            raw.update(base._meta.inheritable)
+        raw.update({k: v for k, v in own.items() if k not in OWN_ONLY})
+        #: What a child of this (abstract) model inherits: every option but its own-only ones.
+        self.inheritable = dict(raw)
+        self.abstract = bool(own.get("abstract", False))
+        self.name: str = own.get("name") or snake_case(model.__name__)
         if not isinstance(self.name, str):
             raise self.error("name", f"must be a string, not {self.name!r}")
+        polymorphic = raw.pop("polymorphic", False)
+        attribute = raw.pop("discriminator_attribute", None)
+        if not isinstance(polymorphic, bool):
+            raise self.error("polymorphic", f"must be True or False, not {polymorphic!r}")
+        if polymorphic and not self.abstract:
+            self.family = Family(model, DEFAULT_ATTRIBUTE if attribute is None else attribute)
+            self.discriminator = own.get("discriminator", model.__name__)
+            self.family.add(model, self.discriminator, model._fields)
+        elif "discriminator" in own or (attribute is not None and not polymorphic):
+            key = "discriminator" if "discriminator" in own else "discriminator_attribute"
+            raise self.error(key, f"only applies to a polymorphic model; set Meta.polymorphic = True on {model.__name__} "
+                                  "or on the base whose table it shares")
+        raw.pop("custom_id", None)  # accepted for compatibility with the Go package; no effect
+        raw.pop("hash_key_type", None)  # the field type decides
         self.hash_key: str | None = raw.pop("hash_key", None)
         self.range_key: str | None = raw.pop("range_key", None)
         self.indexes: list[Any] = list(raw.pop("indexes", None) or [])
@@ -87,14 +127,60 @@ class ModelOptions:
             raise self.error("read_capacity", "and write_capacity must be given together (or neither, for on-demand billing)")
         check_stored_names(model)
 
+    def _member(self, base: type[Model], own: dict[str, Any], own_fields: dict[str, Field]) -> None:
+        """A subclass of a concrete model: only a polymorphic base's table may be shared."""
+        name = self.model.__name__
+        family = base._meta.family
+        if family is None:
+            raise ConfigError(
+                f"{name} subclasses {base.__name__}, a concrete model with its own table '{base._meta.name}'. Make "
+                f"{base.__name__} abstract (Meta.abstract = True) to give {name} a table of its own with "
+                f"{base.__name__}'s fields and Meta, or polymorphic (Meta.polymorphic = True) to store both in one table.")
+        root: Any = family.root
+        extra = sorted(set(own) - MEMBER_KNOWN)
+        if extra:
+            raise ConfigError(f"{self.label} sets {', '.join(extra)}, but {name} stores its items in {root.__name__}'s "
+                              f"table, whose options {root.__name__}.Meta sets; a subclass may set only "
+                              "Meta.discriminator.")
+        for field_name, field in own_fields.items():
+            inherited = base._fields.get(field_name)
+            if inherited is not None and (type(inherited) is not type(field)
+                                          or (inherited.data_key or field_name) != (field.data_key or field_name)):
+                raise ConfigError(
+                    f"{name}.{field_name} redefines {base.__name__}.{field_name} as a {type(field).__name__} stored as "
+                    f"'{field.data_key or field_name}' (it is a {type(inherited).__name__} stored as "
+                    f"'{inherited.data_key or field_name}' there); {name} shares {root.__name__}'s table, so an "
+                    "inherited field keeps its type and stored name: give the new field another name.")
+        # Everything about the table is the root's.
+        for key, value in vars(root._meta).items():
+            if key not in ("model", "label", "discriminator"):
+                setattr(self, key, value)
+        self.inheritable = {}
+        self.abstract = False
+        self.family = family
+        self.discriminator = own.get("discriminator", name)
+        family.add(self.model, self.discriminator, own_fields)
+        check_stored_names(self.model)
+
     # -- parsing -----------------------------------------------------------------
     def error(self, key: str, problem: str) -> ConfigError:
         return ConfigError(f"{self.label}.{key} {problem}.")
 
     def _collect(self, meta: type | None) -> dict[str, Any]:
+        """The options ``meta`` sets, after those of plain option classes it subclasses (``class
+        Meta(CommonOptions)``). A model's Meta among its bases adds nothing here: that model's
+        options reach this one through the model itself, so ``class Meta(Base.Meta)`` means the
+        same as ``class Meta``."""
         raw: dict[str, Any] = {}
         if meta is None:
             return raw
+        for cls in reversed(meta.__mro__):
+            if cls is not object and (cls is meta or cls not in MODEL_METAS):
+                raw.update(self._options(cls))
+        return raw
+
+    def _options(self, meta: type) -> dict[str, Any]:
+        raw: dict[str, Any] = {}
         for key, value in vars(meta).items():
             if key.startswith("__"):
                 continue

@@ -28,7 +28,8 @@ class Query(Generic[M]):
 
     def __init__(self, model: type[M], spec: QuerySpec | None = None) -> None:
         self.model = model
-        self.spec = spec or QuerySpec()
+        # A subclass of a polymorphic model reads only its own items (and its subclasses').
+        self.spec = spec or QuerySpec(where=model._meta.family.type_filter(model) if model._meta.family else None)
 
     def _with(self, **changes: Any) -> Query[M]:
         return Query(self.model, self.spec.but(**changes))

@@ -71,9 +71,9 @@ class Registry:
         if not models:
             raise ConfigError("register() needs at least one Model class.")
         repos = []
+        given = models
+        models = tuple(_root(m) for m in models)  # a polymorphic family is bound through its base
         for model in models:  # every check first: a refused call binds nothing
-            if not isinstance(model, type) or not issubclass(model, Model):
-                raise ConfigError(f"register() takes Model classes, not {model!r}.")
             if model._spec is None:
                 raise ConfigError(f"{model.__name__} is abstract (Meta.abstract = True) and cannot be registered.")
             current = model._odm_binding
@@ -86,10 +86,14 @@ class Registry:
         for model, repo in zip(models, repos, strict=True):
             if _needs_exact_numbers(model):
                 repo.use_exact_decimals()
-            model._odm_binding = Binding(model, repo)
+            model._odm_binding = binding = Binding(model, repo)
+            family = model._meta.family
+            for member in family.by_value.values() if family is not None else ():
+                if member is not model:
+                    bind_member(member, binding)
             if model not in self.models:
                 self.models.append(model)
-        return models[0]
+        return given[0]
 
     def sync(self) -> list[Action]:
         """Create missing tables, collections and indexes; returns what was done (empty if nothing)."""
@@ -116,9 +120,11 @@ class Registry:
         self.closed = True
         label = repr(self.backend)
         for model in self.models:
-            binding = model._odm_binding
-            if binding is not None and binding.backend is self.backend:
-                binding.close(label)
+            family = model._meta.family
+            for member in family.by_value.values() if family is not None else (model,):
+                binding = member._odm_binding
+                if binding is not None and binding.backend is self.backend:
+                    binding.close(label)
         return True
 
     def close(self) -> None:
@@ -150,6 +156,26 @@ class Registry:
     def __repr__(self) -> str:
         state = " closed" if self.closed else ""
         return f"<Registry {self.backend!r}{state} models={[m.__name__ for m in self.models]}>"
+
+
+def _root(model: Any) -> Any:
+    """What ``register(model)`` binds: the model, or for any class of a polymorphic family, its base.
+
+    Registering the base binds every subclass (also those defined later, see ``bind_member``), so
+    no subclass can be left unbound; registering a subclass is the same as registering its base.
+    """
+    if not isinstance(model, type) or not issubclass(model, Model):
+        raise ConfigError(f"register() takes Model classes, not {model!r}.")
+    family = getattr(model, "_meta", None) and model._meta.family
+    return family.root if family is not None else model
+
+
+def bind_member(member: type[Model], root: Binding) -> None:
+    """Bind a subclass of a polymorphic model to its base's repository (the same table)."""
+    repo = root.repo
+    if _needs_exact_numbers(member):
+        repo.use_exact_decimals()
+    member._odm_binding = Binding(member, repo)
 
 
 def _needs_exact_numbers(model: Any, seen: set[Any] | None = None) -> bool:
