@@ -344,4 +344,4 @@ def test_registering_a_member_binds_the_whole_family(tmp_path: Path) -> None:
 
         assert Tiger._odm_binding is not None and Tiger._odm_binding.repo is Zoo._bound().repo
     with pytest.raises(odm.ConfigError, match="closed"):
-        Tiger._bound().repo
+        Tiger.query().count()
