@@ -541,6 +541,15 @@ class Model(BaseModel, metaclass=_ModelMeta):
                 await done
         return result
 
+    def _typed(self, condition: Node | None) -> Node | None:
+        """``condition`` for a write of this instance; for a polymorphic model, also that the stored item
+        is missing or of this instance's type, so a write never changes an item's type."""
+        family = self._meta.family
+        if family is None:
+            return condition
+        guard = family.guard(type(self))
+        return guard if condition is None else And.of(guard, condition)
+
     # -- reads ----------------------------------------------------------------------
     # Each I/O method is one operation (odm.ops), run by the sync method and awaited by its
     # ``a``-prefixed twin: the logic (validation, versions, guards) is written once.
@@ -660,6 +669,7 @@ class Model(BaseModel, metaclass=_ModelMeta):
         hooks = self._hooks()
         if "pre_save" in hooks:
             yield HookCall(self, "pre_save")
+        condition = self._typed(condition)  # polymorphic: only an item of its own type (or none)
         self._prepare(binding)
         stamped = self._stamp(utcnow()) if self._auto_fields() else None
         version = binding.spec.version_field
@@ -697,6 +707,7 @@ class Model(BaseModel, metaclass=_ModelMeta):
     def _update_op(self: M, given_actions: tuple[Any, ...], condition: Node | None, changes: dict[str, Any]) -> Op[M]:
         binding = self._bound()
         positional, condition = split_update_args(type(self), given_actions, condition)
+        condition = self._typed(condition)  # polymorphic: only an item of its own type (or none)
         if not changes and not positional:
             raise QueryError(f"{type(self).__name__}.update() needs at least one field to change.")
         hooks = self._hooks()
@@ -756,6 +767,7 @@ class Model(BaseModel, metaclass=_ModelMeta):
         hooks = self._hooks()
         if "pre_delete" in hooks:
             yield HookCall(self, "pre_delete")
+        condition = self._typed(condition)  # polymorphic: only an item of its own type (or none)
         version = binding.spec.version_field
         old = self.__dict__.get(version) if version else None
         if version and old is not None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .attributes import name_problem, text_problem
 from .errors import ConfigError
-from .expressions.nodes import Node
+from .expressions.nodes import Exists, Node, Not
 from .fields import Field, FieldRef, String
 
 if TYPE_CHECKING:
@@ -85,6 +85,17 @@ class Family:
         ref = FieldRef(self.root, (self.field,))
         values = self.values_of(model)
         return ref == values[0] if len(values) == 1 else ref.in_(list(values))
+
+    def guard(self, model: type[Model]) -> Node:
+        """The condition a write of a ``model`` instance carries: no stored item, or one of exactly its type
+        (for the base, also one stored without a type)."""
+        ref = FieldRef(self.root, (self.field,))
+        own = ref == model._meta.discriminator
+        if model is self.root:
+            own = own | Not(Exists(ref.path))
+        spec = self.root._spec
+        assert spec is not None
+        return Not(Exists(spec.hash_key)) | own
 
     def plan(self, codec: Codec, spec: TableSpec, model: type) -> tuple[Callable[[Any], dict[str, Any]],
                                                                           Callable[[Mapping[str, Any]], Any]]:

@@ -208,6 +208,28 @@ def test_forged_discriminator_in_input_is_refused(zoo: odm.Registry) -> None:
     assert isinstance(Animal.get("c"), Cat) and Dog.get_or_none("c") is None
 
 
+def test_a_write_never_changes_an_items_type(zoo: odm.Registry) -> None:
+    with pytest.raises(odm.ConditionFailed):
+        Dog(id="c", name="not a cat").save()  # the key holds a Cat
+    with pytest.raises(odm.ConditionFailed):
+        Animal(id="p", name="plain").save()  # nor turns a Puppy into a plain Animal
+    with pytest.raises(odm.DuplicateKey):
+        Dog.create(id="c", name="x")
+    assert isinstance(Animal.get("c"), Cat) and isinstance(Animal.get("p"), Puppy)
+    stale = Dog.get("d")
+    stale.delete()
+    Cat.create(id="d", name="new cat", lives=1)  # the key now holds a Cat
+    with pytest.raises(odm.ConditionFailed):
+        stale.update(bark="grr")
+    with pytest.raises(odm.ConditionFailed):
+        stale.delete()
+    assert Animal.get("d") == Cat(id="d", name="new cat", lives=1)
+    Dog(id="new", name="fresh").save()  # no stored item: saved
+    Animal(id="a", name="renamed").save()  # its own type: replaced
+    assert isinstance(Animal.get("new"), Dog) and Animal.get("a").name == "renamed"
+    assert Dog.get("p").update(bark="ok").bark == "ok"  # a Puppy through Dog's class: still its own type
+
+
 def test_composite_key_family_with_its_own_discriminator_attribute(make_registry: Callable[..., odm.Registry]) -> None:
     make_registry(Wind)  # registering a subclass registers its base
     Heat.create(sensor="s", at=1, celsius=20.5)
@@ -225,6 +247,8 @@ def test_items_without_a_type_read_as_the_base_and_unknown_types_are_an_error(
     Animal._run(repo.insert_op({"id": "old", "name": "before polymorphic"}))  # written before Meta.polymorphic
     old = Animal.get("old")
     assert type(old) is Animal and old.name == "before polymorphic"
+    old.update(legs=2)  # the base may write it (and then stores its type)
+    assert Animal.get("old").legs == 2 and Animal.query(Animal.name == "before polymorphic").count() == 1
     assert Dog.get_or_none("old") is None
     family = Animal._meta.family
     assert family is not None

@@ -345,3 +345,17 @@ def test_registering_a_member_binds_the_whole_family(tmp_path: Path) -> None:
         assert Tiger._odm_binding is not None and Tiger._odm_binding.repo is Zoo._bound().repo
     with pytest.raises(odm.ConfigError, match="closed"):
         Tiger.query().count()
+
+
+def _doc_blocks(section: str) -> list[str]:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "models.md").read_text()
+    body = text.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+    return [block.split("```", 1)[0] for block in body.split("```python\n")[1:]]
+
+
+def test_the_documented_inheritance_examples_run(capsys: pytest.CaptureFixture[str]) -> None:
+    blocks = _doc_blocks("Inheritance")
+    assert len(blocks) == 2
+    for block in blocks:
+        exec(compile(block, "docs/models.md", "exec"), {"__name__": "docs_models"})  # noqa: S102
+    assert capsys.readouterr().out == "Invalid Animal: _type: Unknown field.\n"
