@@ -789,9 +789,9 @@ class Model(BaseModel, metaclass=_ModelMeta):
     def _reload_op(self: M) -> Op[M]:
         binding = self._bound()
         doc = yield from binding.repo.get_op(self._own_key())
-        if doc is None:
+        if doc is None or type(obj := binding.decode(doc)) is not type(self):  # polymorphic: now another type
             raise NotFound(f"{type(self).__name__} {self._key_label()} no longer exists.")
-        self.__dict__ = binding.decode(doc).__dict__
+        self.__dict__ = obj.__dict__
         return self
 
     @classmethod

@@ -40,7 +40,7 @@ KNOWN = {
     "hash_key_type", "polymorphic", "discriminator", "discriminator_attribute",
 }
 #: Options a class sets for itself only: never inherited from an abstract base.
-OWN_ONLY = {"name", "abstract", "discriminator"}
+OWN_ONLY = {"name", "abstract", "discriminator", "polymorphic", "discriminator_attribute"}
 #: What a subclass of a polymorphic model may set in its own Meta (the table is its base's).
 MEMBER_KNOWN = {"discriminator"}
 SECONDARY_KEYS = {
@@ -99,10 +99,15 @@ class ModelOptions:
         self.name: str = own.get("name") or snake_case(model.__name__)
         if not isinstance(self.name, str):
             raise self.error("name", f"must be a string, not {self.name!r}")
-        polymorphic = raw.pop("polymorphic", False)
-        attribute = raw.pop("discriminator_attribute", None)
+        # Own only: an abstract base's children would otherwise each become a family with a table of its own.
+        polymorphic = own.get("polymorphic", False)
+        attribute = own.get("discriminator_attribute")
         if not isinstance(polymorphic, bool):
             raise self.error("polymorphic", f"must be True or False, not {polymorphic!r}")
+        if polymorphic and self.abstract:
+            raise self.error("polymorphic", f"cannot be combined with abstract: a polymorphic model owns the table its "
+                                            f"subclasses share; drop abstract from {model.__name__}, or set polymorphic "
+                                            "on the concrete model that is to own the table")
         if polymorphic and not self.abstract:
             self.family = Family(model, DEFAULT_ATTRIBUTE if attribute is None else attribute)
             self.discriminator = own.get("discriminator", model.__name__)

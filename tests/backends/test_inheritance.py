@@ -223,6 +223,8 @@ def test_a_write_never_changes_an_items_type(zoo: odm.Registry) -> None:
         stale.update(bark="grr")
     with pytest.raises(odm.ConditionFailed):
         stale.delete()
+    with pytest.raises(odm.NotFound):
+        stale.reload()
     assert Animal.get("d") == Cat(id="d", name="new cat", lives=1)
     Dog(id="new", name="fresh").save()  # no stored item: saved
     Animal(id="a", name="renamed").save()  # its own type: replaced

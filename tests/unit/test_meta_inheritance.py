@@ -326,6 +326,26 @@ def test_discriminator_options_need_a_polymorphic_model() -> None:
                 polymorphic = "yes"
 
 
+def test_polymorphic_is_not_abstract_and_not_inherited_from_an_abstract_base() -> None:
+    with pytest.raises(odm.ConfigError, match=r"Pet\.Meta\.polymorphic cannot be combined with abstract"):
+        class Pet(Model):
+            class Meta:
+                abstract = True
+                polymorphic = True
+
+    class Named(Model):
+        name = fields.String()
+
+        class Meta:
+            abstract = True
+            discriminator_attribute = None
+
+    class Plain(Named):
+        pass
+
+    assert Plain._meta.family is None
+
+
 def test_registering_a_member_binds_the_whole_family(tmp_path: Path) -> None:
     class Zoo(Model):
         class Meta:
