@@ -196,14 +196,20 @@ class ModelMeta(type):
 
 
 def _rebound(field: Field, owner: type, name: str) -> Field:
-    """A copy of an inherited field (and of its inner fields), bound to ``owner``."""
+    """A copy of an inherited field, bound to ``owner`` (the base keeps its own)."""
+    new = _copied(field)
+    new.bind(owner, name)
+    setattr(owner, name, new)
+    return new
+
+
+def _copied(field: Field) -> Field:
+    """A field and its element fields (a List's, a Set's, a Dict's values), at every depth, copied."""
     new = copy.copy(field)
     for attr in ("inner", "values"):
         inner = getattr(field, attr, None)
         if isinstance(inner, Field):
-            setattr(new, attr, copy.copy(inner))
-    new.bind(owner, name)
-    setattr(owner, name, new)
+            setattr(new, attr, _copied(inner))
     return new
 
 

@@ -123,6 +123,22 @@ def test_inherited_fields_are_bound_to_the_child() -> None:
         Member(age="old")
 
 
+def test_nested_element_fields_are_copied_too() -> None:
+    class Base(Model):
+        grid = fields.List(fields.List(fields.Integer()))
+
+        class Meta:
+            abstract = True
+
+    class Child(Base):
+        pass
+
+    inner = Child._fields["grid"].inner.inner  # type: ignore[attr-defined]
+    assert inner.model is Child and Base._fields["grid"].inner.inner.model is Base  # type: ignore[attr-defined]
+    with pytest.raises(odm.ValidationError, match="Invalid Child"):
+        Child(grid=[["x"]])
+
+
 def test_child_of_an_abstract_base_may_retype_a_field() -> None:
     class Member(Keyed):
         age = fields.String()  # its own table: nothing else stores 'age'
