@@ -184,6 +184,14 @@ def test_update_save_and_reload_keep_the_type(zoo: odm.Registry) -> None:
     assert Puppy.query(Puppy.toy == "bone").count() == 1
 
 
+def test_subclass_query_update_changes_only_its_type(zoo: odm.Registry) -> None:
+    assert Dog.query().update(legs=3) == 2
+    assert sorted((o.id, o.legs) for o in Animal.query()) == [("a", 0), ("c", 4), ("d", 3), ("p", 3)]
+    assert all(type(o) is Puppy for o in Puppy.query()) and isinstance(Animal.get("d"), Dog)
+    with pytest.raises(odm.ValidationError, match="_type: Unknown field"):
+        Cat.query().update(_type="Dog")
+
+
 def test_base_insert_many_stores_each_instances_type(make_registry: Callable[..., odm.Registry]) -> None:
     make_registry(Animal)
     Animal.insert_many([Dog(id="d1", name="a", bark="x"), Cat(id="c1", name="b", lives=3), {"id": "a1", "name": "c"}])
