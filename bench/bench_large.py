@@ -13,8 +13,8 @@ models from them, so they follow the data):
   raise ``odm.ValidationError`` naming the limit before any request (checked on the client's
   ``before-send`` event), and the row says "refused".
 - large_doc_nested (8 KB: 12 embedded documents and one array of them; a ``unique_id`` added to each
-  embedded document): create; update ``embedded_str_doc_1.field1`` (our API has no nested partial
-  update: set the attribute and ``save()``, which replaces the item; the raw driver sets the one
+  embedded document): create; update ``embedded_str_doc_1.field1`` (a positional action,
+  ``obj.update(Nested.embedded_str_doc_1.field1.set(v))``, against the raw driver's update of the one
   path); find the parent by ``embedded_str_doc_1.unique_id`` (``Model.query(Model.embedded_str_doc_1.
   unique_id == x)``, indexed by ``Meta.indexes``; DynamoDB cannot index a nested path, so both sides
   scan there).
@@ -394,8 +394,7 @@ def nested_round(raw: Raw, n: int, finds: int, r: int) -> dict[str, tuple[float,
 
     def ours_update() -> None:
         for obj, v in zip(objs, values, strict=True):
-            obj.embedded_str_doc_1.field1 = v
-            obj.save()
+            obj.update(Nested.embedded_str_doc_1.field1.set(v))  # type: ignore[attr-defined]
 
     def ours_find() -> None:
         for uid in wanted:
