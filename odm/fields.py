@@ -18,11 +18,12 @@ import decimal as _decimal
 import enum as _enum
 import math
 import uuid as _uuid
-from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable, Collection, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, overload
 
 import marshmallow
 from marshmallow import fields as mm
+from typing_extensions import TypeVar
 
 from .errors import QueryError
 from .expressions.nodes import Between, Compare, Contains, Exists, In, Node, Not, Path, Prefix
@@ -43,8 +44,34 @@ class Invalid(Exception):
         self.messages = messages
 
 
-class Field:
-    """Base field: ``required``, ``default``, ``allow_none``, ``validate``, ``data_key``."""
+# Typing (docs/models.md, "Typing"): each field class is generic in the value an instance holds.
+# The parameter defaults to "the type or None", so the bare ``age = fields.Integer()`` reads as
+# ``int | None``; an annotation such as ``age: fields.Integer[int] = fields.Integer(required=True)``
+# says more, and the bound refuses a wrong one (``fields.Integer[str]``).
+_T = TypeVar("_T", default=Any)
+_StrT = TypeVar("_StrT", bound="str | None", default="str | None")
+_IntT = TypeVar("_IntT", bound="int | None", default="int | None")
+_FloatT = TypeVar("_FloatT", bound="float | None", default="float | None")
+_BoolT = TypeVar("_BoolT", bound="bool | None", default="bool | None")
+_DecT = TypeVar("_DecT", bound="_decimal.Decimal | None", default="_decimal.Decimal | None")
+_DtT = TypeVar("_DtT", bound="_dt.datetime | None", default="_dt.datetime | None")
+_DateT = TypeVar("_DateT", bound="_dt.date | None", default="_dt.date | None")
+_UuidT = TypeVar("_UuidT", bound="_uuid.UUID | None", default="_uuid.UUID | None")
+_BytesT = TypeVar("_BytesT", bound="bytes | None", default="bytes | None")
+_EnumT = TypeVar("_EnumT", bound="_enum.Enum | None", default="_enum.Enum | None")
+_ListT = TypeVar("_ListT", bound="Collection[Any] | None", default="list[Any] | None")
+_SetT = TypeVar("_SetT", bound="set[Any] | None", default="set[Any] | None")
+_DictT = TypeVar("_DictT", bound="dict[str, Any] | None", default="dict[str, Any] | None")
+_EmbT = TypeVar("_EmbT", bound="EmbeddedModel | None", default="EmbeddedModel | None")
+
+
+class Field(Generic[_T]):
+    """Base field: ``required``, ``default``, ``allow_none``, ``validate``, ``data_key``.
+
+    For type checkers ``Field[T]`` is a descriptor: ``Model.field`` is a :class:`FieldRef`, an
+    instance's attribute is a ``T``. At run time it stays a non-data descriptor (the value lives
+    in the instance ``__dict__``); the ``__set__`` below exists only for type checkers.
+    """
 
     kind: ClassVar[str] = "any"
     #: Error codes and their messages (marshmallow's wording where it has one).
@@ -70,7 +97,8 @@ class Field:
         data_key: str | None = None,
     ) -> None:
         self.required = required
-        self.default = default
+        # default=None on an optional field is the typed spelling of "no default" (docs/models.md, "Typing").
+        self.default = MISSING if default is None and not required else default
         self.allow_none = allow_none
         if validate is None:
             self.validators: tuple[Callable[[Any], Any], ...] = ()
@@ -91,10 +119,19 @@ class Field:
         if not self.data_key:
             self.data_key = name
 
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> FieldRef: ...
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> _T: ...
     def __get__(self, obj: Any, owner: type | None = None) -> Any:
         if obj is None:
             return FieldRef(owner or self.model, (self,))
         return obj.__dict__.get(self.name)
+
+    if TYPE_CHECKING:
+        # Typing only: checks ``user.age = "old"`` and gives dataclass_transform the constructor's
+        # parameter type. Defined at run time it would make fields data descriptors (slower reads).
+        def __set__(self, obj: object, value: _T) -> None: ...
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {getattr(self.model, '__name__', '?')}.{self.name}>"
@@ -148,7 +185,7 @@ class Field:
         return mm.Raw(**self.mm_kwargs())
 
 
-class String(Field):
+class String(Field[_StrT]):
     kind = "str"
     key_capable = True
     default_error_messages = {**Field.default_error_messages, "invalid": "Not a valid string."}
@@ -202,7 +239,7 @@ def canonical_decimal(value: _decimal.Decimal) -> _decimal.Decimal:
 _ZERO = _decimal.Decimal(0)
 
 
-class Integer(Field):
+class Integer(Field[_IntT]):
     """A 64-bit signed integer (the range every backend can store and compare)."""
 
     kind = "int"
@@ -238,7 +275,7 @@ class Integer(Field):
         return mm.Integer(**self.mm_kwargs())
 
 
-class Float(Field):
+class Float(Field[_FloatT]):
     kind = "float"
     key_capable = True
     default_error_messages = {
@@ -262,7 +299,7 @@ class Float(Field):
         return mm.Float(**self.mm_kwargs())
 
 
-class Boolean(Field):
+class Boolean(Field[_BoolT]):
     kind = "bool"
     default_error_messages = {**Field.default_error_messages, "invalid": "Not a valid boolean."}
     truthy = frozenset(mm.Boolean.truthy)
@@ -284,7 +321,7 @@ class Boolean(Field):
         return mm.Boolean(**self.mm_kwargs())
 
 
-class Decimal(Field):
+class Decimal(Field[_DecT]):
     kind = "decimal"
     key_capable = True
     default_error_messages = {
@@ -311,7 +348,7 @@ class Decimal(Field):
         return mm.Decimal(**self.mm_kwargs())
 
 
-class DateTime(Field):
+class DateTime(Field[_DtT]):
     """A timezone-aware datetime, stored in UTC. Naive datetimes are refused.
 
     Input may also be an ISO-8601 string with an offset, or a number of epoch
@@ -371,7 +408,7 @@ class DateTime(Field):
         return mm.AwareDateTime(default_timezone=UTC, **self.mm_kwargs())
 
 
-class Date(Field):
+class Date(Field[_DateT]):
     kind = "date"
     key_capable = True
     default_error_messages = {**Field.default_error_messages, "invalid": "Not a valid date."}
@@ -392,7 +429,7 @@ class Date(Field):
         return mm.Date(**self.mm_kwargs())
 
 
-class UUID(Field):
+class UUID(Field[_UuidT]):
     kind = "uuid"
     key_capable = True
     default_error_messages = {**Field.default_error_messages, "invalid": "Not a valid UUID."}
@@ -413,7 +450,7 @@ class UUID(Field):
         return mm.UUID(**self.mm_kwargs())
 
 
-class Bytes(Field):
+class Bytes(Field[_BytesT]):
     """Binary data; a base64 string is accepted on input (JSON payloads)."""
 
     kind = "bytes"
@@ -433,7 +470,7 @@ class Bytes(Field):
         raise self.fail("invalid")
 
 
-class Enum(Field):
+class Enum(Field[_EnumT]):
     """A Python ``enum.Enum`` member, stored by value; input may be the member, its value or name."""
 
     kind = "enum"
@@ -463,7 +500,7 @@ class Enum(Field):
         return mm.Enum(self.enum, by_value=True, **self.mm_kwargs())
 
 
-class List(Field):
+class List(Field[_ListT]):
     kind = "list"
     default_error_messages = {**Field.default_error_messages, "invalid": "Not a valid list."}
 
@@ -502,7 +539,7 @@ class List(Field):
         return mm.List(self.inner.mm_field(), **self.mm_kwargs())
 
 
-class Set(List):
+class Set(List[_SetT]):
     """A set of strings, numbers or bytes (DynamoDB SS/NS/BS); stored as a sorted list elsewhere."""
 
     kind = "set"
@@ -515,7 +552,7 @@ class Set(List):
         return set(value)
 
 
-class Dict(Field):
+class Dict(Field[_DictT]):
     """A mapping with string keys; ``values`` optionally validates each value."""
 
     kind = "dict"
@@ -560,7 +597,7 @@ class Dict(Field):
         return mm.Dict(keys=mm.String(), values=values, **self.mm_kwargs())
 
 
-class Embedded(Field):
+class Embedded(Field[_EmbT]):
     """An embedded model (``EmbeddedModel`` subclass); a dict is accepted and validated."""
 
     kind = "embedded"

@@ -21,12 +21,13 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import marshmallow
+from typing_extensions import dataclass_transform
 
 from . import compiled
 from .backends.base import QuerySpec, Repository
 from .errors import ConcurrentModification, ConditionFailed, ConfigError, NotFound, QueryError, ValidationError
 from .expressions.nodes import And, Compare, Exists, Node, Not
-from .fields import DateTime, Field, FieldRef, Invalid, String
+from .fields import UUID, Boolean, Bytes, Date, DateTime, Decimal, Dict, Embedded, Enum, Field, FieldRef, Float, Integer, Invalid, List, Set, String
 from .ops import Op
 from .options import MODEL_METAS, ModelOptions
 from .schema import TableSpec
@@ -168,6 +169,10 @@ def _resume_hooks(first: Any, op: Op[T], after: list[HookCall]) -> Op[T]:
         op.close()
 
 
+# Type checkers read a model like a dataclass (PEP 681): its annotated fields are the keyword
+# arguments of its constructor (docs/models.md, "Typing"). No effect at run time.
+@dataclass_transform(kw_only_default=True, field_specifiers=(
+    Field, String, Integer, Float, Boolean, Decimal, DateTime, Date, UUID, Bytes, Enum, List, Set, Dict, Embedded))
 class ModelMeta(type):
     """Collects fields and parses Meta once, when the class is defined."""
 
@@ -220,8 +225,10 @@ class BaseModel(metaclass=ModelMeta):
     _schema_class: ClassVar[type[marshmallow.Schema] | None]
     _input_names: ClassVar[frozenset[str]] = frozenset()
 
-    def __init__(self, **data: Any) -> None:
-        self.__dict__ = self._validated(data)
+    if not TYPE_CHECKING:  # hidden from type checkers, which make each model's own from its fields (PEP 681)
+
+        def __init__(self, **data: Any) -> None:
+            self.__dict__ = self._validated(data)
 
     def __setattr__(self, name: str, value: Any) -> None:
         # A typo such as ``user.nmae = "x"`` would otherwise be silently dropped by save().
@@ -348,6 +355,9 @@ class EmbeddedModel(BaseModel):
     """A model stored inside another (``fields.Embedded(Address)``); it needs no binding."""
 
 
+# Again: mypy does not see the transform through a derived metaclass (nor through a variable).
+@dataclass_transform(kw_only_default=True, field_specifiers=(
+    Field, String, Integer, Float, Boolean, Decimal, DateTime, Date, UUID, Bytes, Enum, List, Set, Dict, Embedded))
 class _ModelMeta(ModelMeta):
     def _setup(cls, meta: type | None, own: dict[str, Field]) -> None:
         if cls.__module__ == __name__ and cls.__name__ == "Model":

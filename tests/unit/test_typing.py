@@ -1,0 +1,91 @@
+"""The typed spelling of models (docs/models.md, "Typing") under mypy --strict and pyright.
+
+The fixtures in tests/typing are copied to a directory outside the repository and checked
+from there, so ``odm`` is found the way a user's project finds it: through the installed
+(editable, in ``make test``) package and its ``py.typed``. Each line of a fixture marked
+``# E:`` must be reported, and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import odm
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "typing"
+# Inside the repository (ignored by git), so repeated runs reuse mypy's cache.
+MYPY_CACHE = ROOT / ".mypy_cache" / "typing-fixtures"
+MYPY_FILES = ("typed_ok.py", "typed_errors.py", "typed_bare.py")
+PYRIGHT_FILES = ("typed_ok.py", "typed_errors.py")  # pyright refuses the bare spelling in a typed model
+
+
+def expected_lines(name: str) -> set[int]:
+    lines = (FIXTURES / name).read_text().splitlines()
+    return {i for i, line in enumerate(lines, 1) if "# E:" in line}
+
+
+@pytest.fixture(scope="module")
+def outside(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fixtures, copied to a directory where ``odm`` is not importable from the working directory."""
+    where = tmp_path_factory.mktemp("typed")
+    for name in MYPY_FILES:
+        shutil.copy(FIXTURES / name, where / name)
+    return where
+
+
+def test_odm_is_the_installed_package() -> None:
+    # Otherwise the checks below would say nothing about what an installed odm exposes.
+    assert (Path(odm.__file__).parent / "py.typed").is_file()
+
+
+def test_mypy_strict(outside: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-error-summary", "--show-error-codes", "--hide-error-context",
+         "--cache-dir", str(MYPY_CACHE), *MYPY_FILES],
+        cwd=outside, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode in (0, 1), proc.stderr or proc.stdout
+    reported: dict[str, set[int]] = {name: set() for name in MYPY_FILES}
+    for line in proc.stdout.splitlines():
+        m = re.match(r"(typed_\w+\.py):(\d+): error:", line)
+        assert m, f"unexpected mypy output (is odm found from outside the repository?): {line}"
+        reported[m[1]].add(int(m[2]))
+    for name in MYPY_FILES:
+        assert reported[name] == expected_lines(name), f"{name}:\n{proc.stdout}"
+
+
+def _pyright() -> list[str]:
+    exe = shutil.which("pyright", path=str(Path(sys.executable).parent)) or shutil.which("pyright")
+    if exe is None:
+        pytest.skip("pyright is not installed (pip install pyright; it is in the test extras)")
+    try:  # the first run fetches pyright's node package from npm: not possible offline
+        probe = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.skip("pyright could not start in 120 s (fetching its node package?)")
+    if probe.returncode != 0 or "pyright" not in probe.stdout:
+        pytest.skip(f"pyright cannot run here (offline, no node package cached?): {(probe.stderr or probe.stdout)[-300:]}")
+    return [exe]
+
+
+def test_pyright(outside: Path) -> None:
+    cmd = _pyright()
+    proc = subprocess.run(
+        [*cmd, "--outputjson", "--pythonpath", sys.executable, *PYRIGHT_FILES],
+        cwd=outside, capture_output=True, text=True, timeout=180, env={**os.environ, "PYRIGHT_PYTHON_FORCE_VERSION": ""},
+    )
+    report = json.loads(proc.stdout)
+    reported: dict[str, set[int]] = {name: set() for name in PYRIGHT_FILES}
+    for diag in report["generalDiagnostics"]:
+        if diag["severity"] == "error":
+            reported[Path(diag["file"]).name].add(diag["range"]["start"]["line"] + 1)
+    for name in PYRIGHT_FILES:
+        assert reported[name] == expected_lines(name), f"{name}: {report['generalDiagnostics']}"
