@@ -24,12 +24,14 @@ ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "typing"
 # Inside the repository (ignored by git), so repeated runs reuse mypy's cache.
 MYPY_CACHE = ROOT / ".mypy_cache" / "typing-fixtures"
-MYPY_FILES = ("typed_ok.py", "typed_errors.py", "typed_bare.py")
-PYRIGHT_FILES = ("typed_ok.py", "typed_errors.py")  # pyright refuses the bare spelling in a typed model
+SOURCES = {name: FIXTURES / name for name in ("typed_ok.py", "typed_errors.py", "typed_bare.py")}
+SOURCES["typed_models.py"] = ROOT / "examples" / "typed_models.py"
+MYPY_FILES = tuple(SOURCES)
+PYRIGHT_FILES = ("typed_ok.py", "typed_errors.py", "typed_models.py")  # pyright refuses the bare spelling in a typed model
 
 
 def expected_lines(name: str) -> set[int]:
-    lines = (FIXTURES / name).read_text().splitlines()
+    lines = SOURCES[name].read_text().splitlines()
     return {i for i, line in enumerate(lines, 1) if "# E:" in line}
 
 
@@ -37,14 +39,20 @@ def expected_lines(name: str) -> set[int]:
 def outside(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The fixtures, copied to a directory where ``odm`` is not importable from the working directory."""
     where = tmp_path_factory.mktemp("typed")
-    for name in MYPY_FILES:
-        shutil.copy(FIXTURES / name, where / name)
+    for name, source in SOURCES.items():
+        shutil.copy(source, where / name)
     return where
 
 
 def test_odm_is_the_installed_package() -> None:
     # Otherwise the checks below would say nothing about what an installed odm exposes.
     assert (Path(odm.__file__).parent / "py.typed").is_file()
+
+
+def test_typed_example_runs() -> None:
+    done = subprocess.run([sys.executable, str(SOURCES["typed_models.py"])], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "adults: ['ann@example.com: 31 years, Paris']" in done.stdout and "devs: ['bob@example.com']" in done.stdout
 
 
 def test_mypy_strict(outside: Path) -> None:
@@ -89,3 +97,26 @@ def test_pyright(outside: Path) -> None:
             reported[Path(diag["file"]).name].add(diag["range"]["start"]["line"] + 1)
     for name in PYRIGHT_FILES:
         assert reported[name] == expected_lines(name), f"{name}: {report['generalDiagnostics']}"
+
+
+class _Typed(odm.Model):
+    email: odm.fields.String[str] = odm.fields.String(required=True)
+    age: odm.fields.Integer[int | None] = odm.fields.Integer(default=None)
+    note: str = "a plain class attribute"  # annotated, but not a Field: not a field
+    count = odm.fields.Integer()
+
+    class Meta:
+        name = "typed_runtime"
+        hash_key = "email"
+
+
+def test_annotations_change_nothing_at_run_time() -> None:
+    # The annotations evaluate (field classes are subscriptable), as typing.get_type_hints would.
+    assert eval(_Typed.__annotations__["age"], globals()) == odm.fields.Integer[int | None]
+    assert list(_Typed._fields) == ["email", "age", "count"]
+    # default=None on an optional field is "no default": same schema and values as the bare field.
+    assert _Typed.age.field.default is _Typed.count.field.default
+    assert _Typed.schema().load({"email": "x"}) == {"email": "x"}
+    user = _Typed(email="x", age=3)
+    assert (user.age, user.count, user.__dict__["age"]) == (3, None, 3)
+    assert not hasattr(odm.fields.Integer, "__set__")  # still a non-data descriptor at run time
