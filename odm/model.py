@@ -368,7 +368,7 @@ class _ModelMeta(ModelMeta):
         fields: dict[str, Field] = cls._fields  # type: ignore[has-type]
         member = options.family is not None and options.family.root is not cls  # its key is its base's
         if "id" not in fields and not options.abstract and not member and not options.hash_key:
-            auto = String(default=new_id)
+            auto: String[str] = String(default=new_id)  # typed: pyright reads `cls.id = auto` as a declaration
             auto.bind(cls, "id")
             cls.id = auto
             cls._fields = fields = {"id": auto, **fields}
