@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from .backends.base import Page, QuerySpec
+from .backends.base import Page, QuerySpec, sorted_values
 from .errors import QueryError
 from .expressions.nodes import And, Node
 from .fields import FieldRef, SortKey
@@ -137,6 +137,51 @@ class Query(Generic[M]):
     async def acount(self) -> int:
         return await self.model._bound().repo.acount(self.spec)
 
+    def distinct(self, field: FieldRef | str) -> list[Any]:
+        """The distinct values of a scalar field among the matches, as Python values, ascending.
+
+        Items missing the field (or holding None) add nothing; ``count_by`` counts them.
+        List, set, dict and embedded fields are refused (QueryError): their values have no
+        order or equality shared by every backend; name a scalar sub-field instead.
+        """
+        binding = self.model._bound()
+        return binding.backend.run(binding.repo.distinct_op(self.spec, self._group_path(field)))  # type: ignore[no-any-return]
+
+    async def adistinct(self, field: FieldRef | str) -> list[Any]:
+        binding = self.model._bound()
+        return await binding.backend.arun(binding.repo.distinct_op(self.spec, self._group_path(field)))  # type: ignore[no-any-return]
+
+    def count_by(self, field: FieldRef | str) -> dict[Any, int]:
+        """``{value: number of matches holding it}`` for a scalar field; missing/None under None.
+
+        Keys are the field's Python values, in ``distinct``'s order with None (if any) last.
+        """
+        binding = self.model._bound()
+        counts = binding.backend.run(binding.repo.count_by_op(self.spec, self._group_path(field)))
+        return _in_order(counts)
+
+    async def acount_by(self, field: FieldRef | str) -> dict[Any, int]:
+        binding = self.model._bound()
+        counts = await binding.backend.arun(binding.repo.count_by_op(self.spec, self._group_path(field)))
+        return _in_order(counts)
+
+    def _group_path(self, field: FieldRef | str) -> Any:
+        """The stored path of ``distinct``/``count_by``'s field, refusing non-scalar fields."""
+        if isinstance(field, str):
+            ref = self._ref(field)
+        elif isinstance(field, FieldRef) and field.model is self.model:
+            ref = field
+        else:
+            known = ", ".join(self.model._fields)
+            raise QueryError(f"distinct()/count_by() take a field of {self.model.__name__} (or its name), not "
+                             f"{field!r}; fields are: {known}.")
+        kind = getattr(ref.field, "kind", None)
+        if kind in _UNORDERABLE:
+            raise QueryError(f"Cannot take distinct values of '{ref.path.dotted}', a {kind} field: its values have "
+                             "no equality and order shared by every backend; use a scalar field (or a scalar "
+                             "sub-field of an embedded model).")
+        return ref.path
+
     def exists(self) -> bool:
         return self.first() is not None
 
@@ -203,3 +248,11 @@ class Query(Generic[M]):
 
     def __repr__(self) -> str:
         return f"<Query {self.model.__name__} {self.spec.where!r} order={self.spec.order}>"
+
+
+def _in_order(counts: dict[Any, int]) -> dict[Any, int]:
+    """``count_by``'s dict with its keys in ``distinct``'s order and the None group last."""
+    out = {value: counts[value] for value in sorted_values(counts)}
+    if None in counts:
+        out[None] = counts[None]
+    return out

@@ -8,14 +8,15 @@ so each backend has one implementation for both.
 from __future__ import annotations
 
 import datetime as _dt
+import enum
 import sys
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, TypeVar
 
 from .. import ops
 from ..errors import ConditionFailed, ConfigError, DuplicateKey
-from ..expressions.nodes import Node
+from ..expressions.nodes import Node, Path
 from ..fields import SortKey
 from ..ops import Op
 from ..pagination import Cursors
@@ -179,6 +180,51 @@ class Repository:
     def explain(self, query: QuerySpec) -> dict[str, Any]:
         raise NotImplementedError
 
+    # -- distinct values and counts per value (Query.distinct / Query.count_by) ----------
+    def value_decoder(self, path: Path) -> Callable[[Any], Any]:
+        """A stored scalar at ``path`` as its field's Python value (None stays None)."""
+        ttl = len(path.parts) == 1 and path.parts[0] == self.spec.ttl_attribute
+        fn = self.codec.field_decoder(path.field, ttl) if path.field is not None else None
+        if fn is None:
+            return lambda v: v
+        return lambda v: None if v is None else fn(v)
+
+    def count_by_op(self, query: QuerySpec, path: Path) -> Op[dict[Any, int]]:
+        """How many matches hold each value at ``path`` (decoded; missing/None under None).
+
+        The generic way, which every backend can fall back on: the matches are read batch by
+        batch (never all held at once) and counted in Python on their decoded values, so values
+        equal in Python (``Decimal("1.0")`` and ``Decimal("1.00")``) are one group everywhere.
+        """
+        decode = self.value_decoder(path)
+        counts: dict[Any, int] = {}
+        op = self.find_op(query)
+        try:
+            request = next(op)
+            while True:
+                if isinstance(request, ops.Emit):
+                    for doc in request.items:
+                        value = decode(dig(doc, path.parts))
+                        counts[value] = counts.get(value, 0) + 1
+                    request = op.send(None)
+                    continue
+                try:
+                    response = yield request
+                except BaseException as exc:
+                    request = op.throw(exc)
+                else:
+                    request = op.send(response)
+        except StopIteration:
+            pass
+        finally:
+            op.close()
+        return counts
+
+    def distinct_op(self, query: QuerySpec, path: Path) -> Op[list[Any]]:
+        """The distinct non-missing values at ``path`` among the matches, decoded and sorted."""
+        counts = yield from self.count_by_op(query, path)
+        return sorted_values(counts)
+
     def page_op(self, query: QuerySpec, size: int, cursor: str | None) -> Op[tuple[list[dict[str, Any]], str | None]]:
         from ..pagination import keyset_page_op
 
@@ -260,6 +306,18 @@ class Repository:
 
     async def adelete_where(self, query: QuerySpec) -> int:
         return await self.backend.arun(self.delete_where_op(query))
+
+    def distinct(self, query: QuerySpec, path: Path) -> list[Any]:
+        return self.backend.run(self.distinct_op(query, path))
+
+    async def adistinct(self, query: QuerySpec, path: Path) -> list[Any]:
+        return await self.backend.arun(self.distinct_op(query, path))
+
+    def count_by(self, query: QuerySpec, path: Path) -> dict[Any, int]:
+        return self.backend.run(self.count_by_op(query, path))
+
+    async def acount_by(self, query: QuerySpec, path: Path) -> dict[Any, int]:
+        return await self.backend.arun(self.count_by_op(query, path))
 
     def page(self, query: QuerySpec, size: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
         return self.backend.run(self.page_op(query, size, cursor))
@@ -358,3 +416,26 @@ def require(info: dict[str, Any], key: str, backend: str) -> Any:
 def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i:i + size]
+
+
+def dig(doc: Mapping[str, Any], parts: Sequence[str]) -> Any:
+    """The stored value at a path of stored names; None where any step is missing or not a map."""
+    value: Any = doc
+    for part in parts:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _sort_key(value: Any) -> Any:
+    return value.value if isinstance(value, enum.Enum) else value
+
+
+def sorted_values(counts: Iterable[Any]) -> list[Any]:
+    """Distinct values in the query language's ascending order (None, i.e. missing, left out).
+
+    The values are one field's decoded scalars, so Python's order is that order: numbers by
+    value, strings by code point, datetimes in time; an enum by its stored value.
+    """
+    return sorted((v for v in counts if v is not None), key=_sort_key)

@@ -25,7 +25,7 @@ from ...ops import Emit, Op
 from ...pagination import fingerprint, invalid_cursor
 from ...schema import TableSpec
 from ...updates import UpdateAction
-from ..base import Action, QuerySpec, Repository, chunks
+from ..base import Action, QuerySpec, Repository, chunks, dig
 from ..codec import parse_iso_utc
 from .actions import Clauses, clauses, needs_read, stale
 from .codec import DynamoCodec, epoch_of, item_from_av, item_size, item_to_av, owner_name, to_av
@@ -615,6 +615,29 @@ class DynamoRepository(Repository):
                 return
             if batch:
                 yield Emit([doc for _, doc in batch])
+
+    def count_by_op(self, query: QuerySpec, path: Path) -> Op[dict[Any, int]]:
+        """Streamed: the matches page by page, each item cut down to that one attribute
+        (a ProjectionExpression), counted on the client by decoded value.
+
+        Where a client-side filter or a window needs whole items, the generic way reads them whole.
+        """
+        plan = self.plan(query)
+        if plan.residual is not None or query.limit is not None or query.offset or path.field is None:
+            return (yield from super().count_by_op(query, path))
+        names = dict(plan.request(self.table).get("ExpressionAttributeNames", {}))
+        refs = []
+        for i, part in enumerate(path.parts):
+            names[f"#dv{i}"] = part  # the planner's names are "#<n>": no clash
+            refs.append(f"#dv{i}")
+        pages = self._responses(plan, ProjectionExpression=".".join(refs), ExpressionAttributeNames=names)
+        decode = self.value_decoder(path)
+        counts: dict[Any, int] = {}
+        while (resp := (yield from pages.next_op())) is not None:
+            for item in resp.get("Items", []):
+                value = decode(dig(self._doc(item), path.parts))
+                counts[value] = counts.get(value, 0) + 1
+        return counts
 
     def count_op(self, query: QuerySpec) -> Op[int]:
         plan = self.plan(query)

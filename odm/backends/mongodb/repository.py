@@ -32,7 +32,7 @@ from pymongo.errors import BulkWriteError, DocumentTooLarge, DuplicateKeyError, 
 
 from ... import ops
 from ...errors import BackendUnavailable, DuplicateKey, ODMError, QueryError, ValidationError
-from ...expressions.nodes import Node, holds_for_missing
+from ...expressions.nodes import Node, Path, holds_for_missing
 from ...ops import Op
 from ...updates import UpdateAction
 from ..base import Action, QuerySpec, Repository, chunks
@@ -465,6 +465,25 @@ class MongoRepository(Repository):
         options = {k: args[k] for k in ("skip", "limit") if k in args}
         with self.translated():
             return (yield Call(self.spec.name, "count_documents", args["filter"], **options))  # type: ignore[no-any-return]
+
+    def count_by_op(self, query: QuerySpec, path: Path) -> Op[dict[Any, int]]:
+        """One aggregation, ``$match`` then ``$group`` on the value (a missing one groups as null).
+
+        A window, the TTL attribute (a date plus its remainder) or an untyped path take the
+        generic streamed way. Group keys are decoded and merged as the generic way does.
+        """
+        if query.limit is not None or query.offset or path.field is None or path.parts == (self.ttl,):
+            return (yield from super().count_by_op(query, path))
+        pipeline = [{"$match": self._filter(query.where)},
+                    {"$group": {"_id": "$" + self.compiler.field(path), "n": {"$sum": 1}}}]
+        with self.translated():
+            _, rows = yield Find(self.spec.name, "aggregate", None, pipeline)
+        decode = self.value_decoder(path)
+        counts: dict[Any, int] = {}
+        for row in rows:
+            value = decode(row.get("_id"))
+            counts[value] = counts.get(value, 0) + int(row["n"])
+        return counts
 
     def delete_where_op(self, query: QuerySpec) -> Op[int]:
         flt = self._filter(query.where)
