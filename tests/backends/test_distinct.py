@@ -12,8 +12,9 @@ import pytest
 
 import odm
 from odm import Model, fields
+from odm.backends.base import Repository
 
-from .models import Address, Color, Event, Note, User
+from .models import Address, Color, Event, Note, Session, User
 
 UTC = dt.timezone.utc
 
@@ -94,6 +95,34 @@ def test_keys_and_a_key_condition(reg: odm.Registry) -> None:
     assert Event.query(Event.stream == "s").count_by(Event.kind) == {"k0": 3, "k1": 2}
     assert Event.query().distinct(Event.stream) == ["s", "t"]
     assert Event.query(Event.stream == "s", Event.seq >= 3).distinct("seq") == [3, 4]
+
+
+def test_grouped_where_the_backend_can(people: odm.Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    """MongoDB and SQL group on the server and DynamoDB projects pages: never the whole-item stream."""
+    streamed: list[object] = []
+    generic = Repository.count_by_op
+
+    def spy(self: Repository, *args: Any) -> Any:
+        streamed.append(args)
+        return generic(self, *args)
+
+    monkeypatch.setattr(Repository, "count_by_op", spy)
+    assert User.query(User.age >= 18).count_by(User.name) == {"it's": 2}
+    assert User.query().distinct(User.balance)[0] == Decimal("0.1")
+    assert streamed == []
+    assert User.query(User.age == 31).limit(1).distinct(User.age) == [31]  # a window: streamed
+    assert len(streamed) == 1
+
+
+def test_ttl_attribute(reg: odm.Registry) -> None:
+    """The TTL attribute (stored apart on MongoDB and DynamoDB) reads back to the microsecond."""
+    soon = dt.datetime.now(UTC).replace(microsecond=123456) + dt.timedelta(hours=1)
+    later = soon + dt.timedelta(minutes=5, microseconds=1)
+    Session.insert_many([Session(token="a", user="u", expires_at=soon), Session(token="b", expires_at=soon),
+                         Session(token="c", user="u", expires_at=later)])
+    assert Session.query().distinct(Session.expires_at) == [soon, later]
+    assert Session.query().count_by(Session.expires_at) == {soon: 2, later: 1}
+    assert Session.query().count_by(Session.user) == {"u": 2, None: 1}
 
 
 def test_window_is_respected(reg: odm.Registry) -> None:
