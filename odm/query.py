@@ -169,7 +169,7 @@ class Query(Generic[M]):
         """The stored path of ``distinct``/``count_by``'s field, refusing non-scalar fields."""
         if isinstance(field, str):
             ref = self._ref(field)
-        elif isinstance(field, FieldRef) and field.model is self.model:
+        elif isinstance(field, FieldRef) and issubclass(self.model, field.model):  # a base's field too
             ref = field
         else:
             known = ", ".join(self.model._fields)

@@ -15,6 +15,7 @@ from odm import Model, fields
 from odm.backends.base import Repository
 
 from .models import Address, Color, Event, Note, Session, User
+from .test_inheritance import Animal, Cat, Dog
 
 UTC = dt.timezone.utc
 
@@ -123,6 +124,18 @@ def test_ttl_attribute(reg: odm.Registry) -> None:
     assert Session.query().distinct(Session.expires_at) == [soon, later]
     assert Session.query().count_by(Session.expires_at) == {soon: 2, later: 1}
     assert Session.query().count_by(Session.user) == {"u": 2, None: 1}
+
+
+def test_a_subclass_query_sees_only_its_type(make_registry: Callable[..., odm.Registry]) -> None:
+    make_registry(Animal)
+    Animal.insert_many([Dog(name="rex", legs=4, price=Decimal("2.50")), Cat(name="tom", legs=4),
+                        Dog(name="fido", legs=3), Cat(name="kit", legs=4)])
+    assert Dog.query().distinct(Dog.legs) == [3, 4]
+    assert Dog.query().count_by(Animal.legs) == {3: 1, 4: 1}  # a base's field serves a subclass query
+    assert Animal.query().count_by("legs") == {3: 1, 4: 3}
+    assert Dog.query().count_by(Dog.price) == {Decimal("2.5"): 1, None: 1}
+    with pytest.raises(odm.QueryError, match="fields are"):
+        Animal.query().distinct(Dog.price)  # a subclass's field on the base's query
 
 
 def test_window_is_respected(reg: odm.Registry) -> None:
