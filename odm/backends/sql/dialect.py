@@ -135,6 +135,12 @@ class Dialect:
     def doc_select(self) -> str:
         return '"doc"'
 
+    def json_text(self, parts: Sequence[str]) -> tuple[str, bool]:
+        """SQL giving the JSON text of the value at ``parts`` exactly as stored (NULL when missing),
+        so numbers keep every digit; and whether that text is the value twice in an array
+        (``[v, v]``: SQLite before 3.38 has only ``json_extract(doc, p, p)`` for it)."""
+        raise NotImplementedError
+
     def empty_row(self, key_columns: Sequence[str], table: str = "") -> str:
         """A one-row relation with an empty document, to evaluate a condition on a missing item."""
         cols = ", ".join(f"NULL AS {c}" for c in key_columns)

@@ -113,6 +113,9 @@ class PostgresDialect(Dialect):
             return '"doc"' + "".join(f"->{k}" for k in keys)
         return '"doc"' + "".join(f"->{k}" for k in keys[:-1]) + f"->>{keys[-1]}"
 
+    def json_text(self, parts: Sequence[str]) -> tuple[str, bool]:
+        return f"({self.json_path(parts, False)})::text", False
+
     def json_operand(self, parts: Sequence[str], field: Field | None) -> str:
         cls = operand_class(field)
         if cls == "jsonb":

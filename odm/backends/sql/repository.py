@@ -14,7 +14,6 @@ one of several statements runs in the operation's transaction (BEGIN).
 from __future__ import annotations
 
 import datetime as _dt
-import sqlite3
 import time
 from collections.abc import Sequence
 from decimal import Decimal
@@ -34,7 +33,6 @@ from .jsonfast import loads_plain as _loads_plain
 from .requests import BEGIN, FETCH, ROLLBACK, Execute, Stream
 
 #: SQLite 3.38+ has ``doc -> path`` (the value's JSON text); older ones json_extract(doc, p, p).
-_SQLITE_ARROW = sqlite3.sqlite_version_info >= (3, 38)
 
 if TYPE_CHECKING:
     from .backend import SQLBackend
@@ -443,7 +441,7 @@ class SQLRepository(Repository):
         """
         if query.limit is not None or query.offset or path.field is None or path.parts == (self.ttl,):
             return (yield from super().count_by_op(query, path))
-        text = self._json_text(path.parts)
+        text, pair = self.dialect.json_text(path.parts)
         sql, params = self.select_sql(query.but(order=()), f"{text}, COUNT(*)")
         rows = yield Execute(f"{sql} GROUP BY {text}", params, "all")
         decode = self.value_decoder(path)
@@ -451,22 +449,11 @@ class SQLRepository(Repository):
         counts: dict[Any, int] = {}
         for raw, n in rows:
             stored = None if raw is None else loads(raw)
-            if self._pair_text and isinstance(stored, list):
+            if pair and isinstance(stored, list):
                 stored = stored[0]  # json_extract(doc, p, p): the value twice in an array
             value = decode(stored)
             counts[value] = counts.get(value, 0) + int(n)
         return counts
-
-    @property
-    def _pair_text(self) -> bool:
-        return self.dialect.name == "sqlite" and not _SQLITE_ARROW
-
-    def _json_text(self, parts: tuple[str, ...]) -> str:
-        """SQL giving the JSON text of the value at ``parts`` exactly as stored (NULL when missing)."""
-        if self.dialect.name == "postgres":
-            return f"({self.dialect.json_path(parts, False)})::text"  # type: ignore[attr-defined]
-        path = self.dialect.json_path(parts)  # type: ignore[attr-defined]
-        return f'json_extract("doc", {path}, {path})' if self._pair_text else f'("doc" -> {path})'
 
     def delete_where_op(self, query: QuerySpec) -> Op[int]:
         if query.limit is not None or query.offset or query.order:

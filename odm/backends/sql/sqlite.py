@@ -164,6 +164,10 @@ class SQLiteDialect(Dialect):
     def exact_number_param(self, value: Any) -> Any:
         return number_key(value)
 
+    def json_text(self, parts: Sequence[str]) -> tuple[str, bool]:
+        path = self.json_path(parts)
+        return (f'("doc" -> {path})', False) if _ARROW else (f'json_extract("doc", {path}, {path})', True)
+
     def exact_column_operand(self, column: str) -> str:
         return f"{DECIMAL_KEY_FUNCTION}({column})"
 
