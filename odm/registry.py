@@ -11,6 +11,7 @@ from .binding import Binding
 from .errors import ConfigError
 from .model import Model
 from .pagination import Cursors
+from .transaction import Transaction
 
 M = TypeVar("M", bound=type[Model])
 
@@ -113,6 +114,21 @@ class Registry:
         for model in self.models:
             actions.extend(await model._bound().repo.async_sync())
         return actions
+
+    def transaction(self) -> Transaction:
+        """``with registry.transaction() as tx:``: the writes of the block all happen or none do.
+
+        The model calls made inside the block (by this thread) join it; ``tx.create(User, ...)``,
+        ``tx.save(obj)``, ``tx.update(obj, ...)``, ``tx.delete(obj)`` say so explicitly. An exception
+        leaving the block rolls it back. What each backend does: docs/transactions.md.
+        """
+        self._open("start a transaction")
+        return Transaction(self, is_async=False)
+
+    def atransaction(self) -> Transaction:
+        """``async with registry.atransaction() as tx:``: :meth:`transaction` for the awaitable API."""
+        self._open("start a transaction")
+        return Transaction(self, is_async=True)
 
     def _unbind(self) -> bool:
         if self.closed:

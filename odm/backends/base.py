@@ -15,12 +15,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, TypeVar
 
 from .. import ops
-from ..errors import ConditionFailed, ConfigError, DuplicateKey
+from ..errors import ConditionFailed, ConfigError, DuplicateKey, QueryError
 from ..expressions.nodes import Node, Path
 from ..fields import SortKey
 from ..ops import Op
 from ..pagination import Cursors
 from ..schema import TableSpec
+from ..transaction import TransactionState, joined
 from ..updates import UpdateAction
 from .codec import Codec
 from .names import ANY, TableNameRule
@@ -52,6 +53,20 @@ class Features:
     # Largest item (document) the backend stores, in bytes; None: no limit the ODM knows of. A larger
     # one is refused with ValidationError naming the limit, and nothing is written.
     max_item_bytes: ClassVar[int | None] = None
+    # Does `registry.transaction()` exist here (docs/transactions.md)? MongoDB's also needs a server
+    # that supports it (a replica set or a sharded cluster): probed when a transaction opens.
+    transactions: ClassVar[bool] = False
+    # Do reads inside a transaction see its own writes (SQL, MongoDB)? DynamoDB's writes are sent
+    # at the end of the block, so reads inside it see the stored items as they were.
+    reads_see_own_writes_in_transaction: ClassVar[bool] = False
+    # Most write actions (items, and the guard items of unique indexes) one transaction may hold;
+    # None: no limit the ODM knows of. More is a QueryError naming the limit, before any request.
+    max_transaction_items: ClassVar[int | None] = None
+    # Can a transaction() block be nested in another (a savepoint: the inner block's writes undone alone)?
+    nested_transactions: ClassVar[bool] = False
+    # Does the transaction go on after an operation inside it failed (a DuplicateKey caught in the
+    # block)? SQL undoes the failed operation alone (a savepoint); MongoDB aborts the whole transaction.
+    transaction_survives_errors: ClassVar[bool] = False
 
 
 @dataclass(frozen=True)
@@ -384,17 +399,33 @@ class Backend:
         raise NotImplementedError
 
     def run(self, op: Op[T]) -> T:
+        tx = joined(self, False)
+        if tx is not None:
+            return tx.run(op)
         return ops.run(op, self.send)
 
     async def arun(self, op: Op[T]) -> T:
+        tx = joined(self, True)
+        if tx is not None:
+            return await tx.arun(op)
         return await ops.arun(op, self.asend)
 
     def iterate(self, op: Op[Any]) -> Iterator[Any]:
         """The items a streaming operation emits (sync)."""
+        tx = joined(self, False)
+        if tx is not None:
+            return iter(tx.run(ops.collect(op)))
         return ops.stream(op, self.send)
 
     def aiterate(self, op: Op[Any]) -> AsyncIterator[Any]:
+        if joined(self, True) is not None:
+            return transaction_stream(self, op)
         return ops.astream(op, self.asend)
+
+    # -- transactions (odm.transaction) -----------------------------------------------------------
+    def transaction_state(self, is_async: bool) -> TransactionState:
+        """A new transaction's state (features.transactions); QueryError naming the limit where there is none."""
+        raise QueryError(f"The {self.name} backend has no transactions (features.transactions is False).")
 
     def close(self) -> None:
         """Release connections; safe to call twice."""
@@ -405,6 +436,14 @@ class Backend:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
+
+
+async def transaction_stream(backend: Backend, op: Op[Any]) -> AsyncIterator[Any]:
+    """A query inside an async transaction: read whole on the transaction's session, then yielded."""
+    tx = joined(backend, True)
+    assert tx is not None
+    for item in await tx.arun(ops.collect(op)):
+        yield item
 
 
 def require(info: dict[str, Any], key: str, backend: str) -> Any:

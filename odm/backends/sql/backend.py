@@ -13,21 +13,32 @@ from typing import Any, ClassVar, TypeVar
 
 from ... import ops
 from ...ops import Op
+from ...transaction import TransactionState, joined
 from ..base import Backend, Features
 from ..codec import Codec
 from .dialect import Dialect
 from .repository import SQLRepository
-from .requests import Execute, ExecuteMany
+from .requests import BEGIN, Begin, Execute, ExecuteMany, Rollback
 
 T = TypeVar("T")
 
 
 class SQLFeatures(Features):
     atomic_insert_many = True
+    transactions = True
+    reads_see_own_writes_in_transaction = True
+    nested_transactions = True  # savepoints
+    transaction_survives_errors = True  # each operation in a savepoint of its own
 
 
 class Session:
-    """One operation's connection (sync): ``send`` a request, then ``finish`` or ``abort``."""
+    """One operation's connection (sync): ``send`` a request, then ``finish`` or ``abort``.
+
+    A session held by a transaction (``held``) leaves a failed statement to the transaction (it
+    rolls back to the operation's savepoint) instead of ending the transaction itself.
+    """
+
+    held = False
 
     def send(self, request: Any) -> Any:
         raise NotImplementedError
@@ -43,6 +54,8 @@ class Session:
 
 class AsyncSession:
     """The same with the async driver."""
+
+    held = False
 
     async def send(self, request: Any) -> Any:
         raise NotImplementedError
@@ -87,7 +100,13 @@ class SQLBackend(Backend):
         return await self.arun(_single(request))
 
     def run(self, op: Op[T]) -> T:
+        tx = joined(self, False)
+        if tx is not None:
+            return tx.run(op)
         return self.run_sync(op)
+
+    def transaction_state(self, is_async: bool) -> TransactionState:
+        return SQLTransaction(self, is_async)
 
     def run_sync(self, op: Op[T]) -> T:
         """``run`` itself (what a worker thread calls for an async run: ``run`` may be wrapped)."""
@@ -101,6 +120,10 @@ class SQLBackend(Backend):
         return result
 
     def iterate(self, op: Op[Any]) -> Iterator[Any]:
+        tx = joined(self, False)
+        if tx is not None:  # read whole: a save inside the loop must not close the query's stream
+            yield from tx.run(ops.collect(op))
+            return
         session = self.session()
         try:
             yield from ops.stream(op, session.send)
@@ -110,6 +133,9 @@ class SQLBackend(Backend):
         session.finish()
 
     async def arun(self, op: Op[T]) -> T:
+        tx = joined(self, True)
+        if tx is not None:
+            return await tx.arun(op)
         session = self.asession()
         try:
             result = await ops.arun(op, session.send)
@@ -120,6 +146,11 @@ class SQLBackend(Backend):
         return result
 
     async def aiterate(self, op: Op[Any]) -> AsyncIterator[Any]:  # type: ignore[override]
+        tx = joined(self, True)
+        if tx is not None:
+            for item in await tx.arun(ops.collect(op)):
+                yield item
+            return
         session = self.asession()
         inner = ops.astream(op, session.send)
         try:
@@ -166,3 +197,187 @@ class SQLBackend(Backend):
 
 def _single(request: Any) -> Op[Any]:
     return (yield request)
+
+
+class SQLTransaction(TransactionState):
+    """A SQL transaction: one session (one connection) held for the block.
+
+    BEGIN goes out with the block's first operation, COMMIT at its end, ROLLBACK when it raises.
+    Each operation runs in a savepoint of its own, so one that fails (a DuplicateKey the caller
+    catches inside the block) is undone alone and the transaction goes on (PostgreSQL would
+    otherwise refuse every later statement); its ``Begin`` is the transaction already open, its
+    ``Rollback`` a rollback to its savepoint. A nested block is a savepoint too.
+    """
+
+    def __init__(self, backend: SQLBackend, is_async: bool) -> None:
+        super().__init__(backend, is_async)
+        self.sql = backend
+        self.session: Session | None = None
+        self.asession: AsyncSession | None = None
+        self.begun = False
+        self.count = 0
+        self.current: list[str] = []  # the savepoints of the operations running, innermost last
+
+    # -- sync ---------------------------------------------------------------------------------
+    def _held(self) -> Session:
+        session = self.session
+        if session is None:
+            session = self.session = self.sql.session()
+            session.held = True
+        if not self.begun:
+            session.send(BEGIN)
+            self.begun = True
+        return session
+
+    def _name(self, kind: str) -> str:
+        self.count += 1
+        return f"odm_{kind}_{self.count}"
+
+    def _send(self, request: Any) -> Any:
+        kind = type(request)
+        if kind is Begin:
+            return None
+        session = self.session
+        assert session is not None
+        if kind is Rollback:
+            session.send(Execute(f"ROLLBACK TO SAVEPOINT {self.current[-1]}"))
+            return None
+        try:
+            return session.send(request)
+        except BaseException:
+            self._undo(session, self.current[-1])  # what the statement's own transaction would have done
+            raise
+
+    def _undo(self, session: Session, name: str) -> None:
+        try:
+            session.send(Execute(f"ROLLBACK TO SAVEPOINT {name}"))
+        except Exception:  # noqa: BLE001 - a lost connection: COMMIT reports it
+            pass
+
+    def run(self, op: Op[T]) -> T:
+        session = self._held()
+        name = self._name("op")
+        session.send(Execute(f"SAVEPOINT {name}"))
+        self.current.append(name)
+        try:
+            result = ops.run(op, self._send)
+        except BaseException:
+            self._undo(session, name)
+            raise
+        finally:
+            self.current.pop()
+            self._close_stream(session)
+        session.send(Execute(f"RELEASE SAVEPOINT {name}"))
+        return result
+
+    @staticmethod
+    def _close_stream(session: Any) -> None:
+        close = getattr(session, "_close_stream", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:  # noqa: BLE001 - a stream of a failed operation; the transaction goes on
+                pass
+
+    def savepoint(self) -> str:
+        session = self._held()
+        name = self._name("tx")
+        session.send(Execute(f"SAVEPOINT {name}"))
+        return name
+
+    def release(self, name: str) -> None:
+        assert self.session is not None
+        self.session.send(Execute(f"RELEASE SAVEPOINT {name}"))
+
+    def rollback_to(self, name: str) -> None:
+        assert self.session is not None
+        self.session.send(Execute(f"ROLLBACK TO SAVEPOINT {name}"))
+        self.session.send(Execute(f"RELEASE SAVEPOINT {name}"))
+
+    def commit(self) -> None:
+        session, self.session = self.session, None
+        if session is not None:
+            session.finish()
+
+    def rollback(self) -> None:
+        session, self.session = self.session, None
+        if session is not None:
+            session.abort(Exception("transaction rolled back"))
+
+    # -- async --------------------------------------------------------------------------------
+    async def _aheld(self) -> AsyncSession:
+        session = self.asession
+        if session is None:
+            session = self.asession = self.sql.asession()
+            session.held = True
+        if not self.begun:
+            await session.send(BEGIN)
+            self.begun = True
+        return session
+
+    async def _asend(self, request: Any) -> Any:
+        kind = type(request)
+        if kind is Begin:
+            return None
+        session = self.asession
+        assert session is not None
+        if kind is Rollback:
+            await session.send(Execute(f"ROLLBACK TO SAVEPOINT {self.current[-1]}"))
+            return None
+        try:
+            return await session.send(request)
+        except BaseException:
+            await self._aundo(session, self.current[-1])
+            raise
+
+    async def _aundo(self, session: AsyncSession, name: str) -> None:
+        try:
+            await session.send(Execute(f"ROLLBACK TO SAVEPOINT {name}"))
+        except Exception:  # noqa: BLE001
+            pass
+
+    async def arun(self, op: Op[T]) -> T:
+        session = await self._aheld()
+        name = self._name("op")
+        await session.send(Execute(f"SAVEPOINT {name}"))
+        self.current.append(name)
+        try:
+            result = await ops.arun(op, self._asend)
+        except BaseException:
+            await self._aundo(session, name)
+            raise
+        finally:
+            self.current.pop()
+            close = getattr(session, "_close_stream", None)
+            if close is not None:
+                try:
+                    await close()
+                except Exception:  # noqa: BLE001
+                    pass
+        await session.send(Execute(f"RELEASE SAVEPOINT {name}"))
+        return result
+
+    async def asavepoint(self) -> str:
+        session = await self._aheld()
+        name = self._name("tx")
+        await session.send(Execute(f"SAVEPOINT {name}"))
+        return name
+
+    async def arelease(self, name: str) -> None:
+        assert self.asession is not None
+        await self.asession.send(Execute(f"RELEASE SAVEPOINT {name}"))
+
+    async def arollback_to(self, name: str) -> None:
+        assert self.asession is not None
+        await self.asession.send(Execute(f"ROLLBACK TO SAVEPOINT {name}"))
+        await self.asession.send(Execute(f"RELEASE SAVEPOINT {name}"))
+
+    async def acommit(self) -> None:
+        session, self.asession = self.asession, None
+        if session is not None:
+            await session.finish()
+
+    async def arollback(self) -> None:
+        session, self.asession = self.asession, None
+        if session is not None:
+            await session.abort(Exception("transaction rolled back"))

@@ -761,8 +761,11 @@ class _Session(Session):
             raise self.backend.translate(exc) from exc
 
     def _failed(self) -> None:
-        """A statement failed: its transaction is over (PostgreSQL ignores what follows until a rollback)."""
-        if self.tx and self.conn is not None:
+        """A statement failed: its transaction is over (PostgreSQL ignores what follows until a rollback).
+
+        Not so in a transaction() block: it rolls back to the operation's savepoint itself.
+        """
+        if self.tx and self.conn is not None and not self.held:
             self.tx = False
             self.backend._end_quietly(self.conn)
             try:
@@ -897,7 +900,7 @@ class _AsyncSession(AsyncSession):
             raise self.backend.translate(exc) from exc
 
     async def _failed(self) -> None:
-        if self.tx and self.conn is not None:
+        if self.tx and self.conn is not None and not self.held:
             self.tx = False
             await _aend_quietly(self.conn)
             try:

@@ -16,10 +16,11 @@ from typing import Any, ClassVar, TypeVar
 from ...errors import BackendUnavailable, ConfigError, ODMError, QueryError
 from ...expressions.nodes import render_like
 from ...fields import Field
-from ...ops import Emit, Op
+from ...ops import Emit, Op, collect
+from ...transaction import TransactionState, joined
 from ...updates import UpdateAction
 from ..names import TableNameRule
-from .backend import Session, SQLBackend, SQLFeatures
+from .backend import Session, SQLBackend, SQLFeatures, SQLTransaction
 from .dialect import Dialect
 from .jsonfast import dumps, loads_exact
 from .requests import Begin, Execute, ExecuteMany, Fetch, Rollback, Stream, answer
@@ -374,11 +375,22 @@ class SQLiteBackend(SQLBackend):
         A cancelled caller stops waiting; an operation already running finishes (commits or rolls
         back) on its thread, so a write happens completely or not at all.
         """
+        tx = joined(self, True)
+        if tx is not None:
+            return await tx.arun(op)
         job = self._executor().submit(contextvars.copy_context().run, self.run_sync, op)
         return await asyncio.wrap_future(job)
 
+    def transaction_state(self, is_async: bool) -> TransactionState:
+        return SQLiteTransaction(self, is_async)
+
     async def aiterate(self, op: Op[Any]) -> AsyncIterator[Any]:  # type: ignore[override]
         """The emitted items, each batch read on a worker thread; closing ends the stream there too."""
+        tx = joined(self, True)
+        if tx is not None:
+            for item in await tx.arun(collect(op)):
+                yield item
+            return
         batches = self._batches(op)
         executor = self._executor()
         job: Future[list[Any] | None] | None = None
@@ -479,6 +491,51 @@ class SQLiteBackend(SQLBackend):
         return f"<SQLiteBackend path={self.path!r}>"
 
 
+class SQLiteTransaction(SQLTransaction):
+    """A SQLite transaction; an async one runs on a thread of its own.
+
+    The transaction holds the backend's lock (a reentrant lock, owned by a thread) from its first
+    statement to its end, so an async transaction cannot share the worker threads other tasks'
+    operations run on: its operations, COMMIT and ROLLBACK run on one thread kept for the block,
+    with the sync session (the same connection as every other call).
+    """
+
+    def __init__(self, backend: SQLiteBackend, is_async: bool) -> None:
+        super().__init__(backend, is_async)
+        self.thread: ThreadPoolExecutor | None = None
+
+    async def _on_thread(self, call: Any, *args: Any) -> Any:
+        if self.thread is None:
+            self.thread = ThreadPoolExecutor(1, thread_name_prefix="odm-sqlite-tx")
+        return await asyncio.wrap_future(self.thread.submit(call, *args))
+
+    async def arun(self, op: Op[T]) -> T:
+        return await self._on_thread(self.run, op)  # type: ignore[no-any-return]
+
+    async def asavepoint(self) -> str:
+        return await self._on_thread(self.savepoint)  # type: ignore[no-any-return]
+
+    async def arelease(self, name: str) -> None:
+        await self._on_thread(self.release, name)
+
+    async def arollback_to(self, name: str) -> None:
+        await self._on_thread(self.rollback_to, name)
+
+    async def _end(self, call: Any) -> None:
+        try:
+            await self._on_thread(call)
+        finally:
+            thread, self.thread = self.thread, None
+            if thread is not None:
+                thread.shutdown(wait=False)
+
+    async def acommit(self) -> None:
+        await self._end(self.commit)
+
+    async def arollback(self) -> None:
+        await self._end(self.rollback)
+
+
 def _close_quietly(gen: Iterator[Any]) -> None:
     try:
         gen.close()  # type: ignore[attr-defined]
@@ -550,7 +607,12 @@ class _SQLiteSession(Session):
             raise self.backend.translate(exc) from exc
 
     def _failed(self) -> None:
-        """A statement failed: the operation's transaction is rolled back at once (nothing was written)."""
+        """A statement failed: the operation's transaction is rolled back at once (nothing was written).
+
+        Not so in a transaction() block: it rolls back to the operation's savepoint itself.
+        """
+        if self.held:
+            return
         try:
             self._end(commit=False)
         except sqlite3.Error:
@@ -593,7 +655,7 @@ class _SQLiteSession(Session):
 
     def _open_stream(self, sql: str, params: Sequence[Any]) -> None:
         backend = self.backend
-        if backend.in_memory:
+        if backend.in_memory or self.cur is not None:  # in a transaction: read what it wrote
             with backend._lock:
                 cur = backend.conn.execute(sql, params)
                 try:
