@@ -71,6 +71,11 @@ def joined(backend: Backend, is_async: bool) -> TransactionState | None:
     return tx.state
 
 
+def in_transaction(backend: Backend) -> bool:
+    """Whether an operation of ``backend`` run here joins an open transaction (sync or async)."""
+    return any(tx.backend is backend and tx.owned_here() for tx in _open.get())
+
+
 class TransactionState:
     """What a backend keeps for an open transaction; built by ``Backend.transaction_state``.
 
@@ -304,4 +309,4 @@ def operation_name(op: Any) -> str:
     return name.strip("_").removesuffix("_op") or "operation"
 
 
-__all__ = ["Transaction", "TransactionState", "joined", "operation_name"]
+__all__ = ["Transaction", "TransactionState", "in_transaction", "joined", "operation_name"]

@@ -20,11 +20,13 @@ from botocore.config import Config
 from ...errors import BackendUnavailable, ConfigError, ODMError, QueryError
 from ...ops import Op
 from ...redaction import SECRETS, watch
+from ...transaction import TransactionState, in_transaction
 from ..base import Backend, Features
 from ..names import TableNameRule
 from .codec import MAX_DIGITS, MAX_ITEM_BYTES, DynamoCodec
 from .repository import DynamoRepository
 from .retry import THROTTLED, TRANSIENT, Call, RetryPolicy, Sleep, may_have_landed, repeatable, throttled
+from .transact import MAX_ACTIONS, DynamoTransaction
 
 #: Codes the repositories handle themselves.
 PASS_THROUGH = frozenset({"ConditionalCheckFailedException", "TransactionCanceledException", "ResourceInUseException"})
@@ -40,6 +42,11 @@ class DynamoFeatures(Features):
     max_decimal_digits = MAX_DIGITS  # 38, DynamoDB's N
     empty_string_index_keys = False
     max_item_bytes = MAX_ITEM_BYTES  # 400 KB, checked before any request (names and values, UTF-8)
+    # A transaction() block is one TransactWriteItems sent at its end: 100 actions (4 MB), checked
+    # as they are collected; reads inside the block see the items as stored before it.
+    transactions = True
+    max_transaction_items = MAX_ACTIONS
+    transaction_survives_errors = True  # a failed operation's writes are dropped from the block
 
 
 class DynamoBackend(Backend):
@@ -252,6 +259,13 @@ class DynamoBackend(Backend):
 
     def stored_table_name(self, name: str) -> str:
         return self.prefix + name
+
+    def transaction_state(self, is_async: bool) -> TransactionState:
+        return DynamoTransaction(self, is_async)
+
+    def defers_writes(self) -> bool:
+        """Whether a write run here is collected by an open transaction (sent at its end, not now)."""
+        return in_transaction(self)
 
     def ping(self) -> None:
         """``ListTables`` with ``Limit=1``: reaches the endpoint and checks the credentials."""

@@ -319,7 +319,13 @@ class DynamoRepository(Repository):
         if self.index_keys:
             self._check_index_keys(sets)
         changed = {*sets, *incs, *unsets, *(a.path[0] for a in actions)}
-        if self.guards and changed & (self.guards.names | ({self.ttl} if self.ttl else set())):
+        # In a transaction block the update is sent at its end: the item is computed here from a read.
+        if actions and self.backend.defers_writes():
+            raise QueryError(f"Update actions ({', '.join(a.dotted for a in actions)}) inside a DynamoDB transaction "
+                             "block are not supported yet (the item they make cannot be computed before the block "
+                             "is sent); set plain values, or run the update outside the block. Nothing was written.")
+        if (self.guards and changed & (self.guards.names | ({self.ttl} if self.ttl else set()))) \
+                or self.backend.defers_writes():
             return (yield from self._guarded_update(key, sets, incs, unsets, condition, actions))
         # Actions DynamoDB cannot do natively are computed from a read and guarded by it (see actions.py).
         read = {i for i, a in enumerate(actions) if needs_read(a)}
@@ -389,7 +395,8 @@ class DynamoRepository(Repository):
         before = yield from self._guarded(key, build, "update")
         if gone:
             return None
-        after = yield from self._raw(key)  # TransactWriteItems returns no attributes: read the result back
+        # TransactWriteItems returns no attributes: read the result back (not yet written in a transaction block)
+        after = None if self.backend.defers_writes() else (yield from self._raw(key))
         return self._doc(after if after is not None else _updated(before or {}, sets, incs, unsets))
 
     def _guarded_delete(self, key: tuple[Any, ...], condition: Node | None) -> Op[bool]:

@@ -13,20 +13,26 @@ was lost is not written twice nor mistaken for a clash. See docs/backends/dynamo
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import botocore.exceptions as bexc
 
-from ...errors import BackendUnavailable, ODMError
+from ...errors import BackendUnavailable, ConditionFailed, DuplicateKey, ODMError, QueryError
 from ...ops import Op
-from .retry import Sleep, may_have_landed
+from ...ops import arun as arun_op
+from ...ops import run as run_op
+from ...transaction import TransactionState, operation_name
+from .retry import Call, Sleep, may_have_landed
 
 if TYPE_CHECKING:
     from .backend import DynamoBackend
+
+T = TypeVar("T")
 
 #: TransactWriteItems limits: actions per call, and a margin under the 4 MB request size.
 MAX_ACTIONS = 100
@@ -226,3 +232,235 @@ def run_many(backend: DynamoBackend, units: Sequence[Unit]) -> Op[Outcome]:
                 out.error = exc
                 return out
     return out
+
+
+# -- registry.transaction() on DynamoDB: the block's writes, sent as one TransactWriteItems ---------
+
+#: The single-item write calls a repository makes, and the transaction action each becomes.
+ACTIONS = {"put_item": "Put", "update_item": "Update", "delete_item": "Delete"}
+#: What a transaction action's body may hold (ReturnValues and the like are single-call options).
+ACTION_KEYS = frozenset({"TableName", "Item", "Key", "UpdateExpression", "ConditionExpression",
+                         "ExpressionAttributeNames", "ExpressionAttributeValues",
+                         "ReturnValuesOnConditionCheckFailure"})
+#: TransactWriteItems' limit on the items' total size.
+MAX_TRANSACTION_BYTES = 4 * 1024 * 1024
+
+
+@dataclass
+class Pending:
+    """One action collected in a transaction block: which operation of the block made it, on what."""
+
+    index: int  # the operation's position in the block, from 1
+    operation: str  # create, save, update, delete, insert_many, ...
+    action: dict[str, Any]  # {"Put": {...}}
+    table: str
+    key: dict[str, Any]  # the written item's key, as AttributeValues
+
+
+def _size(value: Any) -> int:
+    """About what DynamoDB counts of a request: names and values, UTF-8."""
+    if isinstance(value, str):
+        return len(value.encode())
+    if isinstance(value, (bytes, bytearray)):
+        return len(value)
+    if isinstance(value, dict):
+        return sum(_size(k) + _size(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return sum(_size(v) for v in value)
+    return 8
+
+
+class DynamoTransaction(TransactionState):
+    """A DynamoDB transaction block: writes collected, sent at the end as one ``TransactWriteItems``.
+
+    Each operation of the block runs as it would on its own, except that its write requests (the
+    single-item calls, its guard transactions, batch writes) are collected instead of sent, with
+    their conditions, unique-value guards and version checks; reads are sent at once and see the
+    stored items as they were before the block. The limits (100 actions, 4 MB, one action per
+    item) are checked as actions are collected, so a block that cannot be sent fails at the
+    operation that overflows it, before any request. At the end, a cancelled transaction is
+    ConditionFailed (DuplicateKey for a create's key or a unique value) naming the operation.
+    """
+
+    def __init__(self, backend: DynamoBackend, is_async: bool) -> None:
+        super().__init__(backend, is_async)
+        self.dynamo = backend
+        self.pending: list[Pending] = []
+        self.count = 0
+        self.size = 0
+        self.items: dict[tuple[str, str], Pending] = {}
+
+    # -- collecting ------------------------------------------------------------------------------
+    def _names(self, table: str) -> tuple[str, ...]:
+        from .guards import GUARD, SUFFIX
+
+        if table.endswith(SUFFIX):
+            return (GUARD,)
+        for repo in self.dynamo.repositories.values():
+            if repo.table == table:  # type: ignore[attr-defined]
+                return tuple(n for n in (repo.hash_name, repo.range_name) if n)  # type: ignore[attr-defined]
+        return ()
+
+    def _add(self, index: int, operation: str, kind: str, body: dict[str, Any]) -> None:
+        body = {k: v for k, v in body.items() if k in ACTION_KEYS}
+        table = body.get("TableName", "?")
+        source = body.get("Item") if kind == "Put" else body.get("Key")
+        key = {n: source[n] for n in self._names(table) if source and n in source}
+        pending = Pending(index, operation, {kind: body}, table, key)
+        limit = self.dynamo.features.max_transaction_items
+        if limit is not None and len(self.pending) >= limit:
+            raise QueryError(f"A DynamoDB transaction holds at most {limit} write actions (TransactWriteItems' "
+                             f"limit; an item with unique indexes takes one more per unique value): operation "
+                             f"#{index} ({operation}) would add the {len(self.pending) + 1}th. Nothing was written; "
+                             "split the block.")
+        size = _size(body)
+        if self.size + size > MAX_TRANSACTION_BYTES:
+            raise QueryError(f"A DynamoDB transaction holds at most 4 MB (TransactWriteItems' limit): operation "
+                             f"#{index} ({operation}) would bring it to about {self.size + size} bytes. Nothing was "
+                             "written; split the block.")
+        ident = (table, json.dumps(key, sort_keys=True, default=str))
+        earlier = self.items.get(ident)
+        if earlier is not None:
+            raise QueryError(f"A DynamoDB transaction writes each item at most once (TransactWriteItems' limit): "
+                             f"operation #{index} ({operation}) writes {self._label(pending)} again, which operation "
+                             f"#{earlier.index} ({earlier.operation}) already writes. Nothing was written.")
+        self.items[ident] = pending
+        self.size += size
+        self.pending.append(pending)
+
+    def _collect(self, request: Call, index: int, operation: str) -> Any:
+        """The answer to a write request, collected instead of sent; None for a request to send."""
+        kind = ACTIONS.get(request.op)
+        if kind is not None:
+            self._add(index, operation, kind, request.kwargs)
+            return {}
+        if request.op == "transact_write_items":
+            for action in request.kwargs["TransactItems"]:
+                (kind, body), = action.items()
+                self._add(index, operation, kind, body)
+            return {}
+        if request.op == "batch_write_item":
+            for table, requests in request.kwargs["RequestItems"].items():
+                for one in requests:
+                    if "PutRequest" in one:
+                        self._add(index, operation, "Put", {"TableName": table, **one["PutRequest"]})
+                    else:
+                        self._add(index, operation, "Delete", {"TableName": table, **one["DeleteRequest"]})
+            return {"UnprocessedItems": {}}
+        return None
+
+    def _carrier(self, op: Any) -> tuple[int, str, int]:
+        self.count += 1
+        return self.count, operation_name(op), len(self.pending)
+
+    def _forget(self, mark: int) -> None:
+        """A failed operation's actions are dropped: it wrote nothing, and the block may go on."""
+        for pending in self.pending[mark:]:
+            self.items.pop((pending.table, json.dumps(pending.key, sort_keys=True, default=str)), None)
+            self.size -= _size(next(iter(pending.action.values())))
+        del self.pending[mark:]
+
+    def run(self, op: Op[T]) -> T:
+        index, operation, mark = self._carrier(op)
+        send = self.dynamo.send
+
+        def carry(request: Any) -> Any:
+            if type(request) is Call:
+                answer = self._collect(request, index, operation)
+                if answer is not None:
+                    return answer
+            return send(request)
+
+        try:
+            return run_op(op, carry)
+        except BaseException:
+            self._forget(mark)
+            raise
+
+    async def arun(self, op: Op[T]) -> T:
+        index, operation, mark = self._carrier(op)
+        asend = self.dynamo.asend
+
+        async def carry(request: Any) -> Any:
+            if type(request) is Call:
+                answer = self._collect(request, index, operation)
+                if answer is not None:
+                    return answer
+            return await asend(request)
+
+        try:
+            return await arun_op(op, carry)
+        except BaseException:
+            self._forget(mark)
+            raise
+
+    # -- ending ----------------------------------------------------------------------------------
+    def _label(self, pending: Pending) -> str:
+        from .guards import GUARD, SUFFIX
+
+        if pending.table.endswith(SUFFIX):
+            guard = pending.key.get(GUARD, {}).get("S", "?")
+            return f"the unique-value guard {guard!r} of '{pending.table[:-len(SUFFIX)]}'"
+        for repo in self.dynamo.repositories.values():
+            if repo.table == pending.table:  # type: ignore[attr-defined]
+                doc = repo._doc(pending.key)  # type: ignore[attr-defined]
+                return f"{repo.key_label(repo.spec.key_of(doc))} in '{repo.spec.name}'"
+        return f"{pending.key!r} in '{pending.table}'"
+
+    def _refused(self, pending: Pending, cause: BaseException) -> ConditionFailed | DuplicateKey:
+        from .guards import SUFFIX
+
+        kind = next(iter(pending.action))
+        what = (f"Transaction operation #{pending.index} ({pending.operation} of {self._label(pending)}) failed its "
+                "condition")
+        if pending.table.endswith(SUFFIX) and kind == "Put":
+            error: ConditionFailed | DuplicateKey = DuplicateKey(
+                f"{what}: the unique value is already held by another item. The transaction was cancelled; "
+                "nothing of it was written.")
+        elif kind == "Put" and pending.operation in ("create", "insert", "insert_many"):
+            error = DuplicateKey(f"{what}: an item with that key already exists. The transaction was cancelled; "
+                                 "nothing of it was written.")
+        else:
+            error = ConditionFailed(f"{what}: the stored item does not match (its condition, version or existence). "
+                                    "The transaction was cancelled; nothing of it was written.")
+        # Which operation of the block (from 1), what it was, and the item's key and table.
+        for name, value in (("index", pending.index), ("operation", pending.operation), ("table", pending.table),
+                            ("key", self._key(pending))):
+            setattr(error, name, value)
+        return error
+
+    def _key(self, pending: Pending) -> Any:
+        for repo in self.dynamo.repositories.values():
+            if repo.table == pending.table:  # type: ignore[attr-defined]
+                return repo.spec.key_of(repo._doc(pending.key))  # type: ignore[attr-defined]
+        return pending.key
+
+    def commit_op(self) -> Op[None]:
+        pending, self.pending = self.pending, []
+        self.items = {}
+        if not pending:
+            return
+        try:
+            yield from self.dynamo.call_op("transact_write_items", write=True,
+                                           TransactItems=[p.action for p in pending],
+                                           ClientRequestToken=str(uuid.uuid4()))
+        except bexc.ClientError as exc:
+            if _code(exc) != "TransactionCanceledException":
+                raise
+            reasons = exc.response.get("CancellationReasons") or []
+            for one, reason in zip(pending, reasons, strict=False):
+                if reason.get("Code") == "ConditionalCheckFailed":
+                    raise self._refused(one, exc) from exc
+            raise _unexpected(self.dynamo, reasons) from exc
+
+    def commit(self) -> None:
+        self.dynamo.run(self.commit_op())
+
+    async def acommit(self) -> None:
+        await self.dynamo.arun(self.commit_op())
+
+    def rollback(self) -> None:
+        self.pending, self.items = [], {}
+
+    async def arollback(self) -> None:
+        self.rollback()

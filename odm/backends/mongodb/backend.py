@@ -26,7 +26,8 @@ from ...config import redact_url
 from ...errors import BackendUnavailable, ConfigError, DuplicateKey, ODMError, QueryError, ValidationError
 from ...ops import Op
 from ...redaction import mask_secrets
-from ..base import Backend, Features, require
+from ...transaction import TransactionState, joined
+from ..base import Backend, Features, require, transaction_stream
 from ..names import TableNameRule
 from .codec import CODEC_OPTIONS, MAX_DECIMAL_DIGITS, MongoCodec
 from .repository import MongoRepository
@@ -52,6 +53,12 @@ class MongoFeatures(Features):
     atomic_insert_many = False
     max_decimal_digits = MAX_DECIMAL_DIGITS  # 34, Decimal128's
     max_item_bytes = 16 * 1024 * 1024  # a BSON document's; pymongo, or the server for its last 16 KB, refuses more
+    # A client session's transaction, where the server has them (a replica set or a sharded cluster:
+    # probed when a transaction opens; a standalone server is a QueryError saying so).
+    transactions = True
+    reads_see_own_writes_in_transaction = True
+    # MongoDB aborts the whole transaction when a write in it fails (a duplicate key, say).
+    transaction_survives_errors = False
 
 
 class MongoBackend(Backend):
@@ -127,6 +134,7 @@ class MongoBackend(Backend):
         self._options = options
         self._collections: dict[str, Any] = {}
         self._closed = False
+        self._transactions: bool | None = None  # does the server run transactions (probed once)?
         # The async client, its database and collections, and the event loop it belongs to.
         self._aclient: pymongo.AsyncMongoClient[dict[str, Any]] | None = None
         self._adb: Any = None
@@ -192,6 +200,23 @@ class MongoBackend(Backend):
                 raise
             raise translated from exc
 
+    # -- transactions (odm.transaction) ------------------------------------------------------------
+    def transaction_state(self, is_async: bool) -> TransactionState:
+        if self._transactions is None:
+            try:
+                hello = self.client.admin.command("hello")
+            except Exception as exc:
+                translated = self.translate(exc, self.label)
+                if translated is None:
+                    raise
+                raise translated from exc
+            self._transactions = bool(hello.get("setName")) or hello.get("msg") == "isdbgrid"
+        if not self._transactions:
+            raise QueryError(f"MongoDB at {self.label} is a standalone server: MongoDB runs transactions only on a "
+                             "replica set or a sharded cluster (a one-member replica set will do). "
+                             "registry.transaction() cannot be used here.")
+        return MongoTransaction(self, is_async)
+
     # -- carrying requests out (odm.ops; see requests.py) -------------------------------------
     def _collection(self, name: str | None) -> Any:
         if name is None:
@@ -232,6 +257,9 @@ class MongoBackend(Backend):
         return self._send(request, None)
 
     def run(self, op: Op[T]) -> T:
+        tx = joined(self, False)
+        if tx is not None:
+            return tx.run(op)
         cursors: Cursors = {}
         try:
             return ops.run(op, lambda request: self._send(request, cursors))
@@ -240,6 +268,10 @@ class MongoBackend(Backend):
                 self._release(cursors)
 
     def iterate(self, op: Op[Any]) -> Iterator[Any]:
+        tx = joined(self, False)
+        if tx is not None:  # read whole, in the transaction's session
+            yield from tx.run(ops.collect(op))
+            return
         cursors: Cursors = {}
         try:
             yield from ops.stream(op, lambda request: self._send(request, cursors))
@@ -337,6 +369,9 @@ class MongoBackend(Backend):
         return await self._asend(request, None)
 
     async def arun(self, op: Op[T]) -> T:
+        tx = joined(self, True)
+        if tx is not None:
+            return await tx.arun(op)
         cursors: Cursors = {}
         try:
             return await ops.arun(op, lambda request: self._asend(request, cursors))
@@ -345,6 +380,10 @@ class MongoBackend(Backend):
                 await self._arelease(cursors)
 
     async def aiterate(self, op: Op[Any]) -> AsyncIterator[Any]:
+        if joined(self, True) is not None:
+            async for item in transaction_stream(self, op):
+                yield item
+            return
         cursors: Cursors = {}
         stream: Any = ops.astream(op, lambda request: self._asend(request, cursors))  # an async generator
         try:
@@ -421,3 +460,129 @@ class MongoBackend(Backend):
 
     def __repr__(self) -> str:
         return f"<MongoBackend {self.label}>"
+
+
+def _in_session(request: Any, session: Any) -> Any:
+    """The request, run in the transaction's client session."""
+    kind = type(request)
+    if kind is Call:
+        return Call(request.collection, request.method, *request.args, session=session, **request.kwargs)
+    if kind is Find:
+        return Find(request.collection, request.method, request.batch, *request.args, session=session, **request.kwargs)
+    return request  # More and Close act on a cursor, which knows its session
+
+
+class MongoTransaction(TransactionState):
+    """A client session's transaction, started with the block's first operation.
+
+    MongoDB aborts the whole transaction when one of its writes fails: a later operation in the
+    block, and the block's end, then raise QueryError saying which error aborted it (features.
+    transaction_survives_errors is False), so nothing of the block is written.
+    """
+
+    def __init__(self, backend: MongoBackend, is_async: bool) -> None:
+        super().__init__(backend, is_async)
+        self.mongo = backend
+        self.session: Any = None
+        self.failed: BaseException | None = None
+
+    def _check(self) -> None:
+        if self.failed is not None:
+            raise QueryError(f"The MongoDB transaction was aborted by an earlier error in the block ({self.failed}); "
+                             "nothing of it will be written.") from self.failed
+
+    def run(self, op: Op[T]) -> T:
+        self._check()
+        if self.session is None:
+            self.session = self.mongo.client.start_session()
+            self.session.start_transaction()
+        session = self.session
+        cursors: Cursors = {}
+
+        def carry(request: Any) -> Any:
+            try:
+                return self.mongo._send(_in_session(request, session), cursors)
+            except BaseException as exc:
+                self.failed = exc
+                raise
+
+        try:
+            return ops.run(op, carry)
+        finally:
+            if cursors:
+                self.mongo._release(cursors)
+
+    async def arun(self, op: Op[T]) -> T:
+        self._check()
+        if self.session is None:
+            self.mongo._adatabase()  # the loop's client, opened on first use
+            client = self.mongo._aclient
+            assert client is not None
+            self.session = client.start_session()
+            await self.session.start_transaction()
+        session = self.session
+        cursors: Cursors = {}
+
+        async def carry(request: Any) -> Any:
+            try:
+                return await self.mongo._asend(_in_session(request, session), cursors)
+            except BaseException as exc:
+                self.failed = exc
+                raise
+
+        try:
+            return await ops.arun(op, carry)
+        finally:
+            if cursors:
+                await self.mongo._arelease(cursors)
+
+    def _error(self, exc: BaseException) -> BaseException:
+        return self.mongo.translate(exc, self.mongo.label) or exc
+
+    def commit(self) -> None:
+        session, self.session = self.session, None
+        if session is None:
+            self._check()
+            return
+        try:
+            if self.failed is not None:
+                session.abort_transaction()
+                self._check()
+            session.commit_transaction()
+        except PyMongoError as exc:
+            raise self._error(exc) from exc
+        finally:
+            session.end_session()
+
+    def rollback(self) -> None:
+        session, self.session = self.session, None
+        if session is not None:
+            try:
+                with contextlib.suppress(PyMongoError):
+                    session.abort_transaction()
+            finally:
+                session.end_session()
+
+    async def acommit(self) -> None:
+        session, self.session = self.session, None
+        if session is None:
+            self._check()
+            return
+        try:
+            if self.failed is not None:
+                await session.abort_transaction()
+                self._check()
+            await session.commit_transaction()
+        except PyMongoError as exc:
+            raise self._error(exc) from exc
+        finally:
+            await session.end_session()
+
+    async def arollback(self) -> None:
+        session, self.session = self.session, None
+        if session is not None:
+            try:
+                with contextlib.suppress(PyMongoError):
+                    await session.abort_transaction()
+            finally:
+                await session.end_session()

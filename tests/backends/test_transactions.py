@@ -1,0 +1,351 @@
+"""registry.transaction() / atransaction() on every backend (docs/transactions.md).
+
+Each test reads the backend's capabilities from its features (and, for MongoDB, whether the
+server runs transactions at all, probed at runtime), never its name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+
+import odm
+
+from .models import Account, Event, Note, User
+
+
+def features(reg: odm.Registry) -> Any:
+    return reg.backend.features
+
+
+def require_transactions(reg: odm.Registry) -> None:
+    """Skip where the server cannot run transactions; the refusal itself must name the limit."""
+    if not features(reg).transactions:
+        pytest.skip("no transactions on this backend (features.transactions)")
+    try:
+        reg.backend.transaction_state(False)
+    except odm.QueryError as exc:
+        assert "transaction" in str(exc)
+        pytest.skip(f"the server has no transactions: {exc}")
+
+
+def run_async(reg: odm.Registry, body: Any) -> None:
+    """``body()`` on an event loop of its own; the items it left are removed and the registry closed there."""
+    async def main() -> None:
+        try:
+            await body()
+        finally:
+            for model in reg.models:
+                await model.query().adelete()
+            await reg.aclose()
+
+    asyncio.run(main())
+
+
+def emails() -> list[str]:
+    return sorted(u.email for u in User.query())
+
+
+def test_commit_groups_writes_across_models(reg: odm.Registry) -> None:
+    require_transactions(reg)
+    User.create(email="old@x", age=1)
+    with reg.transaction() as tx:
+        tx.create(User, email="a@x", age=30)
+        Note.create(title="n1", slug="s1")
+        Event.create(stream="s", seq=1, kind="k")
+        old = User.get("old@x")
+        tx.update(old, age=2)
+        assert old.age == 2  # computed or read back, on every backend
+        Note.insert_many([Note(title="n2", slug="s2"), Note(title="n3", slug="s3")])
+    assert emails() == ["a@x", "old@x"]
+    assert User.get("old@x").age == 2
+    assert sorted(n.slug for n in Note.query()) == ["s1", "s2", "s3"]
+    assert Event.get("s", 1).kind == "k"
+
+
+def test_exception_in_block_rolls_back_and_propagates(reg: odm.Registry) -> None:
+    require_transactions(reg)
+    keep = User.create(email="keep@x", age=1)
+    gone = User.create(email="gone@x")
+    with pytest.raises(RuntimeError, match="boom"):
+        with reg.transaction():
+            User.create(email="new@x")
+            keep.update(age=99)
+            gone.delete()
+            Note.create(title="t", slug="s")
+            raise RuntimeError("boom")
+    assert emails() == ["gone@x", "keep@x"]
+    assert User.get("keep@x").age == 1
+    assert Note.query().count() == 0
+
+
+def test_failed_condition_in_the_middle_writes_nothing(reg: odm.Registry) -> None:
+    require_transactions(reg)
+    User.create(email="b@x", age=1)
+    target = User.get("b@x")
+    with pytest.raises(odm.ConditionFailed) as caught:
+        with reg.transaction():
+            User.create(email="first@x")
+            target.update(User.age == 50, age=2)  # the stored age is 1: refused
+            User.create(email="last@x")
+    assert emails() == ["b@x"]
+    assert User.get("b@x").age == 1
+    if not features(reg).reads_see_own_writes_in_transaction:
+        # Checked at the end of the block: the error says which operation and which item.
+        assert caught.value.index == 2  # type: ignore[attr-defined]
+        assert caught.value.key == ("b@x",)  # type: ignore[attr-defined]
+        assert "#2" in str(caught.value) and "'b@x'" in str(caught.value)
+
+
+def test_versioned_save_conflict_names_the_operation(reg: odm.Registry) -> None:
+    require_transactions(reg)
+    acc = Account.create(owner="o1", balance=5)
+    stale = Account.get("o1")
+    acc.balance = 6
+    acc.save()
+    with pytest.raises(odm.ConditionFailed) as caught:
+        with reg.transaction():
+            Account.create(owner="o2", balance=1)
+            stale.balance = 100
+            stale.save()
+    assert Account.get("o1").balance == 6
+    assert Account.get_or_none("o2") is None
+    if hasattr(caught.value, "index"):
+        assert caught.value.index == 2  # type: ignore[attr-defined]
+        assert caught.value.key == ("o1",)  # type: ignore[attr-defined]
+
+
+def test_duplicate_create_in_block_writes_nothing(reg: odm.Registry) -> None:
+    require_transactions(reg)
+    User.create(email="dup@x")
+    with pytest.raises(odm.DuplicateKey):
+        with reg.transaction():
+            User.create(email="fresh@x")
+            User.create(email="dup@x")
+    assert emails() == ["dup@x"]
+
+
+def test_error_caught_inside_the_block(reg: odm.Registry) -> None:
+    """A DuplicateKey caught in the block: SQL undoes that operation alone; MongoDB aborts the block."""
+    require_transactions(reg)
+    if not features(reg).reads_see_own_writes_in_transaction:
+        pytest.skip("writes are sent at the end of the block: no error inside it to catch")
+    User.create(email="dup@x")
+    survives = features(reg).transaction_survives_errors
+    try:
+        with reg.transaction():
+            User.create(email="before@x")
+            with pytest.raises(odm.DuplicateKey):
+                User.create(email="dup@x")
+            if survives:
+                User.create(email="after@x")
+    except odm.QueryError as exc:
+        assert not survives and "aborted" in str(exc)
+        assert emails() == ["dup@x"]
+    else:
+        assert survives
+        assert emails() == ["after@x", "before@x", "dup@x"]
+
+
+def test_reads_inside_the_block(reg: odm.Registry) -> None:
+    require_transactions(reg)
+    with reg.transaction():
+        User.create(email="r@x", age=3)
+        if features(reg).reads_see_own_writes_in_transaction:
+            assert User.get("r@x").age == 3
+            assert [u.email for u in User.query()] == ["r@x"]
+            assert User.query().count() == 1
+        else:  # the writes are sent at the end of the block
+            assert User.get_or_none("r@x") is None
+    assert User.get("r@x").age == 3
+
+
+def test_nested_blocks(reg: odm.Registry) -> None:
+    require_transactions(reg)
+    if not features(reg).nested_transactions:
+        with reg.transaction():
+            User.create(email="outer@x")
+            with pytest.raises(odm.QueryError, match="[Nn]ested"):
+                with reg.transaction():
+                    pass
+        assert emails() == ["outer@x"]
+        return
+    with reg.transaction():
+        User.create(email="outer@x")
+        with pytest.raises(KeyError):
+            with reg.transaction():
+                User.create(email="inner-undone@x")
+                raise KeyError("inner")
+        with reg.transaction():
+            User.create(email="inner-kept@x")
+    assert emails() == ["inner-kept@x", "outer@x"]
+    with pytest.raises(KeyError):
+        with reg.transaction():
+            with reg.transaction():
+                User.create(email="inner-then-outer-fails@x")
+            raise KeyError("outer")
+    assert emails() == ["inner-kept@x", "outer@x"]
+
+
+def test_concurrent_transactions_on_one_key(reg: odm.Registry) -> None:
+    """Read-modify-write of one versioned item from threads: no update lost; a loser fails cleanly."""
+    require_transactions(reg)
+    Account.create(owner="shared", balance=0)
+    workers = 4
+    barrier = threading.Barrier(workers)
+    outcomes: list[str] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        barrier.wait()
+        try:
+            with reg.transaction():
+                acc = Account.get("shared")
+                acc.balance = (acc.balance or 0) + 10
+                acc.save()
+                Account.create(owner=f"log-{threading.get_ident()}")
+            outcomes.append("ok")
+        except odm.ODMError as exc:  # ConditionFailed (a version moved) or the server's conflict
+            errors.append(exc)
+            outcomes.append("failed")
+
+    threads = [threading.Thread(target=work) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    won = outcomes.count("ok")
+    assert won >= 1 and len(outcomes) == workers
+    assert Account.get("shared").balance == 10 * won
+    assert Account.query().count() == 1 + won  # a failed block's other write is gone too
+    for exc in errors:
+        assert isinstance(exc, (odm.ConditionFailed, odm.BackendUnavailable, odm.ODMError)) and str(exc)
+
+
+def test_other_threads_are_not_joined(reg: odm.Registry) -> None:
+    require_transactions(reg)
+    done = threading.Event()
+
+    def outside() -> None:
+        User.create(email="thread@x")  # on SQLite this waits for the block's lock
+        done.set()
+
+    thread = threading.Thread(target=outside)
+    with pytest.raises(RuntimeError):
+        with reg.transaction():
+            User.create(email="inside@x")
+            thread.start()
+            raise RuntimeError("roll back")
+    thread.join(60)
+    assert done.is_set()
+    assert emails() == ["thread@x"]
+
+
+def test_async_transaction(reg: odm.Registry) -> None:
+    require_transactions(reg)
+
+    async def main() -> None:
+        await User.acreate(email="u@x", age=1)
+        async with reg.atransaction() as tx:
+            await tx.acreate(User, email="a@x")
+            await Note.acreate(title="t", slug="s")
+            user = await User.aget("u@x")
+            await tx.aupdate(user, age=5)
+            assert user.age == 5
+        assert [u.email async for u in User.query()] in (["a@x", "u@x"], ["u@x", "a@x"])
+        assert (await User.aget("u@x")).age == 5
+        with pytest.raises(KeyError):
+            async with reg.atransaction():
+                await User.acreate(email="gone@x")
+                await (await User.aget("u@x")).adelete()
+                raise KeyError("x")
+        assert sorted([u.email async for u in User.query()]) == ["a@x", "u@x"]
+
+    run_async(reg, main)
+
+
+def test_async_tasks_started_in_the_block_are_not_joined(reg: odm.Registry) -> None:
+    require_transactions(reg)
+
+    async def main() -> None:
+        task = None
+        with pytest.raises(KeyError):
+            async with reg.atransaction():
+                await User.acreate(email="inside@x")
+                task = asyncio.ensure_future(User.acreate(email="task@x"))  # inherits the context
+                raise KeyError("x")
+        assert task is not None
+        await task
+        assert sorted([u.email async for u in User.query()]) == ["task@x"]
+
+    run_async(reg, main)
+
+
+def test_mixed_styles_are_refused(reg: odm.Registry) -> None:
+    require_transactions(reg)
+
+    async def main() -> None:
+        with pytest.raises(odm.ConfigError, match="awaitable"):
+            async with reg.atransaction():
+                User.create(email="sync@x")
+        with pytest.raises(odm.ConfigError):
+            with reg.atransaction():
+                pass
+        assert [u.email async for u in User.query()] == []
+
+    run_async(reg, main)
+
+
+def test_transaction_limit_is_checked_before_sending(reg: odm.Registry) -> None:
+    require_transactions(reg)
+    limit = features(reg).max_transaction_items
+    if limit is None:
+        pytest.skip("no limit on a transaction's size (features.max_transaction_items)")
+    with pytest.raises(odm.QueryError, match=str(limit)) as caught:
+        with reg.transaction():
+            for n in range(limit + 1):
+                Event.create(stream="limit", seq=n)
+    assert f"#{limit + 1}" in str(caught.value)
+    assert Event.query(stream="limit").count() == 0
+    with pytest.raises(odm.QueryError, match="at most once"):
+        with reg.transaction():
+            User.create(email="twice@x")
+            User.get_or_none("twice@x")
+            User(email="twice@x", age=2).save()
+    assert emails() == []
+
+
+def test_explicit_operations_check_the_model(reg: odm.Registry, make_registry: Any) -> None:
+    require_transactions(reg)
+    tx = reg.transaction()
+    with pytest.raises(odm.QueryError, match="not open"):
+        tx.create(User, email="early@x")
+    with tx:
+        user = tx.create(User, email="e@x")
+        tx.save(user)
+        tx.delete(user)
+    assert emails() == []
+    with pytest.raises(odm.QueryError, match="one block"):
+        with tx:
+            pass
+
+
+def test_refused_where_the_server_has_no_transactions(reg: odm.Registry) -> None:
+    """Where the backend has transactions in general but this server does not, the refusal says why."""
+    if not features(reg).transactions:
+        with pytest.raises(odm.QueryError, match="no transactions"):
+            with reg.transaction():
+                pass
+        return
+    try:
+        reg.backend.transaction_state(False)
+    except odm.QueryError:
+        with pytest.raises(odm.QueryError, match="replica set|transactions"):
+            with reg.transaction():
+                User.create(email="never@x")
+        assert emails() == []
+    else:
+        pytest.skip("this server runs transactions")
