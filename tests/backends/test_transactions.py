@@ -323,11 +323,14 @@ def test_explicit_operations_check_the_model(reg: odm.Registry, make_registry: A
     tx = reg.transaction()
     with pytest.raises(odm.QueryError, match="not open"):
         tx.create(User, email="early@x")
+    User.create(email="del@x")
     with tx:
-        user = tx.create(User, email="e@x")
-        tx.save(user)
-        tx.delete(user)
-    assert emails() == []
+        tx.create(User, email="e@x")
+        tx.save(User(email="s@x"))
+        tx.delete(tx.get(User, "del@x"))
+        tx.insert_many(Note, [Note(title="n")])
+    assert emails() == ["e@x", "s@x"]
+    assert Note.query().count() == 1
     with pytest.raises(odm.QueryError, match="one block"):
         with tx:
             pass
