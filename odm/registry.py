@@ -115,20 +115,22 @@ class Registry:
             actions.extend(await model._bound().repo.async_sync())
         return actions
 
-    def transaction(self) -> Transaction:
+    def transaction(self, *, snapshot: bool = False) -> Transaction:
         """``with registry.transaction() as tx:``: the writes of the block all happen or none do.
 
         The model calls made inside the block (by this thread) join it; ``tx.create(User, ...)``,
         ``tx.save(obj)``, ``tx.update(obj, ...)``, ``tx.delete(obj)`` say so explicitly. An exception
-        leaving the block rolls it back. What each backend does: docs/transactions.md.
+        leaving the block rolls it back. ``snapshot=True``: every read of the block sees one snapshot
+        (features.snapshot_transactions; PostgreSQL's REPEATABLE READ, where a concurrent change of
+        the same rows is ConcurrentModification). What each backend does: docs/transactions.md.
         """
         self._open("start a transaction")
-        return Transaction(self, is_async=False)
+        return Transaction(self, is_async=False, snapshot=snapshot)
 
-    def atransaction(self) -> Transaction:
+    def atransaction(self, *, snapshot: bool = False) -> Transaction:
         """``async with registry.atransaction() as tx:``: :meth:`transaction` for the awaitable API."""
         self._open("start a transaction")
-        return Transaction(self, is_async=True)
+        return Transaction(self, is_async=True, snapshot=snapshot)
 
     def _unbind(self) -> bool:
         if self.closed:

@@ -136,8 +136,9 @@ class Transaction:
     explicitly, and check that the model belongs to this transaction's registry.
     """
 
-    def __init__(self, registry: Registry, is_async: bool) -> None:
+    def __init__(self, registry: Registry, is_async: bool, snapshot: bool = False) -> None:
         self.registry = registry
+        self.snapshot = snapshot
         self.backend: Backend = registry.backend
         self.is_async = is_async
         self.state: TransactionState | None = None
@@ -162,6 +163,9 @@ class Transaction:
         features = self.backend.features
         if not features.transactions:
             raise QueryError(f"The {self.backend.name} backend has no transactions (features.transactions is False).")
+        if self.snapshot and not features.snapshot_transactions:
+            raise QueryError(f"The {self.backend.name} backend cannot give a transaction's reads one snapshot "
+                             "(features.snapshot_transactions is False): use registry.transaction() without snapshot=True.")
         self._thread = threading.get_ident()
         self._task = _task()
         for outer in reversed(_open.get()):
@@ -192,7 +196,7 @@ class Transaction:
             self.state = outer.state
             self.savepoint_name = self.state.savepoint()
         else:
-            self.state = self.backend.transaction_state(False)
+            self.state = self.backend.transaction_state(False, self.snapshot)
         self._push()
         return self
 
@@ -221,7 +225,7 @@ class Transaction:
             self.state = outer.state
             self.savepoint_name = await self.state.asavepoint()
         else:
-            self.state = self.backend.transaction_state(True)
+            self.state = self.backend.transaction_state(True, self.snapshot)
         self._push()
         return self
 

@@ -67,6 +67,8 @@ class Features:
     # Does the transaction go on after an operation inside it failed (a DuplicateKey caught in the
     # block)? SQL undoes the failed operation alone (a savepoint); MongoDB aborts the whole transaction.
     transaction_survives_errors: ClassVar[bool] = False
+    # Can `registry.transaction(snapshot=True)` give every read of the block one consistent snapshot?
+    snapshot_transactions: ClassVar[bool] = False
 
 
 @dataclass(frozen=True)
@@ -423,7 +425,7 @@ class Backend:
         return ops.astream(op, self.asend)
 
     # -- transactions (odm.transaction) -----------------------------------------------------------
-    def transaction_state(self, is_async: bool) -> TransactionState:
+    def transaction_state(self, is_async: bool, snapshot: bool = False) -> TransactionState:
         """A new transaction's state (features.transactions); QueryError naming the limit where there is none."""
         raise QueryError(f"The {self.name} backend has no transactions (features.transactions is False).")
 

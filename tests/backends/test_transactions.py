@@ -163,6 +163,32 @@ def test_reads_inside_the_block(reg: odm.Registry) -> None:
     assert User.get("r@x").age == 3
 
 
+def test_snapshot_reads(reg: odm.Registry) -> None:
+    """``snapshot=True``: a change committed by another thread during the block is not seen in it."""
+    require_transactions(reg)
+    if not features(reg).snapshot_transactions:
+        with pytest.raises(odm.QueryError, match="snapshot"):
+            with reg.transaction(snapshot=True):
+                pass
+        return
+    User.create(email="snap@x", age=1)
+    done = threading.Event()
+
+    def writer() -> None:
+        User.get("snap@x").update(age=2)  # SQLite: waits for the block's lock
+        done.set()
+
+    thread = threading.Thread(target=writer)
+    with reg.transaction(snapshot=True):
+        assert User.get("snap@x").age == 1
+        thread.start()
+        done.wait(3)  # whether or not the writer could commit meanwhile, the block reads its snapshot
+        assert User.get("snap@x").age == 1
+        assert User.query(User.age == 1).count() == 1
+    thread.join(60)
+    assert User.get("snap@x").age == 2
+
+
 def test_nested_blocks(reg: odm.Registry) -> None:
     require_transactions(reg)
     if not features(reg).nested_transactions:

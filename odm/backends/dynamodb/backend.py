@@ -260,7 +260,11 @@ class DynamoBackend(Backend):
     def stored_table_name(self, name: str) -> str:
         return self.prefix + name
 
-    def transaction_state(self, is_async: bool) -> TransactionState:
+    def transaction_state(self, is_async: bool, snapshot: bool = False) -> TransactionState:
+        if snapshot:
+            raise QueryError("DynamoDB has no snapshot reads across requests (features.snapshot_transactions is "
+                             "False): registry.transaction(snapshot=True) cannot be used; reads inside a "
+                             "transaction block see the stored items as they are at each read.")
         return DynamoTransaction(self, is_async)
 
     def defers_writes(self) -> bool:

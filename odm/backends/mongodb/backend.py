@@ -20,6 +20,7 @@ from pymongo.errors import (
     OperationFailure,
     PyMongoError,
 )
+from pymongo.read_concern import ReadConcern
 
 from ... import ops
 from ...config import redact_url
@@ -59,6 +60,7 @@ class MongoFeatures(Features):
     reads_see_own_writes_in_transaction = True
     # MongoDB aborts the whole transaction when a write in it fails (a duplicate key, say).
     transaction_survives_errors = False
+    snapshot_transactions = True  # read concern "snapshot"
 
 
 class MongoBackend(Backend):
@@ -201,7 +203,7 @@ class MongoBackend(Backend):
             raise translated from exc
 
     # -- transactions (odm.transaction) ------------------------------------------------------------
-    def transaction_state(self, is_async: bool) -> TransactionState:
+    def transaction_state(self, is_async: bool, snapshot: bool = False) -> TransactionState:
         if self._transactions is None:
             try:
                 hello = self.client.admin.command("hello")
@@ -215,7 +217,7 @@ class MongoBackend(Backend):
             raise QueryError(f"MongoDB at {self.label} is a standalone server: MongoDB runs transactions only on a "
                              "replica set or a sharded cluster (a one-member replica set will do). "
                              "registry.transaction() cannot be used here.")
-        return MongoTransaction(self, is_async)
+        return MongoTransaction(self, is_async, snapshot)
 
     # -- carrying requests out (odm.ops; see requests.py) -------------------------------------
     def _collection(self, name: str | None) -> Any:
@@ -480,9 +482,10 @@ class MongoTransaction(TransactionState):
     transaction_survives_errors is False), so nothing of the block is written.
     """
 
-    def __init__(self, backend: MongoBackend, is_async: bool) -> None:
+    def __init__(self, backend: MongoBackend, is_async: bool, snapshot: bool = False) -> None:
         super().__init__(backend, is_async)
         self.mongo = backend
+        self.options: dict[str, Any] = {"read_concern": ReadConcern("snapshot")} if snapshot else {}
         self.session: Any = None
         self.failed: BaseException | None = None
 
@@ -495,7 +498,7 @@ class MongoTransaction(TransactionState):
         self._check()
         if self.session is None:
             self.session = self.mongo.client.start_session()
-            self.session.start_transaction()
+            self.session.start_transaction(**self.options)
         session = self.session
         cursors: Cursors = {}
 
@@ -519,7 +522,7 @@ class MongoTransaction(TransactionState):
             client = self.mongo._aclient
             assert client is not None
             self.session = client.start_session()
-            await self.session.start_transaction()
+            await self.session.start_transaction(**self.options)
         session = self.session
         cursors: Cursors = {}
 

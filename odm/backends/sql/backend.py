@@ -29,6 +29,7 @@ class SQLFeatures(Features):
     reads_see_own_writes_in_transaction = True
     nested_transactions = True  # savepoints
     transaction_survives_errors = True  # each operation in a savepoint of its own
+    snapshot_transactions = True
 
 
 class Session:
@@ -84,6 +85,9 @@ class SQLBackend(Backend):
     #: statement, runs in a transaction: where it holds the write lock (SQLite) that makes the two
     #: atomic; a write that is one statement (no condition) always runs on its own.
     guarded_writes_in_transaction: ClassVar[bool] = True
+    #: Sent right after BEGIN by ``registry.transaction(snapshot=True)`` (None: every transaction reads
+    #: one snapshot already; SQLite's holds the database's write lock from its first statement).
+    snapshot_sql: ClassVar[str | None] = None
 
     # -- running operations: one session (one transaction at most) per operation ----------------
     def session(self) -> Session:
@@ -105,8 +109,8 @@ class SQLBackend(Backend):
             return tx.run(op)
         return self.run_sync(op)
 
-    def transaction_state(self, is_async: bool) -> TransactionState:
-        return SQLTransaction(self, is_async)
+    def transaction_state(self, is_async: bool, snapshot: bool = False) -> TransactionState:
+        return SQLTransaction(self, is_async, snapshot)
 
     def run_sync(self, op: Op[T]) -> T:
         """``run`` itself (what a worker thread calls for an async run: ``run`` may be wrapped)."""
@@ -209,9 +213,10 @@ class SQLTransaction(TransactionState):
     ``Rollback`` a rollback to its savepoint. A nested block is a savepoint too.
     """
 
-    def __init__(self, backend: SQLBackend, is_async: bool) -> None:
+    def __init__(self, backend: SQLBackend, is_async: bool, snapshot: bool = False) -> None:
         super().__init__(backend, is_async)
         self.sql = backend
+        self.snapshot = snapshot
         self.session: Session | None = None
         self.asession: AsyncSession | None = None
         self.begun = False
@@ -227,6 +232,8 @@ class SQLTransaction(TransactionState):
         if not self.begun:
             session.send(BEGIN)
             self.begun = True
+            if self.snapshot and self.sql.snapshot_sql:
+                session.send(Execute(self.sql.snapshot_sql))
         return session
 
     def _name(self, kind: str) -> str:
@@ -313,6 +320,8 @@ class SQLTransaction(TransactionState):
         if not self.begun:
             await session.send(BEGIN)
             self.begun = True
+            if self.snapshot and self.sql.snapshot_sql:
+                await session.send(Execute(self.sql.snapshot_sql))
         return session
 
     async def _asend(self, request: Any) -> Any:

@@ -27,7 +27,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolClosed, PoolTimeout
 
 from ...config import redact_url
-from ...errors import BackendUnavailable, ConfigError, ODMError, QueryError
+from ...errors import BackendUnavailable, ConcurrentModification, ConfigError, ODMError, QueryError
 from ...expressions.nodes import render_like
 from ...fields import Field
 from ...ops import Op
@@ -335,6 +335,8 @@ class PostgresBackend(SQLBackend):
     guarded_writes_in_transaction: ClassVar[bool] = False
     #: Rows per multi-row INSERT in insert_many (4 parameters a row; PostgreSQL allows 65535).
     INSERT_CHUNK: int = 1000
+    #: Sent right after BEGIN by ``registry.transaction(snapshot=True)``: every read sees one snapshot.
+    snapshot_sql: ClassVar[str | None] = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"
     #: Advisory lock key that serialises concurrent sync() calls (services starting together).
     SYNC_LOCK = 0x6F646D73796E63
 
@@ -400,8 +402,16 @@ class PostgresBackend(SQLBackend):
         reason = self._safe(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
         return BackendUnavailable(f"Cannot reach PostgreSQL at {self.label}: {reason}.")
 
+    def _rolled_back(self, exc: BaseException) -> ODMError:
+        """A serialization failure or a deadlock (an OperationalError, yet the server is fine): retry the transaction."""
+        reason = self._safe(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        return ConcurrentModification(f"PostgreSQL cancelled the transaction: a concurrent transaction changed the same "
+                                      f"rows ({reason}); nothing of it was written. Run the transaction again.")
+
     def translate(self, exc: BaseException) -> ODMError:
         """A driver error as the public error (UniqueViolation is left to the repository)."""
+        if isinstance(exc, psycopg.errors.TransactionRollback):
+            return self._rolled_back(exc)
         if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout, PoolClosed)):
             return self._unavailable(exc)
         message = self._safe(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)

@@ -381,8 +381,8 @@ class SQLiteBackend(SQLBackend):
         job = self._executor().submit(contextvars.copy_context().run, self.run_sync, op)
         return await asyncio.wrap_future(job)
 
-    def transaction_state(self, is_async: bool) -> TransactionState:
-        return SQLiteTransaction(self, is_async)
+    def transaction_state(self, is_async: bool, snapshot: bool = False) -> TransactionState:
+        return SQLiteTransaction(self, is_async, snapshot)
 
     async def aiterate(self, op: Op[Any]) -> AsyncIterator[Any]:  # type: ignore[override]
         """The emitted items, each batch read on a worker thread; closing ends the stream there too."""
@@ -500,8 +500,8 @@ class SQLiteTransaction(SQLTransaction):
     with the sync session (the same connection as every other call).
     """
 
-    def __init__(self, backend: SQLiteBackend, is_async: bool) -> None:
-        super().__init__(backend, is_async)
+    def __init__(self, backend: SQLiteBackend, is_async: bool, snapshot: bool = False) -> None:
+        super().__init__(backend, is_async, snapshot)
         self.thread: ThreadPoolExecutor | None = None
 
     async def _on_thread(self, call: Any, *args: Any) -> Any:
