@@ -378,3 +378,30 @@ def test_refused_where_the_server_has_no_transactions(reg: odm.Registry) -> None
         assert emails() == []
     else:
         pytest.skip("this server runs transactions")
+
+
+def test_mongodb_standalone_server_refuses_transactions(_targets: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that is not a replica set (its ``hello`` names no set) is refused with the limit named.
+
+    The test server runs transactions, so its ``hello`` answer is replaced by a standalone's.
+    """
+    pymongo = pytest.importorskip("pymongo")
+    reg = _targets("mongodb").registry()
+    try:
+        reg.register(User, rebind=True)
+        real = pymongo.database.Database.command
+
+        def command(self: Any, name: Any, *args: Any, **kwargs: Any) -> Any:
+            if name == "hello":
+                return {"isWritablePrimary": True, "maxWireVersion": 21}
+            return real(self, name, *args, **kwargs)
+
+        monkeypatch.setattr(pymongo.database.Database, "command", command)
+        with pytest.raises(odm.QueryError, match="replica set") as caught:
+            with reg.transaction():
+                User.create(email="never@x")
+        assert "standalone" in str(caught.value)
+        monkeypatch.undo()
+        assert User.get_or_none("never@x") is None
+    finally:
+        reg.close()
