@@ -405,3 +405,15 @@ def test_mongodb_standalone_server_refuses_transactions(_targets: Any, monkeypat
         assert User.get_or_none("never@x") is None
     finally:
         reg.close()
+
+
+def test_the_docs_example_runs() -> None:
+    """docs/transactions.md's first example, as written (on the embedded SQLite)."""
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "docs" / "transactions.md").read_text()
+    start = text.index("```python\n") + len("```python\n")
+    code = text[start:text.index("```", start)]
+    namespace: dict[str, Any] = {"__name__": "docs_transactions"}
+    exec(compile(code, "docs/transactions.md", "exec"), namespace)  # noqa: S102 - our own docs
+    namespace["registry"].close()
