@@ -278,6 +278,32 @@ class Transaction:
         self._check(model)
         return model.get(hash_value, range_value)
 
+    def get_many(self, *refs: tuple[Any, ...]) -> list[Any]:
+        """Items of any models of the registry read together: ``tx.get_many((User, "a"), (Event, "s", 1))``.
+
+        One instance (or None where there is no item) per ``(Model, hash_key[, range_key])``, in
+        order; read at one moment (DynamoDB's ``TransactGetItems``, at most 100 items) or, on the
+        other backends, one after another in the transaction (consistent under ``snapshot=True``).
+        """
+        return self.backend.run(self._get_many_op(refs))
+
+    async def aget_many(self, *refs: tuple[Any, ...]) -> list[Any]:
+        return await self.backend.arun(self._get_many_op(refs))
+
+    def _get_many_op(self, refs: tuple[tuple[Any, ...], ...]) -> Op[list[Any]]:
+        wanted = []
+        bindings = []
+        for ref in refs:
+            if not isinstance(ref, tuple) or not ref or not isinstance(ref[0], type):
+                raise QueryError(f"get_many takes (Model, hash_key) or (Model, hash_key, range_key) tuples, not {ref!r}.")
+            model: Any = ref[0]
+            self._check(model)
+            binding = model._bound()
+            wanted.append((binding.repo, binding.key(*ref[1:])))
+            bindings.append(binding)
+        docs = yield from self.backend.get_many_op(wanted)
+        return [None if doc is None else b.decode(doc) for b, doc in zip(bindings, docs, strict=True)]
+
     async def acreate(self, model: type[M], **data: Any) -> M:
         self._check(model)
         return await model.acreate(**data)

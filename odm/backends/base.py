@@ -425,6 +425,17 @@ class Backend:
         return ops.astream(op, self.asend)
 
     # -- transactions (odm.transaction) -----------------------------------------------------------
+    def get_many_op(self, wanted: Sequence[tuple[Repository, tuple[Any, ...]]]) -> Op[list[dict[str, Any] | None]]:
+        """The stored documents of items of several tables read together (``tx.get_many``), None where missing.
+
+        Here one read after another, which a transaction's snapshot makes consistent; DynamoDB reads
+        them in one ``TransactGetItems``.
+        """
+        out: list[dict[str, Any] | None] = []
+        for repo, key in wanted:
+            out.append((yield from repo.get_op(key)))
+        return out
+
     def transaction_state(self, is_async: bool, snapshot: bool = False) -> TransactionState:
         """A new transaction's state (features.transactions); QueryError naming the limit where there is none."""
         raise QueryError(f"The {self.name} backend has no transactions (features.transactions is False).")

@@ -417,3 +417,26 @@ def test_the_docs_example_runs() -> None:
     namespace: dict[str, Any] = {"__name__": "docs_transactions"}
     exec(compile(code, "docs/transactions.md", "exec"), namespace)  # noqa: S102 - our own docs
     namespace["registry"].close()
+
+
+def test_get_many_reads_items_of_several_models(reg: odm.Registry) -> None:
+    require_transactions(reg)
+    User.create(email="g@x", age=4)
+    Event.create(stream="g", seq=2, kind="k")
+    with reg.transaction() as tx:
+        user, missing, event = tx.get_many((User, "g@x"), (User, "nobody@x"), (Event, "g", 2))
+        assert user.age == 4 and missing is None and event.kind == "k"
+        with pytest.raises(odm.QueryError, match="tuples"):
+            tx.get_many(User)  # type: ignore[arg-type]
+    limit = features(reg).max_transaction_items
+    if limit is not None:
+        with pytest.raises(odm.QueryError, match=str(limit)):
+            with reg.transaction() as tx:
+                tx.get_many(*[(User, f"{n}@x") for n in range(limit + 1)])
+
+    async def main() -> None:
+        async with reg.atransaction() as atx:
+            found = await atx.aget_many((Event, "g", 2), (User, "g@x"))
+            assert [type(f).__name__ for f in found] == ["Event", "User"]
+
+    run_async(reg, main)

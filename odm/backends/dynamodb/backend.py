@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import boto3
@@ -21,7 +22,7 @@ from ...errors import BackendUnavailable, ConfigError, ODMError, QueryError
 from ...ops import Op
 from ...redaction import SECRETS, watch
 from ...transaction import TransactionState, in_transaction
-from ..base import Backend, Features
+from ..base import Backend, Features, Repository
 from ..names import TableNameRule
 from .codec import MAX_DIGITS, MAX_ITEM_BYTES, DynamoCodec
 from .repository import DynamoRepository
@@ -266,6 +267,30 @@ class DynamoBackend(Backend):
                              "False): registry.transaction(snapshot=True) cannot be used; reads inside a "
                              "transaction block see the stored items as they are at each read.")
         return DynamoTransaction(self, is_async)
+
+    def get_many_op(self, wanted: Sequence[tuple[Repository, tuple[Any, ...]]]) -> Op[list[dict[str, Any] | None]]:
+        """One ``TransactGetItems``: the items as they all were at one moment (100 at most)."""
+        limit = self.features.max_transaction_items
+        if limit is not None and len(wanted) > limit:
+            raise QueryError(f"get_many reads at most {limit} items on DynamoDB (TransactGetItems' limit), "
+                             f"not {len(wanted)}; split the keys.")
+        out: list[dict[str, Any] | None] = [None] * len(wanted)
+        asked: list[tuple[int, DynamoRepository]] = []
+        items: list[dict[str, Any]] = []
+        for pos, (repo, key) in enumerate(wanted):
+            assert isinstance(repo, DynamoRepository)
+            if repo._storable_key(key):  # else no item can have it: None, without asking
+                asked.append((pos, repo))
+                items.append({"Get": {"TableName": repo.table, "Key": repo.key_av(key)}})
+        if not items:
+            return out
+        resp = yield from self.call_op("transact_get_items", TransactItems=items)
+        for (pos, repo), answer in zip(asked, resp.get("Responses") or [], strict=False):
+            item = answer.get("Item")
+            if item is not None:
+                doc = repo._doc(item)
+                out[pos] = doc if repo._live(doc) else None
+        return out
 
     def defers_writes(self) -> bool:
         """Whether a write run here is collected by an open transaction (sent at its end, not now)."""
