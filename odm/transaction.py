@@ -262,9 +262,10 @@ class Transaction:
         self._check(obj)
         return obj.save(condition)
 
-    def update(self, obj: M, condition: Node | None = None, **changes: Any) -> M:
+    def update(self, obj: M, *actions: Any, **changes: Any) -> M:
+        """``obj.update(...)`` in the block: the same arguments (actions, a condition, field changes)."""
         self._check(obj)
-        return obj.update(condition, **changes)
+        return obj.update(*actions, **changes)
 
     def delete(self, obj: Model, condition: Node | None = None) -> None:
         self._check(obj)
@@ -312,9 +313,9 @@ class Transaction:
         self._check(obj)
         return await obj.asave(condition)
 
-    async def aupdate(self, obj: M, condition: Node | None = None, **changes: Any) -> M:
+    async def aupdate(self, obj: M, *actions: Any, **changes: Any) -> M:
         self._check(obj)
-        return await obj.aupdate(condition, **changes)
+        return await obj.aupdate(*actions, **changes)
 
     async def adelete(self, obj: Model, condition: Node | None = None) -> None:
         self._check(obj)

@@ -440,3 +440,17 @@ def test_get_many_reads_items_of_several_models(reg: odm.Registry) -> None:
             assert [type(f).__name__ for f in found] == ["Event", "User"]
 
     run_async(reg, main)
+
+
+def test_update_actions_in_a_block(reg: odm.Registry) -> None:
+    require_transactions(reg)
+    user = User.create(email="act@x", tags=["a"])
+    with reg.transaction():
+        if features(reg).reads_see_own_writes_in_transaction:
+            user.update(tags=odm.append("b"))
+            assert user.tags == ["a", "b"]
+        else:  # writes sent at the end: the item an action makes is not known inside the block
+            with pytest.raises(odm.QueryError, match="not supported"):
+                user.update(tags=odm.append("b"))
+            user.update(tags=["a", "b"])
+    assert User.get("act@x").tags == ["a", "b"]
