@@ -15,10 +15,11 @@ from .errors import (
     ValidationError,
 )
 from .golayer import Backend, BackendSupport, Filter, Repository
-from .model import EmbeddedModel, Model, utcnow
+from .model import EmbeddedModel, Model, new_id, utcnow
 from .query import Query
 from .registry import Registry
 from .schema import Index
+from .transaction import Transaction
 from .updates import add, append, discard, inc, remove, unset
 
 __version__ = "0.1.0"
@@ -27,5 +28,6 @@ __all__ = [
     "Action", "Backend", "BackendSupport", "BackendUnavailable", "ConcurrentModification",
     "ConditionFailed", "ConfigError", "DuplicateKey", "EmbeddedModel", "Filter", "Index", "Model",
     "NotFound", "ODMError", "Page", "Query", "QueryError", "Registry", "Repository", "SchemaMismatch",
-    "ValidationError", "add", "append", "discard", "fields", "inc", "remove", "unset", "utcnow",
+    "Transaction", "ValidationError", "add", "append", "discard", "fields", "inc", "new_id", "remove", "unset",
+    "utcnow",
 ]
