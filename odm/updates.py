@@ -136,7 +136,13 @@ class FieldAction:
         raise TypeError(f"{self!r} is an update action; pass it to update(), do not test it.")
 
     def __repr__(self) -> str:
-        return f"{self.ref.label}.{self.op}({'' if self.arg is None else repr(self.arg)})"
+        if self.arg is None:
+            shown = ""
+        elif self.op in ELEMENT_KINDS:  # the values as they were given: .append("a", "b")
+            shown = ", ".join(repr(v) for v in self.arg)
+        else:
+            shown = repr(self.arg)
+        return f"{self.ref.label}.{self.op}({shown})"
 
 
 def kind_problem(field: Field, op: str, label: str, prefix: str) -> str | None:
