@@ -32,14 +32,14 @@ class Emit:
         self.items = items
 
 
-def collect(op: Op[Any]) -> Op[list[Any]]:
-    """Inside another operation: every item a streaming operation emits, as a list."""
-    out: list[Any] = []
+def consume(op: Op[Any], on_batch: Callable[[list[Any]], Any]) -> Op[None]:
+    """Inside another operation: run a streaming operation, handing each batch it emits to
+    ``on_batch`` as it comes (so a reduction never holds every item at once)."""
     try:
         request = next(op)
         while True:
             if isinstance(request, Emit):
-                out.extend(request.items)
+                on_batch(request.items)
                 request = op.send(None)
                 continue
             try:
@@ -49,9 +49,16 @@ def collect(op: Op[Any]) -> Op[list[Any]]:
             else:
                 request = op.send(response)
     except StopIteration:
-        return out
+        return
     finally:
         op.close()
+
+
+def collect(op: Op[Any]) -> Op[list[Any]]:
+    """Inside another operation: every item a streaming operation emits, as a list."""
+    out: list[Any] = []
+    yield from consume(op, out.extend)
+    return out
 
 
 def run(op: Op[T], send: Callable[[Any], Any]) -> T:
@@ -132,4 +139,4 @@ async def astream(op: Op[Any], send: Callable[[Any], Awaitable[Any]]) -> AsyncGe
         op.close()
 
 
-__all__ = ["Emit", "Op", "arun", "astream", "collect", "run", "stream"]
+__all__ = ["Emit", "Op", "arun", "astream", "collect", "consume", "run", "stream"]

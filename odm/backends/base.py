@@ -215,26 +215,13 @@ class Repository:
         """
         decode = self.value_decoder(path)
         counts: dict[Any, int] = {}
-        op = self.find_op(query)
-        try:
-            request = next(op)
-            while True:
-                if isinstance(request, ops.Emit):
-                    for doc in request.items:
-                        value = decode(dig(doc, path.parts))
-                        counts[value] = counts.get(value, 0) + 1
-                    request = op.send(None)
-                    continue
-                try:
-                    response = yield request
-                except BaseException as exc:
-                    request = op.throw(exc)
-                else:
-                    request = op.send(response)
-        except StopIteration:
-            pass
-        finally:
-            op.close()
+
+        def count(docs: list[dict[str, Any]]) -> None:
+            for doc in docs:
+                value = decode(dig(doc, path.parts))
+                counts[value] = counts.get(value, 0) + 1
+
+        yield from ops.consume(self.find_op(query), count)
         return counts
 
     def distinct_op(self, query: QuerySpec, path: Path) -> Op[list[Any]]:
