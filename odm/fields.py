@@ -126,7 +126,12 @@ class Field(Generic[_T]):
     def __get__(self, obj: Any, owner: type | None = None) -> Any:
         if obj is None:
             return FieldRef(owner or self.model, (self,))
-        return obj.__dict__.get(self.name)
+        # Only reached when the value is not in the instance __dict__ (a non-data descriptor).
+        d = obj.__dict__
+        if "_odm_only" in d:  # a partial instance (Query.only): this field was not fetched
+            raise AttributeError(f"{type(obj).__name__}.{self.name} was not fetched: the instance was read with "
+                                 f"only({', '.join(sorted(d['_odm_only']))}); add '{self.name}' to only() or read it whole.")
+        return d.get(self.name)
 
     if TYPE_CHECKING:
         # Typing only: checks ``user.age = "old"`` and gives dataclass_transform the constructor's

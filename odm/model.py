@@ -347,8 +347,19 @@ class BaseModel(metaclass=ModelMeta):
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items() if v is not None)
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items() if v is not None and k != "_odm_only")
         return f"{type(self).__name__}({shown})"
+
+
+def _partial(obj: Any, names: frozenset[str]) -> Any:
+    """Mark a decoded instance partial: only ``names`` are held (reading another raises
+    AttributeError naming only(); saving it raises QueryError)."""
+    d = obj.__dict__
+    for name in list(d):
+        if name not in names:
+            del d[name]
+    d["_odm_only"] = names
+    return obj
 
 
 class EmbeddedModel(BaseModel):
@@ -578,17 +589,18 @@ class Model(BaseModel, metaclass=_ModelMeta):
         return await cls._bound().backend.arun(op)
 
     @classmethod
-    def get(cls: type[M], hash_value: Any, range_value: Any = None) -> M:
-        """The item with this key, or ``odm.NotFound``."""
-        obj = cls._bound().backend.run(cls._get_or_none_op(hash_value, range_value))
+    def get(cls: type[M], hash_value: Any, range_value: Any = None, *, only: Iterable[Any] | None = None) -> M:
+        """The item with this key, or ``odm.NotFound``; ``only=[User.name, ...]`` reads just those
+        fields (and the key), as ``Query.only`` does: a partial instance."""
+        obj = cls._bound().backend.run(cls._get_or_none_op(hash_value, range_value, only))
         if obj is None:
             raise cls._not_found(hash_value, range_value)
         return obj  # type: ignore[no-any-return]
 
     @classmethod
-    async def aget(cls: type[M], hash_value: Any, range_value: Any = None) -> M:
+    async def aget(cls: type[M], hash_value: Any, range_value: Any = None, *, only: Iterable[Any] | None = None) -> M:
         """``get`` awaited on the async driver."""
-        obj = await cls._arun(cls._get_or_none_op(hash_value, range_value))
+        obj = await cls._arun(cls._get_or_none_op(hash_value, range_value, only))
         if obj is None:
             raise cls._not_found(hash_value, range_value)
         return obj
@@ -607,10 +619,44 @@ class Model(BaseModel, metaclass=_ModelMeta):
         return await cls._arun(cls._get_or_none_op(hash_value, range_value))
 
     @classmethod
-    def _get_or_none_op(cls: type[M], hash_value: Any, range_value: Any) -> Op[M | None]:
+    def _get_or_none_op(cls: type[M], hash_value: Any, range_value: Any, only: Iterable[Any] | None = None) -> Op[M | None]:
         binding = cls._bound()
-        doc = yield from binding.repo.get_op(binding.key(hash_value, range_value))
-        return None if doc is None or not isinstance(obj := binding.decode(doc), cls) else obj  # another type: absent
+        if only is None:
+            doc = yield from binding.repo.get_op(binding.key(hash_value, range_value))
+            return None if doc is None or not isinstance(obj := binding.decode(doc), cls) else obj  # another type: absent
+        names, stored = cls._projection(only)
+        doc = yield from binding.repo.get_op(binding.key(hash_value, range_value), stored)
+        return None if doc is None or not isinstance(obj := _partial(binding.decode(doc), names), cls) else obj
+
+    @classmethod
+    def _projection(cls, only: Iterable[Any]) -> tuple[frozenset[str], tuple[str, ...]]:
+        """``only()``'s fields: (attribute names the instance will hold, stored attributes to fetch).
+
+        The key, the version field and the polymorphic type always come along: the instance can
+        be updated, deleted and typed. An unknown name is a QueryError listing the fields.
+        """
+        binding = cls._bound()
+        names: dict[str, None] = {}
+        for item in only:
+            if isinstance(item, FieldRef) and len(item.path.parts) == 1 and issubclass(cls, item.model):
+                name = item.path.field.name  # type: ignore[union-attr]
+            elif isinstance(item, str) and item in cls._fields:
+                name = item
+            else:
+                known = ", ".join(cls._fields)
+                raise QueryError(f"only() takes top-level fields of {cls.__name__} (or their names), not {item!r}; "
+                                 f"fields are: {known}.")
+            names[name] = None
+        for path in binding.spec.key_paths:
+            names[path.field.name] = None
+        version = binding.spec.version_field
+        if version:
+            names[version] = None
+        stored = [cls._fields[n].data_key or n for n in names]
+        family = cls._meta.family
+        if family:
+            stored.append(family.attribute)
+        return frozenset(names), tuple(dict.fromkeys(stored))
 
     @classmethod
     def batch_get(cls: type[M], keys: Iterable[Any]) -> list[M]:
@@ -681,6 +727,10 @@ class Model(BaseModel, metaclass=_ModelMeta):
         return await self._awrite(self._save_op(condition), "save")
 
     def _save_op(self: M, condition: Node | None) -> Op[M]:
+        if "_odm_only" in self.__dict__:  # before any request: nothing is written
+            raise QueryError(f"Cannot save a partial {type(self).__name__} (read with only("
+                             f"{', '.join(sorted(self.__dict__['_odm_only']))})): saving would drop the fields not "
+                             "fetched; use update(...) for the fields to change, or read the item whole.")
         binding = self._bound()
         hooks = self._hooks()
         if "pre_save" in hooks:

@@ -90,6 +90,24 @@ class Query(Generic[M]):
             raise QueryError(f"offset() takes a non-negative 64-bit integer, not {n!r}.")
         return self._with(offset=n)
 
+    def only(self, *fields: FieldRef | str) -> Query[M]:
+        """Fetch just these top-level fields (and the key, the version field and the polymorphic
+        type): partial instances, which cannot be saved and raise AttributeError on other fields."""
+        if not fields:
+            raise QueryError(f"only() needs at least one field of {self.model.__name__}.")
+        names, stored = self.model._projection(fields)
+        return self._with(only=stored, only_fields=names)
+
+    def _decoder(self, binding: Any) -> Any:
+        """The binding's decode, marking instances partial under ``only()``."""
+        names = self.spec.only_fields
+        if names is None:
+            return binding.decode
+        from .model import _partial  # model imports query
+
+        decode = binding.decode
+        return lambda doc: _partial(decode(doc), names)
+
     def use_index(self, name: str) -> Query[M]:
         """Force a named index (DynamoDB GSI/LSI); other backends treat it as a hint."""
         return self._with(index=name)
@@ -97,7 +115,7 @@ class Query(Generic[M]):
     # -- running ------------------------------------------------------------------------
     def __iter__(self) -> Iterator[M]:
         binding = self.model._bound()
-        decode = binding.decode
+        decode = self._decoder(binding)
         for doc in binding.repo.find(self.spec):
             yield decode(doc)
 
@@ -108,7 +126,7 @@ class Query(Generic[M]):
         and returns the connection when the iterator is closed (at once with ``aclosing``).
         """
         binding = self.model._bound()
-        decode = binding.decode
+        decode = self._decoder(binding)
         docs = binding.repo.afind(self.spec)
         try:
             async for doc in docs:
@@ -230,12 +248,14 @@ class Query(Generic[M]):
         """One page of ``size`` items and the cursor of the next (None after the last)."""
         binding = self._page_binding(size)
         docs, next_cursor = binding.repo.page(self.spec, size, cursor)
-        return Page([binding.decode(d) for d in docs], next_cursor)
+        decode = self._decoder(binding)
+        return Page([decode(d) for d in docs], next_cursor)
 
     async def apage(self, size: int, cursor: str | None = None) -> Page:
         binding = self._page_binding(size)
         docs, next_cursor = await binding.repo.apage(self.spec, size, cursor)
-        return Page([binding.decode(d) for d in docs], next_cursor)
+        decode = self._decoder(binding)
+        return Page([decode(d) for d in docs], next_cursor)
 
     def _page_binding(self, size: int) -> Any:
         if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_WINDOW:

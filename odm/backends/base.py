@@ -92,6 +92,11 @@ class QuerySpec:
     limit: int | None = None
     offset: int = 0
     index: str | None = None
+    #: ``only()``: the stored top-level attributes to fetch (key, version and type included);
+    #: None reads whole items. A backend that cannot project returns more; the decode trims it.
+    only: tuple[str, ...] | None = None
+    #: ... and the fields the partial instances hold (the decode's side of ``only``).
+    only_fields: frozenset[str] | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def but(self, **changes: Any) -> QuerySpec:
@@ -149,7 +154,9 @@ class Repository:
     def put_op(self, doc: dict[str, Any], condition: Node | None = None) -> Op[None]:
         raise NotImplementedError
 
-    def get_op(self, key: tuple[Any, ...]) -> Op[dict[str, Any] | None]:
+    def get_op(self, key: tuple[Any, ...], only: Sequence[str] | None = None) -> Op[dict[str, Any] | None]:
+        """The stored item with this key (None if absent); ``only``: just these top-level attributes
+        (QuerySpec.only), or more where the backend cannot project."""
         raise NotImplementedError
 
     def batch_get_op(self, keys: Sequence[tuple[Any, ...]]) -> Op[list[dict[str, Any]]]:
@@ -253,11 +260,11 @@ class Repository:
     async def aput(self, doc: dict[str, Any], condition: Node | None = None) -> None:
         await self.backend.arun(self.put_op(doc, condition))
 
-    def get(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
-        return self.backend.run(self.get_op(key))
+    def get(self, key: tuple[Any, ...], only: Sequence[str] | None = None) -> dict[str, Any] | None:
+        return self.backend.run(self.get_op(key, only))
 
-    async def aget(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
-        return await self.backend.arun(self.get_op(key))
+    async def aget(self, key: tuple[Any, ...], only: Sequence[str] | None = None) -> dict[str, Any] | None:
+        return await self.backend.arun(self.get_op(key, only))
 
     def batch_get(self, keys: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
         return self.backend.run(self.batch_get_op(keys))

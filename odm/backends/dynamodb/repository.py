@@ -566,10 +566,11 @@ class DynamoRepository(Repository):
             return False
         return not any(av in ({"S": ""}, {"B": b""}) for av in avs)
 
-    def get_op(self, key: tuple[Any, ...]) -> Op[dict[str, Any] | None]:
+    def get_op(self, key: tuple[Any, ...], only: Sequence[str] | None = None) -> Op[dict[str, Any] | None]:
         if not self._storable_key(key):
             return None  # DynamoDB would refuse the request; no item has it
-        out = yield from self.backend.call_op("get_item", TableName=self.table, Key=self.key_av(key), ConsistentRead=True)
+        out = yield from self.backend.call_op("get_item", TableName=self.table, Key=self.key_av(key), ConsistentRead=True,
+                                              **(self.projection(only, {}) if only is not None else {}))
         item = out.get("Item")
         if item is None:
             return None
@@ -600,6 +601,18 @@ class DynamoRepository(Repository):
                                          f"'{self.spec.name}' unprocessed for {BATCH_ATTEMPTS} rounds in a row "
                                          "(throttled).")
         return out
+
+    def projection(self, only: Sequence[str], names: dict[str, Any], keys: Sequence[str] = ()) -> dict[str, Any]:
+        """``only()`` as a ProjectionExpression over ``#pj<n>`` placeholders (a name is never spliced
+        in), added to the request's ``names``; the TTL attribute and ``keys`` come along (expiry, cursors)."""
+        attrs = dict.fromkeys([*only, self.hash_name, *([self.range_name] if self.range_name else []), *keys,
+                               *([self.ttl] if self.ttl else [])])
+        names = dict(names)
+        refs = []
+        for i, name in enumerate(attrs):
+            names[f"#pj{i}"] = name  # the planner's names are "#<n>": no clash
+            refs.append(f"#pj{i}")
+        return {"ProjectionExpression": ", ".join(refs), "ExpressionAttributeNames": names}
 
     def plan(self, query: QuerySpec) -> Plan:
         return plan_query(self.spec, self.codec, query.where, query.order, query.index,
@@ -852,7 +865,11 @@ class Matches:
         page_limit = wanted if wanted is not None and not plan.filter and plan.residual is None else None
         self.skip, self.left = query.offset, query.limit
         self.residual = plan.residual
-        self.pages = Pages(repo, plan, start, page_limit, {})
+        extra: dict[str, Any] = {}
+        if query.only is not None and plan.residual is None:  # a client-side filter needs whole items
+            keys = [p.parts[0] for p in (plan.access.hash_key, plan.access.range_key) if p is not None]
+            extra = repo.projection(query.only, plan.request(repo.table).get("ExpressionAttributeNames", {}), keys)
+        self.pages = Pages(repo, plan, start, page_limit, extra)
         self.done = False
 
     def next_op(self) -> Op[list[tuple[dict[str, Any], dict[str, Any]]] | None]:

@@ -399,10 +399,17 @@ class MongoRepository(Repository):
         return public
 
     # -- reads ------------------------------------------------------------------------------------
-    def get_op(self, key: tuple[Any, ...]) -> Op[dict[str, Any] | None]:
+    def get_op(self, key: tuple[Any, ...], only: Sequence[str] | None = None) -> Op[dict[str, Any] | None]:
         with self.translated():
             return self._out((yield Call(self.spec.name, "find_one", and_filters({"_id": self._id(key)}, self._live()),
-                                         NO_ID)))
+                                         self._projection(only))))
+
+    def _projection(self, only: Sequence[str] | None) -> dict[str, Any]:
+        """``only()`` as a projection: those attributes (and the TTL's microseconds), never ``_id``."""
+        if only is None:
+            return NO_ID
+        names = [*only, *((self.ttl, TTL_MICROS) if self.ttl else ())]
+        return {"_id": 0, **{name: 1 for name in names}}
 
     def batch_get_op(self, keys: Sequence[tuple[Any, ...]]) -> Op[list[dict[str, Any]]]:
         out: list[dict[str, Any]] = []
@@ -414,7 +421,7 @@ class MongoRepository(Repository):
         return out
 
     def _cursor_args(self, query: QuerySpec) -> dict[str, Any]:
-        args: dict[str, Any] = {"filter": self._filter(query.where), "projection": NO_ID}
+        args: dict[str, Any] = {"filter": self._filter(query.where), "projection": self._projection(query.only)}
         if query.order:
             args["sort"] = self.compiler.sort(query.order)
         if query.offset:

@@ -132,8 +132,15 @@ class Dialect:
         """The parameter for a whole document given as JSON text."""
         return text
 
-    def doc_select(self) -> str:
-        return '"doc"'
+    def doc_select(self, only: Sequence[str] | None = None) -> str:
+        """The selected document: whole, or (``only()``) a JSON object of just those top-level
+        attributes, each copied as JSON (exact numbers; a missing one as null)."""
+        if only is None:
+            return '"doc"'
+        return self.project_sql(only)
+
+    def project_sql(self, only: Sequence[str]) -> str:
+        return '"doc"'  # a dialect that cannot build the object reads whole documents (the decode trims)
 
     def json_text(self, parts: Sequence[str]) -> tuple[str, bool]:
         """SQL giving the JSON text of the value at ``parts`` exactly as stored (NULL when missing),

@@ -225,9 +225,15 @@ class PostgresDialect(Dialect):
     def dumps_param(self, text: str) -> Any:
         return Jsonb(text, dumps=_identity)
 
-    def doc_select(self) -> str:
+    def doc_select(self, only: Sequence[str] | None = None) -> str:
         # As text, so the repository's loads (exact Decimals when asked) parses it.
-        return '"doc"::text'
+        return '"doc"::text' if only is None else self.project_sql(only)
+
+    def project_sql(self, only: Sequence[str]) -> str:
+        # jsonb_build_object takes at most 100 arguments: 50 attributes an object, joined by ||.
+        parts = [", ".join(f"{self.literal(n)}, {self.json_path([n], False)}" for n in chunk)
+                 for chunk in chunks(list(only), 50)]
+        return "(" + " || ".join(f"jsonb_build_object({p})" for p in parts) + ")::text"
 
     def empty_row(self, key_columns: Sequence[str], table: str = "") -> str:
         # Key columns come from the table (LEFT JOIN ... ON FALSE): NULL, but typed like the keys,

@@ -380,10 +380,10 @@ class SQLRepository(Repository):
         return [k for k in keys if k in found]
 
     # -- reads ------------------------------------------------------------------------
-    def get_op(self, key: tuple[Any, ...]) -> Op[dict[str, Any] | None]:
+    def get_op(self, key: tuple[Any, ...], only: Sequence[str] | None = None) -> Op[dict[str, Any] | None]:
         params = self._key_params(key)
         live = self._live(params)
-        row = yield Execute(f"SELECT {self.dialect.doc_select()} FROM {self.table} WHERE {self.key_where} AND {live}",
+        row = yield Execute(f"SELECT {self.dialect.doc_select(only)} FROM {self.table} WHERE {self.key_where} AND {live}",
                             params, "one")
         return None if row is None else self.loads(row[0])  # type: ignore[no-any-return]
 
@@ -418,7 +418,7 @@ class SQLRepository(Repository):
 
     def find_op(self, query: QuerySpec) -> Op[None]:
         """Rows from a snapshot, a batch per round trip, each emitted as documents."""
-        sql, params = self.select_sql(query, self.dialect.doc_select())
+        sql, params = self.select_sql(query, self.dialect.doc_select(query.only))
         loads = self.loads
         yield Stream(sql, params)
         while rows := (yield FETCH):

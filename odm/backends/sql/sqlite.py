@@ -19,6 +19,7 @@ from ...fields import Field
 from ...ops import Emit, Op, collect
 from ...transaction import TransactionState, joined
 from ...updates import UpdateAction
+from ..base import chunks
 from ..names import TableNameRule
 from .backend import Session, SQLBackend, SQLFeatures, SQLTransaction
 from .dialect import Dialect
@@ -164,6 +165,18 @@ class SQLiteDialect(Dialect):
 
     def exact_number_param(self, value: Any) -> Any:
         return number_key(value)
+
+    def project_sql(self, only: Sequence[str]) -> str:
+        if not _ARROW:
+            return '"doc"'  # before 3.38 no '->' (JSON as is, exact numbers): whole documents, trimmed by the decode
+        # At most 127 arguments a function: 60 attributes an object, merged by json_patch (which
+        # drops the nulls of missing attributes: they read as None all the same).
+        objects = ["json_object(" + ", ".join(f'{self.literal(n)}, "doc" -> {self.json_path([n])}' for n in chunk) + ")"
+                   for chunk in chunks(list(only), 60)]
+        out = objects[0]
+        for more in objects[1:]:
+            out = f"json_patch({out}, {more})"
+        return out
 
     def json_text(self, parts: Sequence[str]) -> tuple[str, bool]:
         path = self.json_path(parts)
