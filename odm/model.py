@@ -726,11 +726,14 @@ class Model(BaseModel, metaclass=_ModelMeta):
     async def asave(self: M, condition: Node | None = None) -> M:
         return await self._awrite(self._save_op(condition), "save")
 
+    def _refuse_partial(self, what: str) -> None:
+        raise QueryError(f"Cannot {what} a partial {type(self).__name__} (read with only("
+                         f"{', '.join(sorted(self.__dict__['_odm_only']))})): writing it whole would drop the fields "
+                         "not fetched; use update(...) for the fields to change, or read the item whole.")
+
     def _save_op(self: M, condition: Node | None) -> Op[M]:
         if "_odm_only" in self.__dict__:  # before any request: nothing is written
-            raise QueryError(f"Cannot save a partial {type(self).__name__} (read with only("
-                             f"{', '.join(sorted(self.__dict__['_odm_only']))})): saving would drop the fields not "
-                             "fetched; use update(...) for the fields to change, or read the item whole.")
+            self._refuse_partial("save")
         binding = self._bound()
         hooks = self._hooks()
         if "pre_save" in hooks:
@@ -874,6 +877,9 @@ class Model(BaseModel, metaclass=_ModelMeta):
         binding = cls._bound()
         # Dicts are validated as they are read, given instances in _prepare (they may have been changed).
         given = [(o, False) if isinstance(o, cls) else (cls.from_dict(o), True) for o in objs]  # type: ignore[arg-type]
+        for obj, _ in given:
+            if "_odm_only" in obj.__dict__:
+                obj._refuse_partial("insert")
         hooks = cls._hooks()
         if "pre_save" in hooks:  # every item's, before any is validated again or written
             for obj, _ in given:

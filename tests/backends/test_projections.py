@@ -139,6 +139,8 @@ def test_partial_save_is_refused_and_writes_nothing(people: odm.Registry) -> Non
     ann.name = "Changed"
     with pytest.raises(odm.QueryError, match="partial"):
         ann.save()
+    with pytest.raises(odm.QueryError, match="partial"):
+        User.insert_many([ann])
     whole = User.get("ann@x.io")
     assert (whole.name, whole.age, whole.tags) == ("Ann", 31, ["dev"])
 
