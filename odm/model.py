@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import marshmallow
 from typing_extensions import dataclass_transform
 
-from . import compiled
+from . import compiled, ops
 from .backends.base import QuerySpec, Repository
 from .errors import ConcurrentModification, ConditionFailed, ConfigError, NotFound, QueryError, ValidationError
 from .expressions.nodes import And, Compare, Exists, Node, Not
@@ -148,25 +148,13 @@ def _start_hooks(op: Op[Any], answer: Callable[[HookCall], Any]) -> tuple[bool, 
 def _resume_hooks(first: Any, op: Op[T], after: list[HookCall]) -> Op[T]:
     """The rest of ``op`` from its first request, for the backend's runner; the post-hook calls it
     yields are kept in ``after`` for the model's runner to make once the backend has committed."""
-    request = first
-    try:
-        while True:
-            if isinstance(request, HookCall):
-                if not request.after:
-                    raise RuntimeError(f"{request!r}: a pre hook must come before the operation's first request.")
-                after.append(request)
-                request = op.send(None)
-                continue
-            try:
-                response = yield request
-            except BaseException as exc:
-                request = op.throw(exc)
-            else:
-                request = op.send(response)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
-    finally:
-        op.close()
+
+    def keep(call: HookCall) -> None:
+        if not call.after:
+            raise RuntimeError(f"{call!r}: a pre hook must come before the operation's first request.")
+        after.append(call)
+
+    return ops.intercept(op, HookCall, keep, first)
 
 
 # Type checkers read a model like a dataclass (PEP 681): its annotated fields are the keyword

@@ -32,14 +32,18 @@ class Emit:
         self.items = items
 
 
-def consume(op: Op[Any], on_batch: Callable[[list[Any]], Any]) -> Op[None]:
-    """Inside another operation: run a streaming operation, handing each batch it emits to
-    ``on_batch`` as it comes (so a reduction never holds every item at once)."""
+_START: Any = object()
+
+
+def intercept(op: Op[T], kind: type, handle: Callable[[Any], None], first: Any = _START) -> Op[T]:
+    """Inside another operation: run ``op``, handing each request of type ``kind`` to ``handle``
+    (its response is None) and passing every other request on; ``op``'s result. ``first`` is a
+    request already taken from ``op``, for a caller that had to look at it."""
     try:
-        request = next(op)
+        request = next(op) if first is _START else first
         while True:
-            if isinstance(request, Emit):
-                on_batch(request.items)
+            if isinstance(request, kind):
+                handle(request)
                 request = op.send(None)
                 continue
             try:
@@ -48,10 +52,16 @@ def consume(op: Op[Any], on_batch: Callable[[list[Any]], Any]) -> Op[None]:
                 request = op.throw(exc)
             else:
                 request = op.send(response)
-    except StopIteration:
-        return
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
     finally:
         op.close()
+
+
+def consume(op: Op[Any], on_batch: Callable[[list[Any]], Any]) -> Op[None]:
+    """Inside another operation: run a streaming operation, handing each batch it emits to
+    ``on_batch`` as it comes (so a reduction never holds every item at once)."""
+    yield from intercept(op, Emit, lambda emit: on_batch(emit.items))
 
 
 def collect(op: Op[Any]) -> Op[list[Any]]:
@@ -139,4 +149,4 @@ async def astream(op: Op[Any], send: Callable[[Any], Awaitable[Any]]) -> AsyncGe
         op.close()
 
 
-__all__ = ["Emit", "Op", "arun", "astream", "collect", "consume", "run", "stream"]
+__all__ = ["Emit", "Op", "arun", "astream", "collect", "consume", "intercept", "run", "stream"]
