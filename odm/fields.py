@@ -19,7 +19,7 @@ import enum as _enum
 import math
 import uuid as _uuid
 from collections.abc import Callable, Collection, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, overload
 
 import marshmallow
 from marshmallow import fields as mm
@@ -45,24 +45,48 @@ class Invalid(Exception):
 
 
 # Typing (docs/models.md, "Typing"): each field class is generic in the value an instance holds.
-# The parameter defaults to "the type or None", so the bare ``age = fields.Integer()`` reads as
-# ``int | None``; an annotation such as ``age: fields.Integer[int] = fields.Integer(required=True)``
-# says more, and the bound refuses a wrong one (``fields.Integer[str]``).
-_T = TypeVar("_T", default=Any)
-_StrT = TypeVar("_StrT", bound="str | None", default="str | None")
-_IntT = TypeVar("_IntT", bound="int | None", default="int | None")
-_FloatT = TypeVar("_FloatT", bound="float | None", default="float | None")
-_BoolT = TypeVar("_BoolT", bound="bool | None", default="bool | None")
-_DecT = TypeVar("_DecT", bound="_decimal.Decimal | None", default="_decimal.Decimal | None")
-_DtT = TypeVar("_DtT", bound="_dt.datetime | None", default="_dt.datetime | None")
-_DateT = TypeVar("_DateT", bound="_dt.date | None", default="_dt.date | None")
-_UuidT = TypeVar("_UuidT", bound="_uuid.UUID | None", default="_uuid.UUID | None")
-_BytesT = TypeVar("_BytesT", bound="bytes | None", default="bytes | None")
-_EnumT = TypeVar("_EnumT", bound="_enum.Enum | None", default="_enum.Enum | None")
-_ListT = TypeVar("_ListT", bound="Collection[Any] | None", default="list[Any] | None")
-_SetT = TypeVar("_SetT", bound="set[Any] | None", default="set[Any] | None")
-_DictT = TypeVar("_DictT", bound="dict[str, Any] | None", default="dict[str, Any] | None")
-_EmbT = TypeVar("_EmbT", bound="EmbeddedModel | None", default="EmbeddedModel | None")
+# Its constructor overloads (typing only, in each class: a checker infers a class's parameter from
+# a ``self`` annotation naming that class, not a base) give ``T`` with ``required=True`` or a default
+# that is not None, ``T | None`` otherwise (the parameter's default): the bare ``age =
+# fields.Integer()`` reads as ``int | None``, ``fields.Integer(default=0)`` as ``int``. An annotation
+# such as ``age: fields.Integer[int]`` states it for the constructor too, and the bound refuses a
+# wrong one (``fields.Integer[str]``). The parameters are covariant, so that
+# ``age: fields.Integer[int | None] = fields.Integer(default=0)`` (a default, yet may be set to None)
+# is accepted; ``__set__`` takes the declared type, so writes stay checked.
+_T = TypeVar("_T", default=Any, covariant=True)
+_StrT = TypeVar("_StrT", bound="str | None", default="str | None", covariant=True)
+_IntT = TypeVar("_IntT", bound="int | None", default="int | None", covariant=True)
+_FloatT = TypeVar("_FloatT", bound="float | None", default="float | None", covariant=True)
+_BoolT = TypeVar("_BoolT", bound="bool | None", default="bool | None", covariant=True)
+_DecT = TypeVar("_DecT", bound="_decimal.Decimal | None", default="_decimal.Decimal | None", covariant=True)
+_DtT = TypeVar("_DtT", bound="_dt.datetime | None", default="_dt.datetime | None", covariant=True)
+_DateT = TypeVar("_DateT", bound="_dt.date | None", default="_dt.date | None", covariant=True)
+_UuidT = TypeVar("_UuidT", bound="_uuid.UUID | None", default="_uuid.UUID | None", covariant=True)
+_BytesT = TypeVar("_BytesT", bound="bytes | None", default="bytes | None", covariant=True)
+_EnumT = TypeVar("_EnumT", bound="_enum.Enum | None", default="_enum.Enum | None", covariant=True)
+_ListT = TypeVar("_ListT", bound="Collection[Any] | None", default="list[Any] | None", covariant=True)
+_SetT = TypeVar("_SetT", bound="set[Any] | None", default="set[Any] | None", covariant=True)
+_DictT = TypeVar("_DictT", bound="dict[str, Any] | None", default="dict[str, Any] | None", covariant=True)
+_EmbT = TypeVar("_EmbT", bound="EmbeddedModel | None", default="EmbeddedModel | None", covariant=True)
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from typing_extensions import TypedDict, Unpack
+
+    _V = TypeVar("_V")
+    _E = TypeVar("_E", bound=_enum.Enum)
+    _M = TypeVar("_M", bound=EmbeddedModel)
+    #: A default: the value, or a callable that makes one (called for each instance).
+    _Default: TypeAlias = "_V | Callable[[], _V]"
+    _True: TypeAlias = Literal[True]
+    _False: TypeAlias = Literal[False]
+
+    class _Options(TypedDict, total=False):
+        """The constructor options whose type is the same for every field class."""
+
+        validate: Callable[[Any], Any] | Iterable[Callable[[Any], Any]] | None
+        data_key: str | None
 
 
 class Field(Generic[_T]):
@@ -136,7 +160,7 @@ class Field(Generic[_T]):
     if TYPE_CHECKING:
         # Typing only: checks ``user.age = "old"`` and gives dataclass_transform the constructor's
         # parameter type. Defined at run time it would make fields data descriptors (slower reads).
-        def __set__(self, obj: object, value: _T) -> None: ...
+        def __set__(self, obj: object, value: _T) -> None: ...  # type: ignore[misc]  # covariant: see _T
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {getattr(self.model, '__name__', '?')}.{self.name}>"
@@ -194,6 +218,18 @@ class String(Field[_StrT]):
     kind = "str"
     key_capable = True
     default_error_messages = {**Field.default_error_messages, "invalid": "Not a valid string."}
+
+    if TYPE_CHECKING:
+        @overload
+        def __init__(self: String[str], *, required: _True, default: _Default[str] | None = ...,
+                     allow_none: _False = ..., **options: Unpack[_Options]) -> None: ...
+        @overload
+        def __init__(self: String[str], *, required: bool = ..., default: _Default[str],
+                     allow_none: _False = ..., **options: Unpack[_Options]) -> None: ...
+        @overload
+        def __init__(self: String[str | None], *, required: bool = ..., default: _Default[str] | None = ...,
+                     allow_none: bool = ..., **options: Unpack[_Options]) -> None: ...
+        def __init__(self, *args: Any, **kwargs: Any) -> None: ...
 
     def convert(self, value: Any) -> Any:
         if isinstance(value, str):
@@ -255,6 +291,18 @@ class Integer(Field[_IntT]):
         "range": "Number out of range: integers must fit in 64 bits (-2**63 to 2**63 - 1).",
     }
 
+    if TYPE_CHECKING:
+        @overload
+        def __init__(self: Integer[int], *, required: _True, default: _Default[int] | None = ...,
+                     allow_none: _False = ..., **options: Unpack[_Options]) -> None: ...
+        @overload
+        def __init__(self: Integer[int], *, required: bool = ..., default: _Default[int],
+                     allow_none: _False = ..., **options: Unpack[_Options]) -> None: ...
+        @overload
+        def __init__(self: Integer[int | None], *, required: bool = ..., default: _Default[int] | None = ...,
+                     allow_none: bool = ..., **options: Unpack[_Options]) -> None: ...
+        def __init__(self, *args: Any, **kwargs: Any) -> None: ...
+
     def convert(self, value: Any) -> Any:
         if type(value) is int:
             if INT64_MIN <= value <= INT64_MAX:
@@ -289,6 +337,18 @@ class Float(Field[_FloatT]):
         "special": "Special numeric values (nan or infinity) are not permitted.",
     }
 
+    if TYPE_CHECKING:
+        @overload
+        def __init__(self: Float[float], *, required: _True, default: _Default[float] | None = ...,
+                     allow_none: _False = ..., **options: Unpack[_Options]) -> None: ...
+        @overload
+        def __init__(self: Float[float], *, required: bool = ..., default: _Default[float],
+                     allow_none: _False = ..., **options: Unpack[_Options]) -> None: ...
+        @overload
+        def __init__(self: Float[float | None], *, required: bool = ..., default: _Default[float] | None = ...,
+                     allow_none: bool = ..., **options: Unpack[_Options]) -> None: ...
+        def __init__(self, *args: Any, **kwargs: Any) -> None: ...
+
     def convert(self, value: Any) -> Any:
         if isinstance(value, bool):
             raise self.fail("invalid")
@@ -309,6 +369,18 @@ class Boolean(Field[_BoolT]):
     default_error_messages = {**Field.default_error_messages, "invalid": "Not a valid boolean."}
     truthy = frozenset(mm.Boolean.truthy)
     falsy = frozenset(mm.Boolean.falsy)
+
+    if TYPE_CHECKING:
+        @overload
+        def __init__(self: Boolean[bool], *, required: _True, default: _Default[bool] | None = ...,
+                     allow_none: _False = ..., **options: Unpack[_Options]) -> None: ...
+        @overload
+        def __init__(self: Boolean[bool], *, required: bool = ..., default: _Default[bool],
+                     allow_none: _False = ..., **options: Unpack[_Options]) -> None: ...
+        @overload
+        def __init__(self: Boolean[bool | None], *, required: bool = ..., default: _Default[bool] | None = ...,
+                     allow_none: bool = ..., **options: Unpack[_Options]) -> None: ...
+        def __init__(self, *args: Any, **kwargs: Any) -> None: ...
 
     def convert(self, value: Any) -> Any:
         if value is True or value is False:
@@ -335,6 +407,18 @@ class Decimal(Field[_DecT]):
         "special": "Special numeric values (nan or infinity) are not permitted.",
         "range": f"Number out of range: the exponent must be within -{DECIMAL_MAX_EXPONENT} to {DECIMAL_MAX_EXPONENT}.",
     }
+
+    if TYPE_CHECKING:
+        @overload
+        def __init__(self: Decimal[_decimal.Decimal], *, required: _True, default: _Default[_decimal.Decimal] | None = ...,
+                     allow_none: _False = ..., **options: Unpack[_Options]) -> None: ...
+        @overload
+        def __init__(self: Decimal[_decimal.Decimal], *, required: bool = ..., default: _Default[_decimal.Decimal],
+                     allow_none: _False = ..., **options: Unpack[_Options]) -> None: ...
+        @overload
+        def __init__(self: Decimal[_decimal.Decimal | None], *, required: bool = ..., default: _Default[_decimal.Decimal] | None = ...,
+                     allow_none: bool = ..., **options: Unpack[_Options]) -> None: ...
+        def __init__(self, *args: Any, **kwargs: Any) -> None: ...
 
     def convert(self, value: Any) -> Any:
         if isinstance(value, bool):
@@ -369,6 +453,17 @@ class DateTime(Field[_DtT]):
         "invalid": "Not a valid datetime.",
         "naive": "Not a valid aware datetime; pass a timezone-aware value such as odm.utcnow().",
     }
+
+    if TYPE_CHECKING:
+        @overload
+        def __init__(self: DateTime[_dt.datetime], *, required: _True, default: _Default[_dt.datetime] | None = ...,
+                     allow_none: _False = ..., auto_now: bool = ..., auto_now_add: bool = ..., **options: Unpack[_Options]) -> None: ...
+        @overload
+        def __init__(self: DateTime[_dt.datetime], *, required: bool = ..., default: _Default[_dt.datetime],
+                     allow_none: _False = ..., auto_now: bool = ..., auto_now_add: bool = ..., **options: Unpack[_Options]) -> None: ...
+        @overload
+        def __init__(self: DateTime[_dt.datetime | None], *, required: bool = ..., default: _Default[_dt.datetime] | None = ...,
+                     allow_none: bool = ..., auto_now: bool = ..., auto_now_add: bool = ..., **options: Unpack[_Options]) -> None: ...
 
     def __init__(self, *, auto_now: bool = False, auto_now_add: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -418,6 +513,18 @@ class Date(Field[_DateT]):
     key_capable = True
     default_error_messages = {**Field.default_error_messages, "invalid": "Not a valid date."}
 
+    if TYPE_CHECKING:
+        @overload
+        def __init__(self: Date[_dt.date], *, required: _True, default: _Default[_dt.date] | None = ...,
+                     allow_none: _False = ..., **options: Unpack[_Options]) -> None: ...
+        @overload
+        def __init__(self: Date[_dt.date], *, required: bool = ..., default: _Default[_dt.date],
+                     allow_none: _False = ..., **options: Unpack[_Options]) -> None: ...
+        @overload
+        def __init__(self: Date[_dt.date | None], *, required: bool = ..., default: _Default[_dt.date] | None = ...,
+                     allow_none: bool = ..., **options: Unpack[_Options]) -> None: ...
+        def __init__(self, *args: Any, **kwargs: Any) -> None: ...
+
     def convert(self, value: Any) -> Any:
         if isinstance(value, _dt.datetime):
             raise self.fail("invalid")
@@ -438,6 +545,18 @@ class UUID(Field[_UuidT]):
     kind = "uuid"
     key_capable = True
     default_error_messages = {**Field.default_error_messages, "invalid": "Not a valid UUID."}
+
+    if TYPE_CHECKING:
+        @overload
+        def __init__(self: UUID[_uuid.UUID], *, required: _True, default: _Default[_uuid.UUID] | None = ...,
+                     allow_none: _False = ..., **options: Unpack[_Options]) -> None: ...
+        @overload
+        def __init__(self: UUID[_uuid.UUID], *, required: bool = ..., default: _Default[_uuid.UUID],
+                     allow_none: _False = ..., **options: Unpack[_Options]) -> None: ...
+        @overload
+        def __init__(self: UUID[_uuid.UUID | None], *, required: bool = ..., default: _Default[_uuid.UUID] | None = ...,
+                     allow_none: bool = ..., **options: Unpack[_Options]) -> None: ...
+        def __init__(self, *args: Any, **kwargs: Any) -> None: ...
 
     def convert(self, value: Any) -> Any:
         if isinstance(value, _uuid.UUID):
@@ -462,6 +581,18 @@ class Bytes(Field[_BytesT]):
     key_capable = True
     default_error_messages = {**Field.default_error_messages, "invalid": "Not a valid bytes value."}
 
+    if TYPE_CHECKING:
+        @overload
+        def __init__(self: Bytes[bytes], *, required: _True, default: _Default[bytes] | None = ...,
+                     allow_none: _False = ..., **options: Unpack[_Options]) -> None: ...
+        @overload
+        def __init__(self: Bytes[bytes], *, required: bool = ..., default: _Default[bytes],
+                     allow_none: _False = ..., **options: Unpack[_Options]) -> None: ...
+        @overload
+        def __init__(self: Bytes[bytes | None], *, required: bool = ..., default: _Default[bytes] | None = ...,
+                     allow_none: bool = ..., **options: Unpack[_Options]) -> None: ...
+        def __init__(self, *args: Any, **kwargs: Any) -> None: ...
+
     def convert(self, value: Any) -> Any:
         if isinstance(value, bytes):
             return value
@@ -481,6 +612,17 @@ class Enum(Field[_EnumT]):
     kind = "enum"
     key_capable = True
     default_error_messages = {**Field.default_error_messages, "unknown": "Must be one of: {choices}."}
+
+    if TYPE_CHECKING:
+        @overload
+        def __init__(self: Enum[_E], enum: type[_E], *, required: _True, default: _Default[_E] | None = ...,
+                     allow_none: _False = ..., **options: Unpack[_Options]) -> None: ...
+        @overload
+        def __init__(self: Enum[_E], enum: type[_E], *, required: bool = ..., default: _Default[_E],
+                     allow_none: _False = ..., **options: Unpack[_Options]) -> None: ...
+        @overload
+        def __init__(self: Enum[_E | None], enum: type[_E], *, required: bool = ..., default: _Default[_E] | None = ...,
+                     allow_none: bool = ..., **options: Unpack[_Options]) -> None: ...
 
     def __init__(self, enum: type[_enum.Enum], **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -508,6 +650,17 @@ class Enum(Field[_EnumT]):
 class List(Field[_ListT]):
     kind = "list"
     default_error_messages = {**Field.default_error_messages, "invalid": "Not a valid list."}
+
+    if TYPE_CHECKING:
+        @overload
+        def __init__(self: List[list[Any]], inner: Field[Any], *, required: _True, default: _Default[list[Any]] | None = ...,
+                     allow_none: _False = ..., **options: Unpack[_Options]) -> None: ...
+        @overload
+        def __init__(self: List[list[Any]], inner: Field[Any], *, required: bool = ..., default: _Default[list[Any]],
+                     allow_none: _False = ..., **options: Unpack[_Options]) -> None: ...
+        @overload
+        def __init__(self: List[list[Any] | None], inner: Field[Any], *, required: bool = ..., default: _Default[list[Any]] | None = ...,
+                     allow_none: bool = ..., **options: Unpack[_Options]) -> None: ...
 
     def __init__(self, inner: Field, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -550,6 +703,18 @@ class Set(List[_SetT]):
     kind = "set"
     default_error_messages = {**Field.default_error_messages, "invalid": "Not a valid set."}
 
+    if TYPE_CHECKING:
+        @overload
+        def __init__(self: Set[set[Any]], inner: Field[Any], *, required: _True, default: _Default[set[Any]] | None = ...,
+                     allow_none: _False = ..., **options: Unpack[_Options]) -> None: ...
+        @overload
+        def __init__(self: Set[set[Any]], inner: Field[Any], *, required: bool = ..., default: _Default[set[Any]],
+                     allow_none: _False = ..., **options: Unpack[_Options]) -> None: ...
+        @overload
+        def __init__(self: Set[set[Any] | None], inner: Field[Any], *, required: bool = ..., default: _Default[set[Any]] | None = ...,
+                     allow_none: bool = ..., **options: Unpack[_Options]) -> None: ...
+        def __init__(self, *args: Any, **kwargs: Any) -> None: ...
+
     def convert(self, value: Any) -> Any:
         return set(super().convert(value))
 
@@ -566,6 +731,20 @@ class Dict(Field[_DictT]):
         "invalid": "Not a valid mapping type.",
         "key": "Keys must be strings.",
     }
+
+    if TYPE_CHECKING:
+        @overload
+        def __init__(self: Dict[dict[str, Any]], values: Field[Any] | None = ...,
+                     *, required: _True, default: _Default[dict[str, Any]] | None = ...,
+                     allow_none: _False = ..., **options: Unpack[_Options]) -> None: ...
+        @overload
+        def __init__(self: Dict[dict[str, Any]], values: Field[Any] | None = ...,
+                     *, required: bool = ..., default: _Default[dict[str, Any]],
+                     allow_none: _False = ..., **options: Unpack[_Options]) -> None: ...
+        @overload
+        def __init__(self: Dict[dict[str, Any] | None], values: Field[Any] | None = ...,
+                     *, required: bool = ..., default: _Default[dict[str, Any]] | None = ...,
+                     allow_none: bool = ..., **options: Unpack[_Options]) -> None: ...
 
     def __init__(self, values: Field | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -607,6 +786,17 @@ class Embedded(Field[_EmbT]):
 
     kind = "embedded"
     default_error_messages = {**Field.default_error_messages, "type": "Invalid input type."}
+
+    if TYPE_CHECKING:
+        @overload
+        def __init__(self: Embedded[_M], model: type[_M], *, required: _True, default: _Default[_M] | None = ...,
+                     allow_none: _False = ..., **options: Unpack[_Options]) -> None: ...
+        @overload
+        def __init__(self: Embedded[_M], model: type[_M], *, required: bool = ..., default: _Default[_M],
+                     allow_none: _False = ..., **options: Unpack[_Options]) -> None: ...
+        @overload
+        def __init__(self: Embedded[_M | None], model: type[_M], *, required: bool = ..., default: _Default[_M] | None = ...,
+                     allow_none: bool = ..., **options: Unpack[_Options]) -> None: ...
 
     def __init__(self, model: type[EmbeddedModel], **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -367,9 +367,9 @@ class _ModelMeta(ModelMeta):
         fields: dict[str, Field] = cls._fields  # type: ignore[has-type]
         member = options.family is not None and options.family.root is not cls  # its key is its base's
         if "id" not in fields and not options.abstract and not member and not options.hash_key:
-            auto: String[str] = String(default=new_id)  # typed: pyright reads `cls.id = auto` as a declaration
+            auto = String(default=new_id)
             auto.bind(cls, "id")
-            cls.id = auto
+            setattr(cls, "id", auto)  # noqa: B010 -- not `cls.id =`, which checkers would read as every model's class attribute
             cls._fields = fields = {"id": auto, **fields}
         cls._input_names = frozenset(f.data_key for f in fields.values() if f.data_key)
         if meta is not None:
@@ -402,6 +402,12 @@ class Model(BaseModel, metaclass=_ModelMeta):
     _meta: ClassVar[ModelOptions]
     _spec: ClassVar[TableSpec | None]
     _odm_binding: ClassVar[Binding | None]
+
+    if TYPE_CHECKING:
+        # The automatic key, for type checkers (added by _ModelMeta at run time when Meta names no
+        # hash_key): ``user.id`` is a str, ``User.id`` a FieldRef, ``User(id=...)`` optional.
+        # A model's own ``id`` field overrides it (docs/models.md, "Typing").
+        id: String[str] = String(default=new_id)
 
     # -- binding -------------------------------------------------------------------
     @classmethod
