@@ -73,7 +73,15 @@ def joined(backend: Backend, is_async: bool) -> TransactionState | None:
 
 def in_transaction(backend: Backend) -> bool:
     """Whether an operation of ``backend`` run here joins an open transaction (sync or async)."""
-    return any(tx.backend is backend and tx.owned_here() for tx in _open.get())
+    return open_state(backend) is not None
+
+
+def open_state(backend: Backend) -> TransactionState | None:
+    """The state of the innermost block of ``backend`` this thread or task runs in (sync or async), if any."""
+    for tx in reversed(_open.get()):
+        if tx.backend is backend and tx.owned_here():
+            return tx.state
+    return None
 
 
 class TransactionState:
@@ -340,4 +348,4 @@ def operation_name(op: Any) -> str:
     return name.strip("_").removesuffix("_op") or "operation"
 
 
-__all__ = ["Transaction", "TransactionState", "in_transaction", "joined", "operation_name"]
+__all__ = ["Transaction", "TransactionState", "in_transaction", "joined", "open_state", "operation_name"]

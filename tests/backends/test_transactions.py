@@ -13,8 +13,33 @@ from typing import Any
 import pytest
 
 import odm
+from odm import EmbeddedModel, Model, fields
 
 from .models import Account, Event, Note, User
+
+
+class Spot(EmbeddedModel):
+    city = fields.String(required=True)
+    visits = fields.Integer()
+
+
+class Tally(Model):
+    """Versioned, stamped, with lists, sets, an embedded model and an attribute name that needs quoting."""
+
+    k = fields.String(required=True)
+    tags = fields.List(fields.String(), data_key="it's #0 :v")
+    labels = fields.Set(fields.String())
+    n = fields.Integer()
+    spot = fields.Embedded(Spot)
+    note = fields.String()
+    version = fields.Integer()
+    created = fields.DateTime(auto_now_add=True)
+    updated = fields.DateTime(auto_now=True)
+
+    class Meta:
+        name = "suite_tx_tally"
+        hash_key = "k"
+        version_field = "version"
 
 
 def features(reg: odm.Registry) -> Any:
@@ -336,11 +361,11 @@ def test_transaction_limit_is_checked_before_sending(reg: odm.Registry) -> None:
                 Event.create(stream="limit", seq=n)
     assert f"#{limit + 1}" in str(caught.value)
     assert Event.query(stream="limit").count() == 0
-    with pytest.raises(odm.QueryError, match="at most once"):
+    with pytest.raises(odm.QueryError, match="at most once") as caught:
         with reg.transaction():
             User.create(email="twice@x")
-            User.get_or_none("twice@x")
-            User(email="twice@x", age=2).save()
+            User.insert_many([User(email="twice@x", age=2)])  # insert_many is not folded into a write
+    assert "#1 (create)" in str(caught.value) and "#2 (insert_many)" in str(caught.value)
     assert emails() == []
 
 
@@ -442,15 +467,221 @@ def test_get_many_reads_items_of_several_models(reg: odm.Registry) -> None:
     run_async(reg, main)
 
 
-def test_update_actions_in_a_block(reg: odm.Registry) -> None:
+
+
+# -- update actions and several writes of one item in a block (issue 12, section 6) ----------------
+
+HOSTILE = ["it's", 'say "hi"', "$where", "a.b.c", '{"json": 1}', "'); DROP TABLE x; --", "%s %%", "\\", "é☃𝄞",
+           "#0", ":v"]
+
+
+@pytest.fixture
+def treg(make_registry: Any) -> odm.Registry:
+    reg = make_registry(Tally, User, Note)
     require_transactions(reg)
-    user = User.create(email="act@x", tags=["a"])
-    with reg.transaction():
-        if features(reg).reads_see_own_writes_in_transaction:
-            user.update(tags=odm.append("b"))
-            assert user.tags == ["a", "b"]
-        else:  # writes sent at the end: the item an action makes is not known inside the block
-            with pytest.raises(odm.QueryError, match="not supported"):
-                user.update(tags=odm.append("b"))
-            user.update(tags=["a", "b"])
-    assert User.get("act@x").tags == ["a", "b"]
+    return reg
+
+
+def shown(obj: Tally) -> dict[str, Any]:
+    """What a user sees of a Tally (the embedded model as a dict)."""
+    out = obj.to_dict()
+    out.pop("_id", None)
+    return out
+
+
+def same_as_stored(obj: Tally) -> None:
+    """The instance after its block holds exactly what was stored (version, stamps and all)."""
+    assert shown(obj) == shown(Tally.get(obj.k))
+
+
+def test_update_actions_in_a_block(treg: odm.Registry) -> None:
+    a = Tally.create(k="a", tags=["x", "y", "x"], labels={"p", "q"}, n=1, spot=Spot(city="Rome", visits=1), note="n")
+    b = Tally.create(k="b", tags=["t"], labels={"p"})
+    stamp = a.updated
+    with treg.transaction():
+        a.update(Tally.spot.city.set("Paris"), Tally.spot.visits.inc(2), tags=odm.append(*HOSTILE),
+                 labels=odm.add("r"), n=odm.inc(5), note=odm.unset())
+        b.update(Tally.tags.remove("t"), labels=odm.discard("p", "zz"))
+        # Inside the block the instances already hold what the block stores.
+        assert a.tags == ["x", "y", "x", *HOSTILE] and a.labels == {"p", "q", "r"} and a.n == 6
+        assert (a.spot.city, a.spot.visits, a.note, a.version) == ("Paris", 3, None, 2)
+        assert (b.tags, b.labels, b.version) == ([], set(), 2)
+    assert a.updated is not None and stamp is not None and a.updated >= stamp
+    same_as_stored(a)
+    same_as_stored(b)
+    # A block that fails writes none of its actions.
+    with pytest.raises(RuntimeError):
+        with treg.transaction():
+            Tally.get("a").update(tags=odm.append("never"), n=odm.inc(100))
+            raise RuntimeError("no")
+    stale = Tally.get("b")
+    b.update(note="moved")  # outside a block: version 3
+    with pytest.raises(odm.ConditionFailed):  # the stale version: refused in the call or at the end of the block
+        with treg.transaction():
+            a.update(tags=odm.append("lost"), labels=odm.add("lost"))
+            stale.update(labels=odm.add("lost"))
+    got = Tally.get("a")
+    assert (got.tags, got.n, got.version) == (["x", "y", "x", *HOSTILE], 6, 2)
+    assert Tally.get("b").labels == set()
+
+
+def test_several_writes_of_one_item_give_the_final_state(treg: odm.Registry) -> None:
+    """Create, update (values and actions), save, update again: one item, as Django's atomic would leave it."""
+    with treg.transaction():
+        t = Tally.create(k="f", tags=["a"], n=1)
+        t.update(tags=odm.append("b", *HOSTILE), n=odm.inc(2), labels=odm.add("x", "$y"))
+        t.update(spot=Spot(city="Oslo"))
+        t.update(Tally.spot.visits.inc(1), Tally.spot.city.set("it's.$"))
+        t.note = "saved"
+        t.save()
+        t.update(Tally.tags.remove("a", "\\"), labels=odm.discard("x"), note=odm.unset())
+        assert t.version == 6
+    got = Tally.get("f")
+    assert got.tags == ["b", *[v for v in HOSTILE if v != "\\"]] and got.labels == {"$y"} and got.n == 3
+    assert (got.spot.city, got.spot.visits, got.note, got.version) == ("it's.$", 1, None, 6)
+    assert got.created is not None and got.updated is not None
+    same_as_stored(t)
+
+
+def test_create_then_delete_and_delete_then_create(treg: odm.Registry) -> None:
+    with treg.transaction():
+        gone = Tally.create(k="gone", n=1)
+        gone.update(n=odm.inc(1))
+        gone.delete()
+        old = Tally.create(k="re", n=1)
+    assert Tally.get_or_none("gone") is None
+    with treg.transaction():
+        old.delete()
+        new = Tally.create(k="re", n=2, tags=["new"])
+    same_as_stored(new)
+    assert Tally.get("re").version == 1
+    # Creating a key that is taken fails even when the block deletes it again: nothing is written.
+    Tally.create(k="taken", n=5)
+    with pytest.raises(odm.DuplicateKey):
+        with treg.transaction():
+            Tally.create(k="side")
+            Tally.create(k="taken", n=1)
+            Tally(k="taken").delete()
+    assert Tally.get("taken").n == 5 and Tally.get_or_none("side") is None
+
+
+def test_a_later_write_is_judged_against_the_blocks_item(treg: odm.Registry) -> None:
+    x = User.create(email="x@x", age=1)
+    with pytest.raises(odm.NotFound):
+        with treg.transaction():
+            x.delete()
+            x.update(age=2)
+    assert User.get("x@x").age == 1
+    with pytest.raises(odm.ConditionFailed):
+        with treg.transaction():
+            c = User.create(email="c@x", age=1)
+            c.update(User.age == 2, name="no")
+    assert User.get_or_none("c@x") is None
+    with pytest.raises(odm.DuplicateKey):
+        with treg.transaction():
+            User.create(email="d@x")
+            User.create(email="d@x")
+    assert User.get_or_none("d@x") is None
+    with treg.transaction():
+        c = User.create(email="c@x", age=1)
+        c.update(User.age == 1, age=odm.inc(1))
+        if features(treg).transaction_survives_errors:  # a refusal caught in the block undoes that call alone
+            with pytest.raises(odm.ConditionFailed):
+                c.update(User.age == 1, age=99)
+            c.update(tags=odm.append("kept"))
+    got = User.get("c@x")
+    assert got.age == 2 and (got.tags == ["kept"] or not features(treg).transaction_survives_errors)
+
+
+def test_two_updates_of_a_stored_item(treg: odm.Registry) -> None:
+    """Where the block's writes wait for its end, two updates of an item it did not create are refused by name."""
+    u = Tally.create(k="uu", n=1)
+    if features(treg).reads_see_own_writes_in_transaction:
+        with treg.transaction():
+            u.update(n=odm.inc(1))
+            u.update(tags=odm.append("z"))
+        assert (Tally.get("uu").n, Tally.get("uu").tags, Tally.get("uu").version) == (2, ["z"], 3)
+        return
+    with pytest.raises(odm.QueryError) as caught:
+        with treg.transaction():
+            u.update(n=odm.inc(1))
+            u.update(tags=odm.append("z"))
+    message = str(caught.value)
+    assert "#2 (update)" in message and "#1 (update)" in message and "one update() call" in message
+    assert "'uu'" in message
+    assert (Tally.get("uu").n, Tally.get("uu").version) == (1, 1)
+    with treg.transaction():  # what the message advises
+        Tally.get("uu").update(n=odm.inc(1), tags=odm.append("z"))
+    assert (Tally.get("uu").n, Tally.get("uu").tags, Tally.get("uu").version) == (2, ["z"], 2)
+
+
+def test_folded_writes_move_unique_values(treg: odm.Registry) -> None:
+    with treg.transaction():
+        n = Note.create(title="t", slug="s1")
+        n.update(slug="s2")
+        m = Note.create(title="m", slug="s3")
+        m.delete()
+    assert [x.slug for x in Note.query()] == ["s2"]
+    Note.create(title="other", slug="s1")  # s1 was given back, s3 never kept
+    Note.create(title="again", slug="s3")
+    with pytest.raises(odm.DuplicateKey):
+        Note.create(title="x", slug="s2")
+    with pytest.raises(odm.DuplicateKey):  # the block's first value is held by another item: nothing is written
+        with treg.transaction():
+            k = Note.create(title="k", slug="s1")
+            k.update(slug="s4")
+    assert sorted(x.slug for x in Note.query()) == ["s1", "s2", "s3"]
+
+
+def test_concurrent_appends_in_blocks_lose_nothing(treg: odm.Registry) -> None:
+    """6 threads, each a block appending to one list: every block either lands whole or fails with an ODMError."""
+    User.create(email="list@x", tags=[])
+    Tally.create(k="shared", tags=[])
+    workers = 6
+    for model, key in ((User, "list@x"), (Tally, "shared")):  # plain, then versioned
+        barrier = threading.Barrier(workers)
+        results: dict[int, BaseException | None] = {}
+
+        def work(i: int, model: Any = model, key: str = key, barrier: threading.Barrier = barrier,
+                 results: dict[int, BaseException | None] = results) -> None:
+            barrier.wait()
+            try:
+                with treg.transaction():
+                    model.get(key).update(tags=odm.append(f"w{i}", "it's $x.y"))
+                    Note.create(title=f"{key}-{i}")
+                results[i] = None
+            except odm.ODMError as exc:
+                results[i] = exc
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(workers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        won = sorted(i for i, e in results.items() if e is None)
+        assert len(results) == workers and won
+        tags = model.get(key).tags
+        assert sorted(t for t in tags if t.startswith("w")) == sorted(f"w{i}" for i in won)
+        assert tags.count("it's $x.y") == len(won)
+        assert sorted(n.title for n in Note.query() if n.title.startswith(key)) == sorted(f"{key}-{i}" for i in won)
+        for error in results.values():  # a version moved, DynamoDB's conflicts outlasted the retries, or
+            # MongoDB's WriteConflict (a QueryError saying so): never a silent overwrite
+            assert error is None or isinstance(error, (odm.ConditionFailed, odm.BackendUnavailable)) \
+                or (isinstance(error, odm.QueryError) and "conflict" in str(error).lower())
+        if model is Tally:
+            assert Tally.get(key).version == 1 + len(won)
+
+
+def test_async_block_folds_and_runs_actions(treg: odm.Registry) -> None:
+    async def main() -> None:
+        await Tally.acreate(k="pre", tags=["p"])
+        async with treg.atransaction():
+            t = await Tally.acreate(k="as", n=1)
+            await t.aupdate(n=odm.inc(1), tags=odm.append("a"))
+            pre = await Tally.aget("pre")
+            await pre.aupdate(tags=odm.append("q"), labels=odm.add("l"))
+        got = await Tally.aget("as")
+        assert (got.n, got.tags, got.version) == (2, ["a"], 2) and shown(got) == shown(t)
+        assert shown(await Tally.aget("pre")) == shown(pre) and pre.tags == ["p", "q"]
+
+    run_async(treg, main)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Context as DecimalContext
+from decimal import Decimal
 from typing import Any
 
 from ...expressions.nodes import Path
@@ -24,6 +26,8 @@ from .guards import av_at
 from .planner.compiler import ATOM, Context, Term
 
 EMPTY_LIST: dict[str, Any] = {"L": []}
+#: Wide enough that adding two DynamoDB numbers (38 digits) never rounds.
+WIDE = DecimalContext(prec=80)
 
 
 def needs_read(action: UpdateAction) -> bool:
@@ -81,21 +85,62 @@ def _from_read(ctx: Context, out: Clauses, name: str, action: UpdateAction, old:
     update still runs, so its conditions are judged and the item is returned as usual.
     """
     out.guards.append((f"attribute_not_exists({name})", ATOM) if old is None else (f"{name} = {ctx.value(old)}", ATOM))
-    values = [_plain(to_av(v)) for v in action.value]
-    new: dict[str, Any] | None = old
-    if action.op == "remove":
-        if old is not None and "L" in old:
-            new = {"L": [e for e in old["L"] if _plain(e) not in values]}
-    else:
-        present = set() if old is None or "L" in old else set(_plain(old))
-        if action.op == "add":
-            new = _stored(present | set(values))
-        elif old is not None and present & set(values):  # discard; a missing set stays missing
-            new = _stored(present - set(values))
+    new = _computed(action, old)
     if new is None:
         out.removes.append(name)
     else:
         out.sets.append(f"{name} = {ctx.value(new)}")
+
+
+def _computed(action: UpdateAction, old: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The value ``action`` leaves at its path when ``old`` is there (AttributeValues; None: no attribute)."""
+    op = action.op
+    if op == "set":
+        return None if action.value is None else _stored(action.value)
+    if op == "unset":
+        return None
+    if op == "inc":
+        before = Decimal(old["N"]) if old is not None and "N" in old else Decimal(0)
+        return {"N": str(WIDE.add(before, Decimal(to_av(action.value)["N"])))}
+    if op == "append":
+        return {"L": [*(old or {}).get("L", []), *to_av(list(action.value))["L"]]}
+    values = [_plain(to_av(v)) for v in action.value]
+    if op == "remove":
+        if old is not None and "L" in old:
+            return {"L": [e for e in old["L"] if _plain(e) not in values]}
+        return old
+    present = set() if old is None or "L" in old else set(_plain(old))
+    if op == "add":
+        return _stored(present | set(values))
+    if old is not None and present & set(values):  # discard; a missing set stays missing
+        return _stored(present - set(values))
+    return old
+
+
+def applied(item: Mapping[str, Any], actions: Sequence[UpdateAction]) -> dict[str, Any]:
+    """The item ``actions`` make of ``item`` (AttributeValues), computed as DynamoDB applies them.
+
+    Used where the result is needed before the server writes it (a transaction block). A path
+    through a missing or non-map parent is left alone: the update's parent guard refuses it.
+    """
+    out = dict(item)
+    for action in actions:
+        *parents, last = action.path
+        maps: list[dict[str, Any]] = [out]
+        for part in parents:
+            inner = maps[-1].get(part)
+            if not isinstance(inner, dict) or "M" not in inner:
+                break
+            maps.append(dict(inner["M"]))
+        else:
+            new = _computed(action, maps[-1].get(last))
+            if new is None:
+                maps[-1].pop(last, None)
+            else:
+                maps[-1][last] = new
+            for depth in range(len(parents) - 1, -1, -1):  # the copied maps back into their parents
+                maps[depth][parents[depth]] = {"M": maps[depth + 1]}
+    return out
 
 
 def stale(actions: Sequence[UpdateAction], read: set[int], current: Mapping[str, Any] | None,
@@ -112,4 +157,4 @@ def stale(actions: Sequence[UpdateAction], read: set[int], current: Mapping[str,
     return moved
 
 
-__all__ = ["Clauses", "clauses", "needs_read", "stale"]
+__all__ = ["Clauses", "applied", "clauses", "needs_read", "stale"]

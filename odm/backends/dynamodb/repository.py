@@ -27,7 +27,7 @@ from ...schema import TableSpec
 from ...updates import UpdateAction
 from ..base import Action, QuerySpec, Repository, chunks, dig
 from ..codec import parse_iso_utc
-from .actions import Clauses, clauses, needs_read, stale
+from .actions import Clauses, applied, clauses, needs_read, stale
 from .codec import DynamoCodec, epoch_of, item_from_av, item_size, item_to_av, owner_name, to_av
 from .guards import GUARD, Guards, av_at
 from .planner.compiler import (
@@ -50,7 +50,7 @@ from .planner.compiler import (
 from .planner.evaluate import Evaluator
 from .retry import Sleep, may_have_landed
 from .sync import TableSync
-from .transact import ATTEMPTS, Outcome, Refusal, Unit, Write, run_many, run_one
+from .transact import ATTEMPTS, Outcome, Refusal, Unit, Write, fold, run_many, run_one
 
 if TYPE_CHECKING:
     from .backend import DynamoBackend
@@ -190,6 +190,8 @@ class DynamoRepository(Repository):
     def insert_op(self, doc: dict[str, Any]) -> Op[None]:
         item = self._item(doc)
         key = self.spec.key_of(doc)
+        if self.backend.defers_writes() and fold(self, key, "create", None, lambda cur: item):
+            return  # the block wrote this item before: one action (transact.fold)
         refusal = yield from run_one(self.backend, self._insert_unit(key, item))
         if refusal is not None:
             raise self._duplicate(refusal) from refusal.cause
@@ -266,6 +268,8 @@ class DynamoRepository(Repository):
 
     def put_op(self, doc: dict[str, Any], condition: Node | None = None) -> Op[None]:
         item = self._item(doc)
+        if self.backend.defers_writes() and fold(self, self.spec.key_of(doc), "save", condition, lambda cur: item):
+            return
         if self.guards:
             yield from self._guarded_put(self.spec.key_of(doc), item, condition)
             return
@@ -320,10 +324,9 @@ class DynamoRepository(Repository):
             self._check_index_keys(sets)
         changed = {*sets, *incs, *unsets, *(a.path[0] for a in actions)}
         # In a transaction block the update is sent at its end: the item is computed here from a read.
-        if actions and self.backend.defers_writes():
-            raise QueryError(f"Update actions ({', '.join(a.dotted for a in actions)}) inside a DynamoDB transaction "
-                             "block are not supported yet (the item they make cannot be computed before the block "
-                             "is sent); set plain values, or run the update outside the block. Nothing was written.")
+        if self.backend.defers_writes() and (done := fold(self, key, "update", condition,
+                                                          lambda cur: _updated(cur or {}, sets, incs, unsets, actions))):
+            return done.result  # type: ignore[no-any-return]
         if (self.guards and changed & (self.guards.names | ({self.ttl} if self.ttl else set()))) \
                 or self.backend.defers_writes():
             return (yield from self._guarded_update(key, sets, incs, unsets, condition, actions))
@@ -372,7 +375,8 @@ class DynamoRepository(Repository):
         guarded = [a.dotted for a in actions if a.path[0] in self.guards.names]
         if guarded:
             raise QueryError(f"'{guarded[0]}' in '{self.spec.name}' is part of a unique index; on DynamoDB set it "
-                             "with a plain value instead of an update action.")
+                             "with a plain value instead of an update action (its unique-value guard item is "
+                             "written with the new value, which an action leaves to the server to compute).")
         gone = False
 
         def build(cur: dict[str, Any] | None, skip: set[str]) -> tuple[Write | None, dict[str, Any] | None]:
@@ -390,14 +394,14 @@ class DynamoRepository(Repository):
             if condition is not None:
                 terms.append(self._condition(ctx, condition))
             write = self._item_write("Update", key, terms, ctx=ctx, UpdateExpression=expression)
-            return write, _updated(cur, sets, incs, unsets)
+            return write, _updated(cur, sets, incs, unsets, actions)
 
         before = yield from self._guarded(key, build, "update")
         if gone:
             return None
         # TransactWriteItems returns no attributes: read the result back (not yet written in a transaction block)
         after = None if self.backend.defers_writes() else (yield from self._raw(key))
-        return self._doc(after if after is not None else _updated(before or {}, sets, incs, unsets))
+        return self._doc(after if after is not None else _updated(before or {}, sets, incs, unsets, actions))
 
     def _guarded_delete(self, key: tuple[Any, ...], condition: Node | None) -> Op[bool]:
         def build(cur: dict[str, Any] | None, skip: set[str]) -> tuple[Write | None, None]:
@@ -413,6 +417,8 @@ class DynamoRepository(Repository):
         return old is not None and self._live(self._doc(old))
 
     def delete_op(self, key: tuple[Any, ...], condition: Node | None = None) -> Op[bool]:
+        if self.backend.defers_writes() and (done := fold(self, key, "delete", condition, lambda cur: None)):
+            return bool(done.result)
         if self.guards:
             return (yield from self._guarded_delete(key, condition))
         kwargs: dict[str, Any] = {}
@@ -897,7 +903,8 @@ class Matches:
         return out
 
 
-def _updated(item: dict[str, Any], sets: dict[str, Any], incs: dict[str, Any], unsets: Sequence[str]) -> dict[str, Any]:
+def _updated(item: dict[str, Any], sets: dict[str, Any], incs: dict[str, Any], unsets: Sequence[str],
+             actions: Sequence[UpdateAction] = ()) -> dict[str, Any]:
     """The item an update makes of ``item`` (AttributeValues), computed as DynamoDB would."""
     out = dict(item)
     for name in unsets:
@@ -914,7 +921,7 @@ def _updated(item: dict[str, Any], sets: dict[str, Any], incs: dict[str, Any], u
         else:
             (tag, members), = av.items()
             out[name] = {tag: sorted(set(old.get(tag, [])) | set(members))}
-    return out
+    return applied(out, actions)
 
 
 def _utcnow() -> Any:

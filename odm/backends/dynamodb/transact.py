@@ -16,21 +16,24 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import botocore.exceptions as bexc
 
-from ...errors import BackendUnavailable, ConditionFailed, DuplicateKey, ODMError, QueryError
+from ...errors import BackendUnavailable, ConditionFailed, DuplicateKey, ODMError, QueryError, ValidationError
 from ...ops import Op
 from ...ops import arun as arun_op
 from ...ops import run as run_op
 from ...transaction import TransactionState, operation_name
+from .codec import item_size
 from .retry import Call, Sleep, may_have_landed
 
 if TYPE_CHECKING:
+    from ...expressions.nodes import Node
     from .backend import DynamoBackend
+    from .repository import DynamoRepository
 
 T = TypeVar("T")
 
@@ -255,6 +258,37 @@ class Pending:
     action: dict[str, Any]  # {"Put": {...}}
     table: str
     key: dict[str, Any]  # the written item's key, as AttributeValues
+    first: str = ""  # the kind of the item's first action in the block (Put, Update, Delete, ...)
+    folded: tuple[str, ...] = ()  # later operations folded into this action: "#3 update"
+
+    @property
+    def kind(self) -> str:
+        return next(iter(self.action))
+
+    @property
+    def exact(self) -> bool:
+        """Whether the block knows the item this action leaves (a Put's item, or none after a Delete)."""
+        return self.kind in ("Put", "Delete")
+
+    @property
+    def state(self) -> dict[str, Any] | None:
+        return self.action["Put"]["Item"] if self.kind == "Put" else None
+
+    def shown(self) -> str:
+        """``#2 (create)``, with the operations folded into it."""
+        return f"#{self.index} ({self.operation}{''.join(f', then {f}' for f in self.folded)})"
+
+
+#: What a folded action keeps of the item's first action: its condition.
+CONDITION_KEYS = ("ConditionExpression", "ExpressionAttributeNames", "ExpressionAttributeValues",
+                  "ReturnValuesOnConditionCheckFailure")
+
+
+@dataclass
+class Folded:
+    """What a write folded into the block's earlier write of the same item returns to its repository."""
+
+    result: Any = None
 
 
 def _size(value: Any) -> int:
@@ -268,6 +302,68 @@ def _size(value: Any) -> int:
     if isinstance(value, (list, tuple)):
         return sum(_size(v) for v in value)
     return 8
+
+
+def fold(repo: DynamoRepository, key: tuple[Any, ...], what: str, condition: Node | None,
+         make: Callable[[dict[str, Any] | None], dict[str, Any] | None]) -> Folded | None:
+    """A write of an item the open block has already written, folded into that write; None otherwise.
+
+    ``what`` is create, save, update or delete; ``make(live)`` the item the write leaves (None:
+    deleted) from the item the block left (None: none). When the block's earlier write left a
+    known item (a Put, or a Delete), this write is judged here against it, as SQL judges it
+    inside its transaction: existence, ``condition`` (the caller's, the version check, range and
+    type guards): a failure raises now (DuplicateKey, ConditionFailed, or the update finds no
+    item). Then the two become one action, the later item with the earlier condition, plus the
+    unique-value guard writes between the two items. After an Update (whose result only the
+    server knows) it is a QueryError naming both operations.
+    """
+    from ...transaction import open_state
+
+    state = open_state(repo.backend)
+    if not isinstance(state, DynamoTransaction):
+        return None
+    key_av = repo.key_av(key)
+    earlier = state.view(repo.table, key_av)
+    if earlier is None:
+        return None  # the block's first write of this item: collected as it is
+    index, operation = state.current
+    label = f"{repo.key_label(key)} in '{repo.spec.name}'"
+    if not earlier.exact:
+        raise state._unfoldable(earlier, index, operation, label)
+    cur = earlier.state
+    live = cur if cur is not None and repo._live(repo._doc(cur)) else None
+    if what == "create" and live is not None:
+        raise DuplicateKey(f"An item with key {repo.key_label(key)} already exists in '{repo.spec.name}': operation "
+                           f"{earlier.shown()} of this transaction writes it. Nothing was written.")
+    if what == "update" and live is None:
+        return Folded(None)  # as an update of a missing item: NotFound
+    if condition is not None:
+        try:
+            holds = repo.evaluator.matches(condition, repo._doc(live) if live is not None else {})
+        except TypeError as exc:
+            raise QueryError(f"Operation #{index} ({operation}) of {label} has a condition that cannot be judged "
+                             f"against the item operation {earlier.shown()} of this DynamoDB transaction writes "
+                             f"({exc}); write the item once in the block. Nothing was written.") from None
+        if not holds:
+            raise repo.condition_failed(key, what)
+    if what == "delete" and live is None:
+        return Folded(False)  # deleting what the block already deleted: nothing more to write
+    new = make(live)
+    if new is not None:
+        size, limit = item_size(new), repo.max_item_bytes
+        if limit is not None and size > limit:
+            raise ValidationError({"_schema": [
+                f"The item {repo.key_label(key)} would be {size} bytes; DynamoDB refuses items over {limit // 1024} KB "
+                f"({limit} bytes), so nothing was written."]}, repo.model_name)
+    writes = [Write("Put", {"TableName": repo.table, "Item": new}) if new is not None
+              else Write("Delete", {"TableName": repo.table, "Key": key_av})]
+    if repo.guards:
+        writes += repo.guards.swap(key, cur, new)
+    for write in writes:
+        state._add(index, operation, write.op, write.request, fold=True)
+    if what == "update":
+        return Folded(repo._doc(new) if new is not None else None)
+    return Folded(what == "delete" or None)
 
 
 class DynamoTransaction(TransactionState):
@@ -289,6 +385,9 @@ class DynamoTransaction(TransactionState):
         self.count = 0
         self.size = 0
         self.items: dict[tuple[str, str], Pending] = {}
+        #: Actions replaced by a fold (position, the action before), to restore when the operation fails.
+        self.journal: list[tuple[int, Pending]] = []
+        self.current = (0, "operation")  # the operation being collected: index and name
 
     # -- collecting ------------------------------------------------------------------------------
     def _names(self, table: str) -> tuple[str, ...]:
@@ -301,12 +400,25 @@ class DynamoTransaction(TransactionState):
                 return tuple(n for n in (repo.hash_name, repo.range_name) if n)  # type: ignore[attr-defined]
         return ()
 
-    def _add(self, index: int, operation: str, kind: str, body: dict[str, Any]) -> None:
+    @staticmethod
+    def _ident(table: str, key: dict[str, Any]) -> tuple[str, str]:
+        return table, json.dumps(key, sort_keys=True, default=str)
+
+    def view(self, table: str, key: dict[str, Any]) -> Pending | None:
+        """The block's pending action on the item with ``key`` (AttributeValues) in ``table``, if any."""
+        return self.items.get(self._ident(table, key))
+
+    def _add(self, index: int, operation: str, kind: str, body: dict[str, Any], fold: bool = False) -> None:
         body = {k: v for k, v in body.items() if k in ACTION_KEYS}
         table = body.get("TableName", "?")
         source = body.get("Item") if kind == "Put" else body.get("Key")
         key = {n: source[n] for n in self._names(table) if source and n in source}
-        pending = Pending(index, operation, {kind: body}, table, key)
+        pending = Pending(index, operation, {kind: body}, table, key, kind)
+        ident = self._ident(table, key)
+        earlier = self.items.get(ident)
+        if earlier is not None and fold:
+            self._fold_into(earlier, pending)
+            return
         limit = self.dynamo.features.max_transaction_items
         if limit is not None and len(self.pending) >= limit:
             raise QueryError(f"A DynamoDB transaction holds at most {limit} write actions (TransactWriteItems' "
@@ -318,12 +430,11 @@ class DynamoTransaction(TransactionState):
             raise QueryError(f"A DynamoDB transaction holds at most 4 MB (TransactWriteItems' limit): operation "
                              f"#{index} ({operation}) would bring it to about {self.size + size} bytes. Nothing was "
                              "written; split the block.")
-        ident = (table, json.dumps(key, sort_keys=True, default=str))
-        earlier = self.items.get(ident)
-        if earlier is not None:
+        if earlier is not None:  # a write the repository did not fold (insert_many, Query.delete(), ...)
             raise QueryError(f"A DynamoDB transaction writes each item at most once (TransactWriteItems' limit): "
                              f"operation #{index} ({operation}) writes {self._label(pending)} again, which operation "
-                             f"#{earlier.index} ({earlier.operation}) already writes. Nothing was written.")
+                             f"{earlier.shown()} already writes, and a {operation} is not folded into an earlier "
+                             "write (docs/transactions.md, \"Writing an item twice\"). Nothing was written.")
         self.items[ident] = pending
         self.size += size
         self.pending.append(pending)
@@ -349,16 +460,50 @@ class DynamoTransaction(TransactionState):
             return {"UnprocessedItems": {}}
         return None
 
-    def _carrier(self, op: Any) -> tuple[int, str, int]:
-        self.count += 1
-        return self.count, operation_name(op), len(self.pending)
+    def _fold_into(self, earlier: Pending, later: Pending) -> None:
+        """``later`` (a Put or Delete judged against ``earlier``'s item) and ``earlier`` as one action.
 
-    def _forget(self, mark: int) -> None:
-        """A failed operation's actions are dropped: it wrote nothing, and the block may go on."""
-        for pending in self.pending[mark:]:
-            self.items.pop((pending.table, json.dumps(pending.key, sort_keys=True, default=str)), None)
+        The result is ``later``'s write with ``earlier``'s condition, which DynamoDB judges against
+        the item as stored before the block; ``later``'s own condition was judged against the item
+        ``earlier`` leaves (see :func:`fold`).
+        """
+        if not earlier.exact:
+            raise self._unfoldable(earlier, later.index, later.operation, self._label(later))
+        (kind, body), = later.action.items()
+        body = {k: v for k, v in body.items() if k not in CONDITION_KEYS}
+        body.update({k: v for k, v in earlier.action[earlier.kind].items() if k in CONDITION_KEYS})
+        merged = Pending(earlier.index, earlier.operation, {kind: body}, earlier.table, earlier.key, earlier.first,
+                         (*earlier.folded, f"#{later.index} {later.operation}"))
+        position = self.pending.index(earlier)
+        self.journal.append((position, earlier))
+        self.pending[position] = merged
+        self.items[self._ident(earlier.table, earlier.key)] = merged
+        self.size += _size(body) - _size(earlier.action[earlier.kind])
+
+    def _unfoldable(self, earlier: Pending, index: int, operation: str, label: str) -> QueryError:
+        return QueryError(
+            f"Operation #{index} ({operation}) writes {label} after operation {earlier.shown()} "
+            f"{'updated' if earlier.kind == 'Update' else 'checked'} it in this DynamoDB transaction. TransactWriteItems "
+            "writes an item once, and an update's result is known only when DynamoDB applies it (increments and "
+            "appends add to what is stored then), so the two cannot be folded into one action: give both changes "
+            "to one update() call, or save() the instance once. This operation was not collected; nothing was written.")
+
+    def _carrier(self, op: Any) -> tuple[int, str, tuple[int, int]]:
+        self.count += 1
+        return self.count, operation_name(op), (len(self.pending), len(self.journal))
+
+    def _forget(self, mark: tuple[int, int]) -> None:
+        """A failed operation's actions are dropped (its folds undone): it wrote nothing, and the block may go on."""
+        count, folds = mark
+        for pending in self.pending[count:]:
+            self.items.pop(self._ident(pending.table, pending.key), None)
             self.size -= _size(next(iter(pending.action.values())))
-        del self.pending[mark:]
+        del self.pending[count:]
+        while len(self.journal) > folds:
+            position, before = self.journal.pop()
+            self.size += _size(before.action[before.kind]) - _size(self.pending[position].action[self.pending[position].kind])
+            self.pending[position] = before
+            self.items[self._ident(before.table, before.key)] = before
 
     def run(self, op: Op[T]) -> T:
         index, operation, mark = self._carrier(op)
@@ -371,11 +516,14 @@ class DynamoTransaction(TransactionState):
                     return answer
             return send(request)
 
+        outer, self.current = self.current, (index, operation)
         try:
             return run_op(op, carry)
         except BaseException:
             self._forget(mark)
             raise
+        finally:
+            self.current = outer
 
     async def arun(self, op: Op[T]) -> T:
         index, operation, mark = self._carrier(op)
@@ -388,11 +536,14 @@ class DynamoTransaction(TransactionState):
                     return answer
             return await asend(request)
 
+        outer, self.current = self.current, (index, operation)
         try:
             return await arun_op(op, carry)
         except BaseException:
             self._forget(mark)
             raise
+        finally:
+            self.current = outer
 
     # -- ending ----------------------------------------------------------------------------------
     def _label(self, pending: Pending) -> str:
@@ -410,9 +561,10 @@ class DynamoTransaction(TransactionState):
     def _refused(self, pending: Pending, cause: BaseException) -> ConditionFailed | DuplicateKey:
         from .guards import SUFFIX
 
-        kind = next(iter(pending.action))
-        what = (f"Transaction operation #{pending.index} ({pending.operation} of {self._label(pending)}) failed its "
-                "condition")
+        kind = pending.first  # a folded action carries the condition of the item's first write
+        folded = "".join(f", then {f}" for f in pending.folded)
+        what = (f"Transaction operation #{pending.index} ({pending.operation} of {self._label(pending)}{folded}) failed "
+                "its condition")
         if pending.table.endswith(SUFFIX) and kind == "Put":
             error: ConditionFailed | DuplicateKey = DuplicateKey(
                 f"{what}: the unique value is already held by another item. The transaction was cancelled; "
@@ -437,7 +589,7 @@ class DynamoTransaction(TransactionState):
 
     def commit_op(self) -> Op[None]:
         pending, self.pending = self.pending, []
-        self.items = {}
+        self.items, self.journal = {}, []
         if not pending:
             return
         try:
@@ -460,7 +612,7 @@ class DynamoTransaction(TransactionState):
         await self.dynamo.arun(self.commit_op())
 
     def rollback(self) -> None:
-        self.pending, self.items = [], {}
+        self.pending, self.items, self.journal = [], {}, []
 
     async def arollback(self) -> None:
         self.rollback()
