@@ -631,6 +631,15 @@ def test_folded_writes_move_unique_values(treg: odm.Registry) -> None:
             k = Note.create(title="k", slug="s1")
             k.update(slug="s4")
     assert sorted(x.slug for x in Note.query()) == ["s1", "s2", "s3"]
+    for second in ("create", "update"):  # two items of the block cannot take one value
+        with pytest.raises(odm.DuplicateKey):
+            with treg.transaction():
+                Note.create(title="a", slug="s5")
+                if second == "create":
+                    Note.create(title="b", slug="s5")
+                else:
+                    Note.create(title="b", slug="s6").update(slug="s5")
+        assert sorted(x.slug for x in Note.query()) == ["s1", "s2", "s3"]
 
 
 def test_concurrent_appends_in_blocks_lose_nothing(treg: odm.Registry) -> None:

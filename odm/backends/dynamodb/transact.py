@@ -358,7 +358,7 @@ def fold(repo: DynamoRepository, key: tuple[Any, ...], what: str, condition: Nod
     writes = [Write("Put", {"TableName": repo.table, "Item": new}) if new is not None
               else Write("Delete", {"TableName": repo.table, "Key": key_av})]
     if repo.guards:
-        writes += repo.guards.swap(key, cur, new)
+        writes += [w for w in repo.guards.swap(key, cur, new) if state.claimable(w, repo.guards.owner(key))]
     for write in writes:
         state._add(index, operation, write.op, write.request, fold=True)
     if what == "update":
@@ -408,6 +408,24 @@ class DynamoTransaction(TransactionState):
         """The block's pending action on the item with ``key`` (AttributeValues) in ``table``, if any."""
         return self.items.get(self._ident(table, key))
 
+    def claimable(self, write: Write, owner: str) -> bool:
+        """Whether a guard write of ``owner`` goes on; DuplicateKey when the block gave its value to another item.
+
+        A release of a guard another item claimed in the block is dropped (it is not ours to give back).
+        """
+        from .guards import GUARD, OWNER
+
+        body = write.request
+        key = {GUARD: (body.get("Item") or body.get("Key") or {}).get(GUARD)}
+        earlier = self.view(body["TableName"], key)
+        if earlier is None or (earlier.state or {}).get(OWNER, {"S": owner}) == {"S": owner}:
+            return True
+        if write.op == "Put":
+            index, operation = self.current
+            raise DuplicateKey(f"Operation #{index} ({operation}) needs {self._label(earlier)}, which operation "
+                               f"{earlier.shown()} of this transaction gives to another item. Nothing was written.")
+        return False
+
     def _add(self, index: int, operation: str, kind: str, body: dict[str, Any], fold: bool = False) -> None:
         body = {k: v for k, v in body.items() if k in ACTION_KEYS}
         table = body.get("TableName", "?")
@@ -430,6 +448,12 @@ class DynamoTransaction(TransactionState):
             raise QueryError(f"A DynamoDB transaction holds at most 4 MB (TransactWriteItems' limit): operation "
                              f"#{index} ({operation}) would bring it to about {self.size + size} bytes. Nothing was "
                              "written; split the block.")
+        if earlier is not None and kind == "Put" and earlier.kind == "Put" and table.endswith(".unique"):
+            from .guards import OWNER
+
+            if earlier.action["Put"]["Item"].get(OWNER) != body["Item"].get(OWNER):
+                raise DuplicateKey(f"Operation #{index} ({operation}) needs {self._label(pending)}, which operation "
+                                   f"{earlier.shown()} of this transaction gives to another item. Nothing was written.")
         if earlier is not None:  # a write the repository did not fold (insert_many, Query.delete(), ...)
             raise QueryError(f"A DynamoDB transaction writes each item at most once (TransactWriteItems' limit): "
                              f"operation #{index} ({operation}) writes {self._label(pending)} again, which operation "
