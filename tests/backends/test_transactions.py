@@ -15,7 +15,7 @@ import pytest
 import odm
 from odm import EmbeddedModel, Model, fields
 
-from .models import Account, Event, Note, User
+from .models import Account, Event, Note, Session, User
 
 
 class Spot(EmbeddedModel):
@@ -477,7 +477,7 @@ HOSTILE = ["it's", 'say "hi"', "$where", "a.b.c", '{"json": 1}', "'); DROP TABLE
 
 @pytest.fixture
 def treg(make_registry: Any) -> odm.Registry:
-    reg = make_registry(Tally, User, Note)
+    reg = make_registry(Tally, User, Note, Session)
     require_transactions(reg)
     return reg
 
@@ -643,21 +643,28 @@ def test_folded_writes_move_unique_values(treg: odm.Registry) -> None:
 
 
 def test_concurrent_appends_in_blocks_lose_nothing(treg: odm.Registry) -> None:
-    """6 threads, each a block appending to one list: every block either lands whole or fails with an ODMError."""
+    """6 threads, each a block adding to one list or set: every block lands whole or fails with an ODMError.
+
+    A list appended to (plain, then versioned), then a set added to (computed from a read where
+    the backend cannot add natively): never a silent overwrite of another block's value.
+    """
     User.create(email="list@x", tags=[])
     Tally.create(k="shared", tags=[])
+    shared = Note.create(title="shared", labels=set())
     workers = 6
-    for model, key in ((User, "list@x"), (Tally, "shared")):  # plain, then versioned
+    cases: list[tuple[Any, str, str, Any]] = [(User, "list@x", "tags", odm.append), (Tally, "shared", "tags", odm.append),
+                                              (Note, shared.id, "labels", odm.add)]
+    for model, key, name, action in cases:
         barrier = threading.Barrier(workers)
         results: dict[int, BaseException | None] = {}
 
-        def work(i: int, model: Any = model, key: str = key, barrier: threading.Barrier = barrier,
-                 results: dict[int, BaseException | None] = results) -> None:
+        def work(i: int, model: Any = model, key: str = key, name: str = name, action: Any = action,
+                 barrier: threading.Barrier = barrier, results: dict[int, BaseException | None] = results) -> None:
             barrier.wait()
             try:
                 with treg.transaction():
-                    model.get(key).update(tags=odm.append(f"w{i}", "it's $x.y"))
-                    Note.create(title=f"{key}-{i}")
+                    model.get(key).update(**{name: action(f"w{i}", "it's $x.y")})
+                    Note.create(title=f"log-{name}-{model.__name__}-{i}")
                 results[i] = None
             except odm.ODMError as exc:
                 results[i] = exc
@@ -669,12 +676,13 @@ def test_concurrent_appends_in_blocks_lose_nothing(treg: odm.Registry) -> None:
             t.join(120)
         won = sorted(i for i, e in results.items() if e is None)
         assert len(results) == workers and won
-        tags = model.get(key).tags
-        assert sorted(t for t in tags if t.startswith("w")) == sorted(f"w{i}" for i in won)
-        assert tags.count("it's $x.y") == len(won)
-        assert sorted(n.title for n in Note.query() if n.title.startswith(key)) == sorted(f"{key}-{i}" for i in won)
-        for error in results.values():  # a version moved, DynamoDB's conflicts outlasted the retries, or
-            # MongoDB's WriteConflict (a QueryError saying so): never a silent overwrite
+        values = list(getattr(model.get(key), name))
+        assert sorted(v for v in values if v.startswith("w")) == sorted(f"w{i}" for i in won)
+        assert values.count("it's $x.y") == (len(won) if isinstance(values, list) and name == "tags" else 1)
+        logged = sorted(n.title for n in Note.query() if n.title.startswith(f"log-{name}-{model.__name__}-"))
+        assert logged == sorted(f"log-{name}-{model.__name__}-{i}" for i in won)  # a failed block wrote nothing
+        for error in results.values():  # a version or value moved, DynamoDB's conflicts outlasted the retries,
+            # or MongoDB's WriteConflict (a QueryError saying so)
             assert error is None or isinstance(error, (odm.ConditionFailed, odm.BackendUnavailable)) \
                 or (isinstance(error, odm.QueryError) and "conflict" in str(error).lower())
         if model is Tally:
@@ -694,3 +702,35 @@ def test_async_block_folds_and_runs_actions(treg: odm.Registry) -> None:
         assert shown(await Tally.aget("pre")) == shown(pre) and pre.tags == ["p", "q"]
 
     run_async(treg, main)
+
+
+def test_bad_input_in_a_block_changes_nothing(treg: odm.Registry) -> None:
+    """A refused call (bad value, overlapping paths) collects nothing; where the block survives errors it goes on."""
+    survives = features(treg).transaction_survives_errors
+    try:
+        with treg.transaction():
+            t = Tally.create(k="v", tags=["ok"])
+            with pytest.raises(odm.ValidationError):
+                t.update(tags=odm.append("fine", "nul\x00here"), n=odm.inc(1))
+            with pytest.raises(odm.QueryError, match="overlap"):
+                t.update(Tally.spot.city.set("x"), spot=Spot(city="y"))
+            if survives:
+                t.update(tags=odm.append("after"))
+    except odm.QueryError as exc:
+        assert not survives and "aborted" in str(exc)
+        assert Tally.get_or_none("v") is None
+        return
+    got = Tally.get("v")
+    assert (got.tags, got.n, got.version) == (["ok", "after"] if survives else ["ok"], None, 2 if survives else 1)
+    same_as_stored(t)
+
+
+def test_expiring_items_fold_too(treg: odm.Registry) -> None:
+    with treg.transaction():
+        s = Session.create(token="t1", user="a")
+        s.update(user="b")
+        gone = Session.create(token="t2", user="x")
+        gone.delete()
+    got = Session.get("t1")
+    assert got.user == "b" and got.expires_at == s.expires_at is not None
+    assert Session.get_or_none("t2") is None
