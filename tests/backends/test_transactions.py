@@ -582,6 +582,17 @@ def test_a_later_write_is_judged_against_the_blocks_item(treg: odm.Registry) -> 
             User.create(email="d@x")
             User.create(email="d@x")
     assert User.get_or_none("d@x") is None
+    # The refusal is explained from the item the block made, as outside a block from the stored one.
+    with pytest.raises(odm.ValidationError, match="out of range"):
+        with treg.transaction():
+            User.create(email="big@x", age=2**63 - 2).update(age=odm.inc(5))
+    with pytest.raises(odm.ConcurrentModification, match="version 1 was expected, the stored version is 2"):
+        with treg.transaction():
+            t = Tally.create(k="st", n=1)
+            stale = Tally(**t.to_dict())
+            t.update(n=2)
+            stale.update(n=3)
+    assert User.get_or_none("big@x") is None and Tally.get_or_none("st") is None
     with treg.transaction():
         c = User.create(email="c@x", age=1)
         c.update(User.age == 1, age=odm.inc(1))

@@ -345,6 +345,9 @@ def fold(repo: DynamoRepository, key: tuple[Any, ...], what: str, condition: Nod
                              f"against the item operation {earlier.shown()} of this DynamoDB transaction writes "
                              f"({exc}); write the item once in the block. Nothing was written.") from None
         if not holds:
+            # The caller explains the refusal from a read of the item (a version, a range): it is
+            # answered, within this operation only, with the item the condition was judged against.
+            state.judged[state._ident(repo.table, key_av)] = live
             raise repo.condition_failed(key, what)
     if what == "delete" and live is None:
         return Folded(False)  # deleting what the block already deleted: nothing more to write
@@ -388,6 +391,8 @@ class DynamoTransaction(TransactionState):
         #: Actions replaced by a fold (position, the action before), to restore when the operation fails.
         self.journal: list[tuple[int, Pending]] = []
         self.current = (0, "operation")  # the operation being collected: index and name
+        #: Items a fold judged a refused condition against, for the refused operation's own re-read.
+        self.judged: dict[tuple[str, str], dict[str, Any] | None] = {}
 
     # -- collecting ------------------------------------------------------------------------------
     def _names(self, table: str) -> tuple[str, ...]:
@@ -465,6 +470,11 @@ class DynamoTransaction(TransactionState):
 
     def _collect(self, request: Call, index: int, operation: str) -> Any:
         """The answer to a write request, collected instead of sent; None for a request to send."""
+        if request.op == "get_item" and self.judged and "ProjectionExpression" not in request.kwargs:
+            ident = self._ident(request.kwargs["TableName"], request.kwargs["Key"])
+            if ident in self.judged:
+                item = self.judged[ident]
+                return {} if item is None else {"Item": item}
         kind = ACTIONS.get(request.op)
         if kind is not None:
             self._add(index, operation, kind, request.kwargs)
@@ -548,6 +558,7 @@ class DynamoTransaction(TransactionState):
             raise
         finally:
             self.current = outer
+            self.judged.clear()
 
     async def arun(self, op: Op[T]) -> T:
         index, operation, mark = self._carrier(op)
@@ -568,6 +579,7 @@ class DynamoTransaction(TransactionState):
             raise
         finally:
             self.current = outer
+            self.judged.clear()
 
     # -- ending ----------------------------------------------------------------------------------
     def _label(self, pending: Pending) -> str:
