@@ -736,6 +736,21 @@ def test_bad_input_in_a_block_changes_nothing(treg: odm.Registry) -> None:
     same_as_stored(t)
 
 
+def test_hostile_names_in_maps_in_a_block(treg: odm.Registry) -> None:
+    """Map keys with dots, quotes and placeholder look-alikes are data: stored as given, in a fold or not."""
+    extra = {"a.b": "it's", "q'\"": "$where", "#0": ":v", "x.y.z": {"it's.$": "a.b"}}
+    before = Note.create(title="pre", slug="pre")
+    with treg.transaction():
+        made = Note.create(title="made", slug="made")
+        made.update(extra=extra, labels=odm.add(*HOSTILE))
+        before.update(extra=extra)
+        with pytest.raises(odm.ValidationError):
+            made.update(extra={"nul\x00": 1})
+    for key in (made.id, before.id):
+        assert Note.get(key).extra == extra
+    assert Note.get(made.id).labels == set(HOSTILE)
+
+
 def test_expiring_items_fold_too(treg: odm.Registry) -> None:
     with treg.transaction():
         s = Session.create(token="t1", user="a")

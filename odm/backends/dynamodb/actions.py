@@ -9,6 +9,9 @@ path still holds the value read (an optimistic read-modify-write, retried by the
 - taking values out of a set (``DELETE`` would drop the attribute when the set empties, while
   every backend keeps an empty set, stored here as an empty list, as the codec writes it);
 - adding to a set stored as that empty list, or to a set inside a map (``ADD`` is top-level only).
+
+:func:`applied` computes the item the actions make locally, for a transaction block, whose
+update is written only at its end (docs/transactions.md).
 """
 
 from __future__ import annotations

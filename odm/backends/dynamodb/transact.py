@@ -377,8 +377,10 @@ class DynamoTransaction(TransactionState):
     their conditions, unique-value guards and version checks; reads are sent at once and see the
     stored items as they were before the block. The limits (100 actions, 4 MB, one action per
     item) are checked as actions are collected, so a block that cannot be sent fails at the
-    operation that overflows it, before any request. At the end, a cancelled transaction is
-    ConditionFailed (DuplicateKey for a create's key or a unique value) naming the operation.
+    operation that overflows it, before any request. A write of an item the block already wrote
+    is folded into that action by the repository (:func:`fold`; ``items`` is the block's view of
+    each item it writes). At the end, a cancelled transaction is ConditionFailed (DuplicateKey for
+    a create's key or a unique value) naming the operation and those folded into it.
     """
 
     def __init__(self, backend: DynamoBackend, is_async: bool) -> None:
@@ -408,6 +410,12 @@ class DynamoTransaction(TransactionState):
     @staticmethod
     def _ident(table: str, key: dict[str, Any]) -> tuple[str, str]:
         return table, json.dumps(key, sort_keys=True, default=str)
+
+    @staticmethod
+    def _is_guard(table: str) -> bool:
+        from .guards import SUFFIX
+
+        return table.endswith(SUFFIX)
 
     def view(self, table: str, key: dict[str, Any]) -> Pending | None:
         """The block's pending action on the item with ``key`` (AttributeValues) in ``table``, if any."""
@@ -453,7 +461,7 @@ class DynamoTransaction(TransactionState):
             raise QueryError(f"A DynamoDB transaction holds at most 4 MB (TransactWriteItems' limit): operation "
                              f"#{index} ({operation}) would bring it to about {self.size + size} bytes. Nothing was "
                              "written; split the block.")
-        if earlier is not None and kind == "Put" and earlier.kind == "Put" and table.endswith(".unique"):
+        if earlier is not None and kind == "Put" and earlier.kind == "Put" and self._is_guard(table):
             from .guards import OWNER
 
             if earlier.action["Put"]["Item"].get(OWNER) != body["Item"].get(OWNER):
