@@ -181,3 +181,20 @@ def test_a_failed_call_undoes_its_folds(dynamo: Callable[..., odm.Registry]) -> 
     with pytest.raises(odm.DuplicateKey):
         Note.create(title="other", slug="s1")
     Note.create(title="other", slug="s2")
+
+
+def test_a_unique_value_moved_in_a_block_is_checked_not_kept(dynamo: Callable[..., odm.Registry],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    reg = dynamo(Note)
+    sent = spy(reg, monkeypatch)
+    with reg.transaction():
+        note = Note.create(title="t", slug="s1")
+        note.update(slug="s2")
+    (item, *guards), = sent
+    assert item["Put"]["Item"]["slug"] == {"S": "s2"} and "attribute_not_exists(" in item["Put"]["ConditionExpression"]
+    kinds = sorted((next(iter(g)), next(iter(g.values()))["Key" if "Delete" in g else "Item"]["guard"]["S"])
+                   for g in guards)
+    assert [k for k, _ in kinds] == ["Delete", "Put"] and "s1" in kinds[0][1] and "s2" in kinds[1][1]
+    # s1 was claimed then given back: a Delete on the claim's condition (free, or ours)
+    assert "attribute_not_exists(" in next(iter(guards[0].values()))["ConditionExpression"]
+    assert Note.get(note.id).slug == "s2"
