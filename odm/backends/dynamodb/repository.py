@@ -323,7 +323,8 @@ class DynamoRepository(Repository):
         if self.index_keys:
             self._check_index_keys(sets)
         changed = {*sets, *incs, *unsets, *(a.path[0] for a in actions)}
-        # In a transaction block the update is sent at its end: the item is computed here from a read.
+        # In a transaction block: folded into the block's earlier write of the item (transact.fold), or else
+        # sent at the block's end, the item it makes computed here from a read (_guarded_update).
         if self.backend.defers_writes() and (done := fold(self, key, "update", condition,
                                                           lambda cur: _updated(cur or {}, sets, incs, unsets, actions))):
             return done.result  # type: ignore[no-any-return]
