@@ -24,7 +24,7 @@ from pymongo.read_concern import ReadConcern
 
 from ... import ops
 from ...config import redact_url
-from ...errors import BackendUnavailable, ConfigError, DuplicateKey, ODMError, QueryError, ValidationError
+from ...errors import BackendUnavailable, ConcurrentModification, ConfigError, DuplicateKey, ODMError, QueryError, ValidationError
 from ...ops import Op
 from ...redaction import mask_secrets
 from ...transaction import TransactionState, joined
@@ -43,6 +43,8 @@ Cursors = dict[int, Any]
 AUTH_CODES = {13, 18}
 #: The server no longer knows a cursor (CursorNotFound).
 CURSOR_NOT_FOUND = 43
+#: WriteConflict: two transactions wrote one document; the server aborts the later one.
+WRITE_CONFLICT = 112
 #: Seconds close() waits for an async client to close on its event loop's own thread.
 CLOSE_WAIT = 10
 #: Longest "<database>.<collection>" namespace, in bytes (MongoDB 4.4 and later).
@@ -177,6 +179,12 @@ class MongoBackend(Backend):
             return ValidationError({"_schema": [f"MongoDB cannot store this number: {exc}."]}, collection)
         if isinstance(exc, (InvalidDocument, BSONError)):
             return ValidationError({"_schema": [f"MongoDB cannot store this value: {self._reason(exc)}."]}, collection)
+        if isinstance(exc, OperationFailure) and (exc.code == WRITE_CONFLICT
+                                                  or exc.has_error_label("TransientTransactionError")):
+            # Inside a transaction the server aborts it rather than wait: another writer got there first.
+            return ConcurrentModification(f"MongoDB aborted the transaction: a concurrent write changed the same "
+                                          f"document in '{collection}' ({exc.code}: {self._reason(exc)}); nothing "
+                                          "of the block was written: run it again.")
         if isinstance(exc, OperationFailure):
             return QueryError(f"MongoDB refused the operation on '{collection}' ({exc.code}): {self._reason(exc)}.")
         if isinstance(exc, ConfigurationError):
