@@ -229,6 +229,10 @@ class ModelOptions:
     def resolve(self, path: str, key: str) -> Path:
         """Turn ``"address.city"`` into a stored Path, or raise naming the Meta key."""
         fields = self.model._fields
+        family = self.family
+        if family is not None and path == family.attribute and path not in fields:
+            # A polymorphic base may index its discriminator: Sub.query() is then served by that index.
+            return Path((path,), family.field)
         chain: list[Field] = []
         for part in path.split("."):
             field = fields.get(part)
