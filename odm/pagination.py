@@ -183,7 +183,10 @@ def keyset_page_op(repo: Repository, query: QuerySpec, size: int,
             return [], None
         where = cond if where is None else And.of(where, cond)
         offset = 0
-    docs = yield from collect(repo.find_op(query.but(where=where, order=order, limit=size + 1, offset=offset)))
+    only = query.only
+    if only is not None:  # the cursor is built from the last item's order values: fetch them too
+        only = tuple(dict.fromkeys([*only, *(k.path.parts[0] for k in order)]))
+    docs = yield from collect(repo.find_op(query.but(where=where, order=order, limit=size + 1, offset=offset, only=only)))
     if len(docs) <= size:
         return docs, None
     docs = docs[:size]
