@@ -314,9 +314,12 @@ class ModelOptions:
         wc = self._capacity(spec.get("write_capacity"), key + ".write_capacity")
         projection = spec.get("projection", "ALL")
         if isinstance(projection, (list, tuple)):
+            stored = []
             for f in projection:
-                self.resolve(f, key + ".projection")
-            projection = tuple(projection)
+                if not isinstance(f, str) or "." in f:  # INCLUDE copies top-level attributes
+                    raise self.error(key + ".projection", f"lists top-level field names, not {f!r}")
+                stored.append(self.resolve(f, key + ".projection").parts[0])  # the attribute (data_key) DynamoDB sees
+            projection = tuple(stored)
         elif projection not in ("ALL", "KEYS_ONLY"):
             raise self.error(key + ".projection", f"must be 'ALL', 'KEYS_ONLY' or a list of field names, not {projection!r}")
         return SecondaryIndexSpec(name, hash_path, range_path, local, rc, wc, projection)
