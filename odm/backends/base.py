@@ -69,6 +69,9 @@ class Features:
     transaction_survives_errors: ClassVar[bool] = False
     # Can `registry.transaction(snapshot=True)` give every read of the block one consistent snapshot?
     snapshot_transactions: ClassVar[bool] = False
+    # Does a secondary index hold only its declared projection (DynamoDB's KEYS_ONLY/INCLUDE)? Then a
+    # query runs on it only when all it reads (only(), filter, order) lies there; use_index refuses more.
+    index_projections: ClassVar[bool] = False
 
 
 @dataclass(frozen=True)

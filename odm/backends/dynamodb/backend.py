@@ -48,6 +48,7 @@ class DynamoFeatures(Features):
     transactions = True
     max_transaction_items = MAX_ACTIONS
     transaction_survives_errors = True  # a failed operation's writes are dropped from the block
+    index_projections = True  # a KEYS_ONLY/INCLUDE GSI/LSI serves a query whose reads fit its projection
 
 
 class DynamoBackend(Backend):

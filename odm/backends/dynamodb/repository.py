@@ -621,9 +621,11 @@ class DynamoRepository(Repository):
             refs.append(f"#pj{i}")
         return {"ProjectionExpression": ", ".join(refs), "ExpressionAttributeNames": names}
 
-    def plan(self, query: QuerySpec) -> Plan:
+    def plan(self, query: QuerySpec, fetch: Sequence[str] | None = None, why: str = "only()") -> Plan:
+        """The query's plan; ``fetch`` is what is read of each match (None: whole items), which
+        decides whether a KEYS_ONLY/INCLUDE index can serve it (see planner/compiler.py)."""
         return plan_query(self.spec, self.codec, query.where, query.order, query.index,
-                          self.now() if self.ttl else None)
+                          self.now() if self.ttl else None, fetch, why)
 
     def _responses(self, plan: Plan, start: dict[str, Any] | None = None, page_limit: int | None = None,
                    **extra: Any) -> Pages:
@@ -635,7 +637,7 @@ class DynamoRepository(Repository):
         return Matches(self, plan, query, start)
 
     def find_op(self, query: QuerySpec) -> Op[None]:
-        matches = self._matching(self.plan(query), query)
+        matches = self._matching(self.plan(query, query.only), query)
         while True:
             batch = yield from matches.next_op()
             if batch is None:
@@ -647,11 +649,13 @@ class DynamoRepository(Repository):
         """Streamed: the matches page by page, each item cut down to that one attribute
         (a ProjectionExpression), counted on the client by decoded value.
 
-        Where a client-side filter or a window needs whole items, the generic way reads them whole.
+        Where a client-side filter or a window is applied, the generic way reads the matches with
+        just that attribute (and whatever the filter reads).
         """
-        plan = self.plan(query)
+        plan = self.plan(query, path.parts[:1], "count_by()/distinct()")
         if plan.residual is not None or query.limit is not None or query.offset or path.field is None:
-            return (yield from super().count_by_op(query, path))
+            # Read just that attribute (not an only() of the query's): the same plan, the values counted.
+            return (yield from super().count_by_op(query.but(only=path.parts[:1], only_fields=None), path))
         names = dict(plan.request(self.table).get("ExpressionAttributeNames", {}))
         refs = []
         for i, part in enumerate(path.parts):
@@ -666,8 +670,15 @@ class DynamoRepository(Repository):
                 counts[value] = counts.get(value, 0) + 1
         return counts
 
+    def update_where_op(self, query: QuerySpec, sets: dict[str, Any], incs: dict[str, Any],
+                        unsets: Sequence[str], actions: Sequence[UpdateAction] = ()) -> Op[int]:
+        """The generic way, reading only each match's key (each update is conditioned on the query
+        again), so a KEYS_ONLY/INCLUDE index the filter fits can serve the read."""
+        keys = tuple(p.parts[0] for p in self.spec.key_paths)
+        return (yield from super().update_where_op(query.but(only=keys, only_fields=None), sets, incs, unsets, actions))
+
     def count_op(self, query: QuerySpec) -> Op[int]:
-        plan = self.plan(query)
+        plan = self.plan(query, ())  # nothing read of a match but what the filter reads
         total = 0
         if plan.residual is not None:
             matches = self._matching(plan, query)
@@ -681,7 +692,7 @@ class DynamoRepository(Repository):
         return total if query.limit is None else min(total, query.limit)
 
     def delete_where_op(self, query: QuerySpec) -> Op[int]:
-        plan = self.plan(query)
+        plan = self.plan(query, ())  # the key of each match (a guarded delete reads the whole item again)
         if self.guards:
             return (yield from self._guarded_delete_where(plan, query))
         deleted = 0
@@ -786,7 +797,7 @@ class DynamoRepository(Repository):
         return 0 if missed else 1
 
     def explain(self, query: QuerySpec) -> dict[str, Any]:
-        out = self.plan(query).describe(self.table)
+        out = self.plan(query, query.only).describe(self.table)
         if query.limit is not None or query.offset:
             out["limit"], out["offset"] = query.limit, query.offset
         return out
@@ -795,7 +806,7 @@ class DynamoRepository(Repository):
         """A page of ``size`` items; the cursor is the signed key of the last item returned."""
         if not isinstance(size, int) or isinstance(size, bool) or size < 1:
             raise QueryError(f"page(size=...) must be a positive integer, not {size!r}.")
-        plan = self.plan(query)
+        plan = self.plan(query, query.only)
         fp = fingerprint(self.table, query.where, query.order, plan.access.name, "dynamodb")
         names = {self.hash_name, self.range_name}
         if plan.access.kind != "table":

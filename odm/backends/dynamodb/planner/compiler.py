@@ -4,12 +4,14 @@ Every attribute name and value travels as a placeholder from one ``Context``
 (``#0``/``:0``; a repeated name reuses its number). The planner runs a query as
 ``Query`` on the table, GSI or LSI whose hash key it constrains by equality,
 choosing an index only when it cannot change the answer (a secondary index
-holds only items that have its key attributes), else as ``Scan`` (or a
-QueryError when ``Meta.allow_scan`` is False). See docs/backends/dynamodb.md.
+holds only items that have its key attributes, and of them only its projected
+attributes), else as ``Scan`` (or a QueryError when ``Meta.allow_scan`` is
+False). See docs/backends/dynamodb.md.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -255,10 +257,18 @@ class Access:
     range_key: Path | None
     projection_all: bool = True
     spec: SecondaryIndexSpec | None = field(default=None, compare=False)
+    #: The stored top-level attributes the index holds; None: all of them (the table, projection ALL).
+    projected: frozenset[str] | None = None
 
     @property
     def label(self) -> str:
         return "the table" if self.name is None else f"{self.kind} '{self.name}'"
+
+    def missing(self, needs: Iterable[str]) -> list[str]:
+        """The attributes of ``needs`` this access path does not hold (in the order given)."""
+        if self.projected is None:
+            return []
+        return [n for n in dict.fromkeys(needs) if n not in self.projected]
 
 
 def key_type(spec: TableSpec, path: Path) -> str | None:
@@ -293,13 +303,31 @@ def all_secondary(spec: TableSpec) -> list[SecondaryIndexSpec]:
     return [*spec.secondary, *index_gsis(spec)]
 
 
+def projected_attributes(spec: TableSpec, sec: SecondaryIndexSpec) -> frozenset[str] | None:
+    """What DynamoDB copies into the index: the table's and the index's keys, plus an INCLUDE
+    list's attributes (the names sync sends as NonKeyAttributes); None for projection ALL."""
+    if sec.projection == "ALL":
+        return None
+    keys = [*spec.key_paths, sec.hash_key or spec.hash_key, *([sec.range_key] if sec.range_key else [])]
+    include = () if isinstance(sec.projection, str) else tuple(sec.projection)  # "KEYS_ONLY"
+    return frozenset([*(p.parts[0] for p in keys), *include])
+
+
 def access_paths(spec: TableSpec) -> list[Access]:
     out = [Access(None, "table", spec.hash_key, spec.range_key)]
     for sec in all_secondary(spec):
         hk = spec.hash_key if sec.local else sec.hash_key
         assert hk is not None
-        out.append(Access(sec.name, "LSI" if sec.local else "GSI", hk, sec.range_key, sec.projection == "ALL", sec))
+        out.append(Access(sec.name, "LSI" if sec.local else "GSI", hk, sec.range_key, sec.projection == "ALL", sec,
+                          projected_attributes(spec, sec)))
     return out
+
+
+def field_names(spec: TableSpec) -> dict[str, str]:
+    """Stored attribute name -> the model's field name (for messages; a data_key differs)."""
+    model = getattr(spec.hash_key.field, "model", None)
+    fields = getattr(model, "_fields", None) or {}
+    return {(getattr(f, "data_key", None) or n): n for n, f in fields.items()}
 
 
 # -- the plan ------------------------------------------------------------------------------------------
@@ -392,6 +420,63 @@ class Planner:
         self.now = now
         self.ctx = Context()
         self.compiler = ExpressionCompiler(spec, codec, self.ctx)
+        #: The stored top-level attributes the query reads, each with where it reads it (see need()).
+        self.needs: dict[str, str] = {}
+        #: The query reads whole items (no ``only()``): only the table or a projection-ALL index holds them.
+        self.whole = True
+
+    def need(self, fetch: Sequence[str] | None, conds: list[Node], order: tuple[SortKey, ...],
+             why: str = "only()") -> None:
+        """Record what the query reads: ``fetch`` (None: whole items; read for ``why``), filter, order, expiry."""
+        self.whole = fetch is None
+        needs: dict[str, str] = {}
+        for name in fetch or ():
+            needs.setdefault(name, why)
+        for c in conds:
+            for parts in sorted(_paths(c)):
+                needs.setdefault(parts[0], "the filter")
+        for key in order:
+            needs.setdefault(key.path.parts[0], "order_by()")
+        if self.spec.ttl_attribute and self.now is not None:
+            needs.setdefault(self.spec.ttl_attribute, "the expiry (TTL) check")
+        self.needs = needs
+
+    def fits(self, access: Access) -> bool:
+        """Whether ``access`` holds all the query reads (whole items: only the table or projection ALL)."""
+        return access.projected is None or (not self.whole and not access.missing(self.needs))
+
+    def projection_error(self, access: Access, forced: bool, order: tuple[SortKey, ...] = ()) -> QueryError:
+        """Why ``access`` cannot serve the query: what it lacks, and what would work."""
+        names = field_names(self.spec)
+        assert access.projected is not None and access.spec is not None
+        held = ", ".join(sorted(names.get(n, n) for n in access.projected))
+        kind = "KEYS_ONLY" if isinstance(access.spec.projection, str) else "INCLUDE"
+        where = f"the {access.kind} '{access.name}'"
+        if forced:
+            head = f"use_index({access.name!r}): {where}"
+        elif order:
+            shown = ", ".join(repr(k) for k in order)
+            head = f"On '{self.spec.name}' {where} only serves order_by({shown}) for this query, but it"
+        else:
+            head = (f"'{self.spec.name}' has Meta.allow_scan = False and only {where} serves this query (its hash "
+                    "key is constrained), but it")
+        head += f" holds only the attributes {held} (projection {kind}), and this query reads "
+        missing = access.missing(self.needs)
+        by_reason: dict[str, list[str]] = {}
+        for n in missing:
+            by_reason.setdefault(self.needs[n], []).append(repr(names.get(n, n)))
+        read = [f"{', '.join(shown)} in {reason}" for reason, shown in by_reason.items()]
+        if self.whole:
+            return QueryError(head + "whole items" + (f" ({'; '.join(read)})" if read else "") +
+                              ". Add only(...) naming fields the index holds, or declare it with projection 'ALL'.")
+        every = ", ".join(repr(names.get(n, n)) for n in missing)
+        fixes = [f"add {every} to the index's projection (its INCLUDE list, or 'ALL')"]
+        if "only()" in by_reason:
+            fixes.append(f"drop {', '.join(by_reason['only()'])} from only()")
+        if "the filter" in by_reason:
+            fixes.append(f"filter on {', '.join(by_reason['the filter'])} in a query without use_index" if forced
+                         else "filter on fields the index holds")
+        return QueryError(head + "; ".join(read) + ", which it does not hold: " + ", or ".join(fixes) + ".")
 
     def _typed_value(self, access_path: Path, node: Node, kinds: str) -> bool:
         want = key_type(self.spec, access_path)
@@ -454,9 +539,12 @@ class Planner:
                 known = ", ".join(a.name for a in paths if a.name) or "none"
                 raise QueryError(f"use_index({forced!r}): '{self.spec.name}' has no such index; its indexes are: {known}.")
             paths = chosen
+            if not self.fits(chosen[0]):
+                raise self.projection_error(chosen[0], forced=True)
         best: tuple[int, int, Access, Node, Node | None, bool] | None = None
+        unfit: Access | None = None  # an index that would serve the query but lacks attributes it reads
         for rank, access in enumerate(paths):
-            if forced is None and (not access.projection_all or self.loses_items(access, conds)):
+            if forced is None and self.loses_items(access, conds):
                 continue
             hc = self.hash_condition(access, conds)
             if hc is None:
@@ -464,12 +552,17 @@ class Planner:
             forward = self.order_direction(access, order)
             if forward is None:
                 continue
+            if not self.fits(access):
+                unfit = unfit or access
+                continue
             rc = self.range_condition(access, conds, hc)
             score = (2 if rc is not None else 0) + (1 if order else 0)
             if best is None or score > best[0]:
                 best = (score, rank, access, hc, rc, forward)
         if best is not None:
             return best[2], best[3], best[4], best[5]
+        if unfit is not None and (order or not self.spec.allow_scan):
+            raise self.projection_error(unfit, False, order)
         if order:
             raise self.order_error(order, conds)
         access = paths[0]
@@ -513,14 +606,17 @@ class Planner:
             return None
         return live_term(self.ctx, ttl, self.now)
 
-    def plan(self, where: Node | None, order: tuple[SortKey, ...], forced: str | None) -> Plan:
+    def plan(self, where: Node | None, order: tuple[SortKey, ...], forced: str | None,
+             fetch: Sequence[str] | None = None, why: str = "only()") -> Plan:
         if where is not None:
             where = rewrite(self.spec, self.codec, where, all_secondary(self.spec))
             if is_never(where):
+                self.need(fetch, [], order, why)
                 return self.empty(forced)
             if is_always(where):
                 where = None
         conds = conjuncts(where)
+        self.need(fetch, conds, order, why)
         access, hc, rc, forward = self.choose(conds, order, forced)
         key_condition = None
         if hc is not None:
@@ -550,9 +646,16 @@ class Planner:
 
 
 def plan_query(spec: TableSpec, codec: Codec, where: Node | None, order: tuple[SortKey, ...] = (),
-               index: str | None = None, now: Decimal | None = None) -> Plan:
-    """The plan of one query; ``now`` (epoch seconds) adds the TTL liveness filter."""
-    return Planner(spec, codec, now).plan(where, order, index)
+               index: str | None = None, now: Decimal | None = None, fetch: Sequence[str] | None = None,
+               why: str = "only()") -> Plan:
+    """The plan of one query; ``now`` (epoch seconds) adds the TTL liveness filter.
+
+    ``fetch`` is the stored attributes the caller reads from each match (``only()``; ``()`` for a
+    count), None meaning whole items; ``why`` names that reader in messages. A KEYS_ONLY/INCLUDE
+    index is chosen only when those, the filter's, the order's and the expiry's attributes all lie
+    in its projection.
+    """
+    return Planner(spec, codec, now).plan(where, order, index, fetch, why)
 
 
 def compile_condition(spec: TableSpec, codec: Codec, ctx: Context, node: Node) -> Term:
