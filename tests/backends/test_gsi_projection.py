@@ -19,6 +19,8 @@ from odm.backends.dynamodb.codec import DynamoCodec
 from odm.backends.dynamodb.planner import plan_query
 from odm.expressions.nodes import Like
 
+from .models import Note
+
 
 class Track(odm.Model):
     """Two narrow GSIs: KEYS_ONLY on (artist, year), INCLUDE title and notes on (genre, plays)."""
@@ -291,3 +293,21 @@ def test_the_expiry_attribute_must_be_projected_where_expired_items_are_filtered
     assert (plan.operation, plan.access.name) == ("Query", "by_pool")
     with pytest.raises(odm.QueryError, match=r"'until' in the expiry \(TTL\) check"):
         plan_query(spec, DynamoCodec(), Lease.pool == "p", index="by_pool", now=now, fetch=("id", "holder"))
+
+
+def test_an_only_does_not_change_what_count_delete_and_update_act_on(tracks: tuple[odm.Registry, Sent | None]) -> None:
+    query = Track.query(Track.artist == "bob", Track.year > 1995).only(Track.mood)  # mood: not in by_artist
+    bob = whole(lambda t: t.artist == "bob" and t.year > 1995)
+    assert query.count() == len(bob)
+    assert query.update(title="x") == len(bob)
+    assert query.delete() == len(bob)
+    assert set(whole(lambda t: True)) == {t.id for t in ROWS} - set(bob)
+
+
+def test_delete_under_only_frees_unique_values(make_registry: Callable[..., odm.Registry]) -> None:
+    """A delete judges (and releases) unique values on whole items, whatever only() says."""
+    make_registry(Note)
+    Note.create(title="t", body="b", slug="s1")
+    assert Note.query(Note.title == "t").only(Note.body).delete() == 1
+    Note.create(title="u", body="b", slug="s1")  # the value is free again
+    assert [n.title for n in Note.query()] == ["u"]

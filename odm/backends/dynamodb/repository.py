@@ -693,8 +693,9 @@ class DynamoRepository(Repository):
 
     def delete_where_op(self, query: QuerySpec) -> Op[int]:
         plan = self.plan(query, ())  # the key of each match (a guarded delete reads the whole item again)
-        if self.guards:
-            return (yield from self._guarded_delete_where(plan, query))
+        if self.guards:  # guards are judged on whole items, whatever only() the query has
+            return (yield from self._guarded_delete_where(plan, query.but(only=None, only_fields=None)))
+        query = query.but(only=tuple(p.parts[0] for p in self.spec.key_paths), only_fields=None)
         deleted = 0
         batch: list[dict[str, Any]] = []
         matches = self._matching(plan, query)
