@@ -56,6 +56,21 @@ class Tally(odm.Model):
         gsi = {"by_group": {"hash_key": "group", "projection": ["label"]}}
 
 
+class Reading(odm.Model):
+    """An LSI with projection KEYS_ONLY: (sensor, level) holds sensor, at and level."""
+
+    sensor = fields.String(required=True)
+    at = fields.Integer(required=True)
+    level = fields.String(required=True)
+    value = fields.Integer()
+
+    class Meta:
+        name = "gsi_proj_readings"
+        hash_key = "sensor"
+        range_key = "at"
+        lsi = {"by_level": {"range_key": "level", "projection": "KEYS_ONLY"}}
+
+
 ROWS = [
     Track(id=f"t{i}", artist="ann" if i % 3 == 0 else "bob", year=1990 + i, genre="rock" if i % 2 else "jazz",
           plays=i * 10, title=f"Song {i}", notes=None if i == 5 else f"n{i}", mood="up" if i % 4 else "down")
@@ -81,7 +96,7 @@ class Sent:
 
 @pytest.fixture
 def tracks(make_registry: Callable[..., odm.Registry]) -> Iterator[tuple[odm.Registry, Sent | None]]:
-    reg = make_registry(Track, Tally)
+    reg = make_registry(Track, Tally, Reading)
     Track.insert_many([Track(**t.to_dict()) for t in ROWS])
     sent = None
     if reg.backend.features.index_projections:  # DynamoDB: what each read asked for, at the driver
@@ -311,3 +326,20 @@ def test_delete_under_only_frees_unique_values(make_registry: Callable[..., odm.
     assert Note.query(Note.title == "t").only(Note.body).delete() == 1
     Note.create(title="u", body="b", slug="s1")  # the value is free again
     assert [n.title for n in Note.query()] == ["u"]
+
+
+def test_a_keys_only_lsi(tracks: tuple[odm.Registry, Sent | None]) -> None:
+    _, sent = tracks
+    Reading.insert_many([Reading(sensor="s", at=i, level="hi" if i % 3 else "lo", value=i) for i in range(9)])
+    if sent:
+        sent.reads()
+    got = Reading.query(Reading.sensor == "s", Reading.level == "lo").only(Reading.level).all()
+    if sent:
+        assert sent.reads() == [("Query", "by_level")]
+    assert sorted((r.at, r.level) for r in got) == [(0, "lo"), (3, "lo"), (6, "lo")]
+    with pytest.raises(AttributeError, match=r"only\("):
+        got[0].value  # noqa: B018
+    valued = Reading.query(Reading.sensor == "s", Reading.level == "lo").only(Reading.value).all()
+    if sent:
+        assert sent.reads() == [("Query", None)]  # the table's own key serves it, whole
+    assert sorted(r.value for r in valued) == [0, 3, 6]
