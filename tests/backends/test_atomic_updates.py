@@ -34,6 +34,8 @@ class Doc(Model):
     labels = fields.Set(fields.String())
     nums = fields.Set(fields.Integer())
     money = fields.List(fields.Decimal())
+    amounts = fields.Set(fields.Decimal())
+    blobs = fields.Set(fields.Bytes())
     n = fields.Integer()
     where = fields.Embedded(Spot)
 
@@ -119,6 +121,58 @@ def test_lists_of_embedded_models_and_exact_decimals(docs: odm.Registry) -> None
     got = Doc.get("x")
     assert [s.to_dict() for s in got.spots] == [{"city": "Rome", "visits": 2}]
     assert got.money == [Decimal("1.1"), tiny]
+
+
+def test_sets_of_decimals_store_query_and_take_actions_by_numeric_value(docs: odm.Registry) -> None:
+    """A Set is stored in numeric order with one element per number (1, 1.0 and 1.00 are one element)."""
+    big = Decimal("-1234567890123456789012345678901.23")  # 33 digits: within Decimal128 and DynamoDB
+    d = Doc.create(k="dec", amounts={Decimal("1.0"), Decimal("1E+2"), Decimal("-0"), Decimal("0.10")})
+    assert stored("dec")["amounts"] == {Decimal("0"), Decimal("0.1"), Decimal("1"), Decimal("100")}
+    d.update(amounts=odm.add(Decimal("1.00"), Decimal("100"), Decimal("-2.5"), big, Decimal("12345678901.5"), Decimal("0E-7")))
+    want = {big, Decimal("-2.5"), Decimal("0"), Decimal("0.1"), Decimal("1"), Decimal("100"), Decimal("12345678901.5")}
+    got = Doc.get("dec").amounts
+    assert got == want and sorted(str(v) for v in got) == sorted(["-1234567890123456789012345678901.23", "-2.5", "0",
+                                                                   "0.1", "1", "100", "12345678901.5"])
+    # Equality compares the stored (sorted) form, however the set was spelled or built.
+    assert Doc.query(Doc.amounts == {Decimal("1E+2"), Decimal("1.000"), Decimal("-0.0"), Decimal("0.100"), Decimal("-2.50"),
+                                     big, Decimal("12345678901.50")}).count() == 1
+    assert Doc.query(Doc.amounts.contains(Decimal("1.000"))).count() == 1
+    assert Doc.query(Doc.amounts.contains(Decimal("1E+2")), Doc.amounts.contains(big)).count() == 1
+    assert Doc.query(Doc.amounts.contains(Decimal("2"))).count() == 0
+    d.update(amounts=odm.discard(Decimal("1E0"), Decimal("-0.0"), Decimal("7"), Decimal("100.000")))
+    assert stored("dec")["amounts"] == want - {Decimal("1"), Decimal("0"), Decimal("100")}
+    assert Doc.query(Doc.amounts == want - {Decimal("1"), Decimal("0"), Decimal("100")}).count() == 1
+    d.update(Doc.amounts.add(Decimal("5"), Decimal("-3")))
+    assert Doc.query(Doc.amounts == want - {Decimal("1"), Decimal("0"), Decimal("100")} | {Decimal("5"), Decimal("-3")}).count() == 1
+    # A set built whole (save) equals the one built by actions.
+    Doc.create(k="dec2", amounts=Doc.get("dec").amounts)
+    assert Doc.query(Doc.amounts.contains(Decimal("5.0"))).count() == 2
+
+
+def test_sets_of_bytes_built_whole_or_by_actions_are_equal(docs: odm.Registry) -> None:
+    """The stored order is the one an add keeps (MongoDB orders BinData by length first)."""
+    d = Doc.create(k="b1", blobs={b"\xff", b"\x01\x00"})
+    d.update(blobs=odm.add(b"\x02", b"\x00\x00\x00", b"\xff"))
+    whole = {b"\xff", b"\x01\x00", b"\x02", b"\x00\x00\x00"}
+    Doc.create(k="b2", blobs=whole)
+    assert Doc.get("b1").blobs == whole
+    assert Doc.query(Doc.blobs == whole).count() == 2
+    assert Doc.query(Doc.blobs.contains(b"\x01\x00")).count() == 2
+    d.update(blobs=odm.discard(b"\x02", b"\x03"))
+    assert Doc.query(Doc.blobs == whole - {b"\x02"}).count() == 1
+
+
+def test_concurrent_decimal_set_adds_lose_nothing(docs: odm.Registry) -> None:
+    Doc.create(k="race3", amounts={Decimal("0.5")})
+
+    def work(i: int) -> None:
+        obj = Doc.get("race3")
+        for j in range(5):
+            obj.update(amounts=odm.add(Decimal(f"{j}.{i}0"), Decimal(f"-{i}E+1")))
+
+    _hammer(4, work)
+    got = Doc.get("race3").amounts
+    assert got == {Decimal("0.5")} | {Decimal(f"{j}.{i}") for i in range(4) for j in range(5)} | {Decimal(-10 * i) for i in range(4)}
 
 
 # -- hostile values -------------------------------------------------------------------------------

@@ -9,7 +9,9 @@ and puts it back on read, and the compiler compares the pair (see
 repository.py and compiler.py). Decimals are Decimal128
 (34 significant digits, refused beyond that before any request). Bytes are
 BSON Binary (subtype 0, which pymongo reads back as ``bytes``). UUIDs and
-Dates stay ISO strings and Sets sorted lists, as on every backend.
+Dates stay ISO strings and Sets sorted lists, as on every backend, in the
+BSON order an update's ``$sortArray`` keeps (see ``set_order``): Decimals by
+number (``Decimal128`` has no Python order of its own), bytes by length first.
 """
 
 from __future__ import annotations
@@ -81,7 +83,32 @@ CODEC_OPTIONS: CodecOptions[dict[str, Any]] = CodecOptions(
     tz_aware=True, tzinfo=UTC, type_registry=TypeRegistry([_DecimalCodec()]))
 
 
+def set_order(value: Any) -> Any:
+    """A stored Set element's sort key, in BSON order (the one ``$sortArray`` keeps when an update adds):
+    a Decimal128 by its number, bytes (BinData) by length and then content, the rest as Python orders them."""
+    if type(value) is Decimal128:
+        return value.to_decimal()
+    if isinstance(value, (bytes, bytearray)):
+        return len(value), bytes(value)
+    return value
+
+
+def sorted_set(values: Any) -> list[Any]:
+    return sorted(values, key=set_order)
+
+
 class MongoCodec(Codec):
+    def enc_set(self, field: Field | None, ttl: bool) -> Fn | None:
+        inner = self.field_encoder(field.inner, False) if field is not None else None  # type: ignore[attr-defined]
+        if inner is None:
+            return sorted_set
+        return lambda v: sorted_set(inner(x) for x in v)
+
+    def encode_any(self, value: Any) -> Any:
+        if isinstance(value, (set, frozenset)):
+            return sorted_set(self.encode_any(v) for v in value)
+        return super().encode_any(value)
+
     def enc_datetime(self, field: Field | None, ttl: bool) -> Fn | None:
         # The TTL attribute keeps every digit here; the repository splits it into date + remainder.
         return to_bson_date if ttl else iso_utc

@@ -566,7 +566,11 @@ def _pipeline(sets: dict[str, Any], incs: dict[str, Any], unsets: Sequence[str],
         elif op == "append":
             fields[dotted] = {"$concatArrays": [{"$ifNull": [ref, []]}, values]}
         elif op == "add":
-            fields[dotted] = {"$sortArray": {"input": {"$setUnion": [{"$ifNull": [ref, []]}, values]}, "sortBy": 1}}
+            # Sorted as {v: element} documents: BSON order whatever the element type (a scalar
+            # sortBy is not BSON order on every server: SecantusDB cannot order Decimal128 so).
+            union = {"$setUnion": [{"$ifNull": [ref, []]}, values]}
+            boxed = {"$sortArray": {"input": {"$map": {"input": union, "in": {"v": "$$this"}}}, "sortBy": {"v": 1}}}
+            fields[dotted] = {"$map": {"input": boxed, "in": "$$this.v"}}
         else:  # remove, discard: a missing array stays missing
             kept = {"$filter": {"input": ref, "cond": {"$not": [{"$in": ["$$this", values]}]}}}
             fields[dotted] = {"$cond": [{"$isArray": ref}, kept, "$$REMOVE"]}
