@@ -20,6 +20,7 @@ import pytest
 
 import odm
 from odm import Model, fields
+from odm.backends.dynamodb.retry import RetryPolicy
 from odm.schema import Index
 
 from .. import servers
@@ -80,9 +81,15 @@ def direct(_targets: Callable[[str], Any]) -> Iterator[Direct]:
     watcher.close()
 
 
+#: The default attempts (what the tests count) with a tenth of the waits between them: the
+#: backoff's length is not what these tests check, and at full throttling it is seconds per call.
+FAST_RETRY = RetryPolicy(base=RetryPolicy.base / 10, cap=RetryPolicy.cap / 10)
+
+
 def through(proxy: DynamoFaultProxy, direct: Direct) -> odm.Registry:
     reg = odm.Registry("dynamodb", endpoint=proxy.endpoint, awsRegion="us-east-1", awsSecretKeyId="test",
                        awsSecretAccessKey="test", tablePrefix=direct.prefix)
+    reg.backend.retry = FAST_RETRY  # type: ignore[attr-defined]
     reg.register(FaultLog)
     return reg
 
@@ -177,8 +184,12 @@ def _start_local(port: int, data: Path) -> servers.Process:
     if not jars or not java:
         servers.unavailable("No DynamoDB Local to stop and restart: run 'make test' (it installs it; needs Java 17).")
     jar = Path(jars[-1]).resolve()
-    return servers.Process("dynamodb-local-disk", [java, f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
+    return servers.Process("dynamodb-local-disk", [java, *servers.DYNAMODB_JVM_FLAGS, f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
                                                    "-jar", str(jar), "-dbPath", str(data), "-port", str(port)], port)
+
+
+#: Items of PAD (4 KB) streamed when the server is killed: over 1 MB, so the query takes two pages.
+STREAMED = 300
 
 
 def _kill(proc: servers.Process) -> None:
@@ -196,19 +207,19 @@ def test_server_killed_mid_stream_is_backend_unavailable_and_the_next_call_recov
     try:
         reg.register(FaultLog)
         reg.sync()
-        FaultLog.insert_many([FaultLog(stream="s", seq=i, pad="y" * 400) for i in range(3000)])  # 1.3 MB: 2 pages
+        FaultLog.insert_many([FaultLog(stream="s", seq=i, pad=PAD) for i in range(STREAMED)])  # over 1 MB: 2 pages
         seen = 0
         with pytest.raises(odm.BackendUnavailable, match="cannot be reached") as info:
             for _ in FaultLog.query(FaultLog.stream == "s"):
                 seen += 1
                 if seen == 10:  # the first page is in hand; the server goes away before the next
                     _kill(proc)
-        assert 10 <= seen < 3000
+        assert 10 <= seen < STREAMED
         assert info.value.__cause__ is not None  # the driver's error, kept for debugging
 
         proc = _start_local(port, tmp_path)
-        assert FaultLog.query(FaultLog.stream == "s").count() == 3000  # the next call recovers, data intact
-        assert [x.seq for x in FaultLog.query(FaultLog.stream == "s")] == list(range(3000))
+        assert FaultLog.query(FaultLog.stream == "s").count() == STREAMED  # the next call recovers, data intact
+        assert [x.seq for x in FaultLog.query(FaultLog.stream == "s")] == list(range(STREAMED))
     finally:
         reg.close()
         proc.stop()
@@ -269,6 +280,7 @@ def lost(_targets: Callable[[str], Any]) -> Iterator[tuple[DynamoFaultProxy, odm
     with DynamoFaultProxy(endpoint) as proxy:
         reg = odm.Registry("dynamodb", endpoint=proxy.endpoint, awsRegion="us-east-1", awsSecretKeyId="test",
                            awsSecretAccessKey="test", tablePrefix=prefix)
+        reg.backend.retry = FAST_RETRY  # type: ignore[attr-defined]
         reg.register(LostCounter)
         reg.register(LostHandle)
         reg.register(LostNote)
