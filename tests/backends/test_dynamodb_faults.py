@@ -86,6 +86,15 @@ def direct(_targets: Callable[[str], Any]) -> Iterator[Direct]:
 FAST_RETRY = RetryPolicy(base=RetryPolicy.base / 10, cap=RetryPolicy.cap / 10)
 
 
+@pytest.fixture(autouse=True)
+def fast_batch_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The batch calls' waits between rounds of unprocessed items, a tenth as long (as FAST_RETRY)."""
+    from odm.backends.dynamodb import repository
+
+    monkeypatch.setattr(repository, "BACKOFF_BASE", repository.BACKOFF_BASE / 10)
+    monkeypatch.setattr(repository, "BACKOFF_CAP", repository.BACKOFF_CAP / 10)
+
+
 def through(proxy: DynamoFaultProxy, direct: Direct) -> odm.Registry:
     reg = odm.Registry("dynamodb", endpoint=proxy.endpoint, awsRegion="us-east-1", awsSecretKeyId="test",
                        awsSecretAccessKey="test", tablePrefix=direct.prefix)
