@@ -476,6 +476,17 @@ def test_mongodb_update_documents() -> None:
         {"$unset": ["where.street"]}]
 
 
+def test_mongodb_set_add_sorts_boxed_elements() -> None:
+    """``sortBy: {v: 1}`` over ``{v: element}`` is BSON order on every server (a scalar sortBy is
+    not: SecantusDB sorts scalars with Python's ``<``, which Decimal128 does not support)."""
+    from odm.backends.mongodb.repository import _pipeline
+
+    union = {"$setUnion": [{"$ifNull": ["$labels", []]}, {"$literal": ["b", "a"]}]}
+    assert _pipeline({}, {}, [], _actions(("add", "labels", ["b", "a"]))) == [{"$set": {"labels": {"$map": {
+        "input": {"$sortArray": {"input": {"$map": {"input": union, "in": {"v": "$$this"}}}, "sortBy": {"v": 1}}},
+        "in": "$$this.v"}}}}]
+
+
 def test_postgres_action_sql() -> None:
     from odm.backends.sql.postgres import PostgresDialect
 
