@@ -129,7 +129,8 @@ class Target:
         self.name = name
         self.factory = factory
         self.scope = uuid.uuid4().hex
-        #: A server's database outlives each test (SQLite targets get a new one per test).
+        #: A server's database outlives each test (SQLite targets get a new one per test, and a
+        #: shared-cache memory database goes with its last connection: those always sync).
         self.keeps_tables = keeps_tables
         #: Models ``registries`` synced on this server, with the table definition synced: a
         #: later test skips their sync (odm never drops a table or an index, so nothing it made
@@ -139,13 +140,14 @@ class Target:
     def new_scope(self) -> None:
         """Start a new test: SQLite targets move to a new database, servers keep theirs."""
         self.scope = uuid.uuid4().hex
-        if not self.keeps_tables:
-            self.synced.clear()
 
     def sync(self, reg: odm.Registry) -> None:
-        """``reg.sync()``, less the models already synced on this database with the same definition."""
+        """``reg.sync()``, less the models already synced on this server with the same definition."""
+        if not self.keeps_tables:
+            reg.sync()
+            return
         for model in reg.models:
-            if self.synced.get(model) != model._spec:
+            if self.synced.get(model) is not model._spec:  # the same class, as defined then
                 self.synced.pop(model, None)
                 model._bound().repo.sync()
                 self.synced[model] = model._spec
