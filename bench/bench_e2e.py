@@ -55,8 +55,10 @@ class Small(SmallDoc):
         gsi = {"bench_e2e_ours_field1": {"hash_key": "field1"}}
 
 
-class SmallRaw(Small):
+class SmallRaw(SmallDoc):
     """The same table shape, written by the raw driver (created by our sync, so the indexes match)."""
+
+    id = fields.String(required=True)
 
     class Meta:
         name = "bench_e2e_raw"

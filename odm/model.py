@@ -24,6 +24,7 @@ import marshmallow
 from typing_extensions import dataclass_transform
 
 from . import compiled, ops
+from .backends.base import MISS as _MISS
 from .backends.base import QuerySpec, Repository
 from .errors import ConcurrentModification, ConditionFailed, ConfigError, NotFound, QueryError, ValidationError
 from .expressions.nodes import And, Compare, Exists, Node, Not
@@ -575,6 +576,18 @@ class Model(BaseModel, metaclass=_ModelMeta):
     # Each I/O method is one operation (odm.ops), run by the sync method and awaited by its
     # ``a``-prefixed twin: the logic (validation, versions, guards) is written once.
     @classmethod
+    def _fast_plan(cls) -> Any:
+        """The backend's fast plan of this model (None: none), made once per binding: the usual
+        single-item calls without their operation (odm/backends/sql/fast.py); it answers MISS
+        for a call that must run its operation."""
+        binding = cls._odm_binding
+        cached = cls.__dict__.get("_odm_fast")
+        if cached is None or cached[0] is not binding:
+            cached = (binding, None if binding is None else binding.backend.fast_plan(cls, binding))
+            cls._odm_fast = cached  # type: ignore[attr-defined]
+        return cached[1]
+
+    @classmethod
     def _run(cls, op: Op[T]) -> T:
         return cls._bound().backend.run(op)
 
@@ -586,7 +599,9 @@ class Model(BaseModel, metaclass=_ModelMeta):
     def get(cls: type[M], hash_value: Any, range_value: Any = None, *, only: Iterable[Any] | None = None) -> M:
         """The item with this key, or ``odm.NotFound``; ``only=[User.name, ...]`` reads just those
         fields (and the key), as ``Query.only`` does: a partial instance."""
-        obj = cls._bound().backend.run(cls._get_or_none_op(hash_value, range_value, only))
+        plan = cls._fast_plan()
+        if plan is None or only is not None or (obj := plan.get(hash_value, range_value)) is _MISS:
+            obj = cls._bound().backend.run(cls._get_or_none_op(hash_value, range_value, only))
         if obj is None:
             raise cls._not_found(hash_value, range_value)
         return obj  # type: ignore[no-any-return]
@@ -606,6 +621,9 @@ class Model(BaseModel, metaclass=_ModelMeta):
 
     @classmethod
     def get_or_none(cls: type[M], hash_value: Any, range_value: Any = None) -> M | None:
+        plan = cls._fast_plan()
+        if plan is not None and (obj := plan.get(hash_value, range_value)) is not _MISS:
+            return obj  # type: ignore[no-any-return]
         return cls._run(cls._get_or_none_op(hash_value, range_value))
 
     @classmethod
@@ -689,6 +707,9 @@ class Model(BaseModel, metaclass=_ModelMeta):
     @classmethod
     def create(cls: type[M], **data: Any) -> M:
         """Insert a new item; an existing key raises ``odm.DuplicateKey``."""
+        plan = cls._fast_plan()
+        if plan is not None and (obj := plan.create(data)) is not _MISS:
+            return obj  # type: ignore[no-any-return]
         return cls._write(cls._create_op(data), "save")
 
     @classmethod
@@ -762,6 +783,9 @@ class Model(BaseModel, metaclass=_ModelMeta):
         come from field references and may reach into embedded models
         (``User.address.city.set("Paris")``). An expression given positionally is the condition.
         """
+        plan = self._fast_plan()
+        if plan is not None and not actions and condition is None and (done := plan.update(self, changes)) is not _MISS:
+            return done  # type: ignore[no-any-return]
         return self._write(self._update_op(actions, condition, changes), "update")
 
     async def aupdate(self: M, *actions: Any, condition: Node | None = None, **changes: Any) -> M:

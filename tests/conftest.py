@@ -104,6 +104,8 @@ def style(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> It
             used.append(self)
         return loop.iterate(self.aiterate(op))
 
+    # Model calls that would skip run/iterate (a backend's fast plans) run their operation instead.
+    monkeypatch.setattr(odm.backends.base.Backend, "fast_paths", False)
     for cls in _backend_classes():
         if "run" in cls.__dict__ or cls is odm.backends.base.Backend:
             monkeypatch.setattr(cls, "run", run)

@@ -29,6 +29,15 @@ from .names import ANY, TableNameRule
 T = TypeVar("T")
 
 
+class _Miss:
+    def __repr__(self) -> str:
+        return "<MISS: run the operation>"
+
+
+#: A fast plan's answer (``Backend.fast_plan``) meaning "run the call's operation instead".
+MISS: Any = _Miss()
+
+
 class Features:
     """Capability flags; a backend overrides only what differs (Django-style)."""
 
@@ -103,7 +112,18 @@ class QuerySpec:
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def but(self, **changes: Any) -> QuerySpec:
-        return replace(self, **changes)
+        """A copy with ``changes`` (``dataclasses.replace``, without its per-call field walk: a
+        query is built with a few of these per call)."""
+        if type(self) is not QuerySpec or not _SPEC_FIELDS.issuperset(changes):
+            return replace(self, **changes)  # a subclass, or an unknown name (replace's TypeError)
+        new = object.__new__(QuerySpec)
+        values = new.__dict__
+        values.update(self.__dict__)
+        values.update(changes)
+        return new
+
+
+_SPEC_FIELDS = frozenset(QuerySpec.__dataclass_fields__)
 
 
 @dataclass
@@ -354,6 +374,9 @@ class Backend:
     shared_info_keys: ClassVar[frozenset[str]] = frozenset()
     #: Which table names the server can hold (checked when a repository is defined).
     table_names: ClassVar[TableNameRule] = ANY
+    #: Whether model calls may take the backend's per-model fast plans (``fast_plan``) instead of
+    #: running their operation through ``run``/``iterate``; off, every call runs its operation.
+    fast_paths: ClassVar[bool] = True
 
     def __init__(self, info: dict[str, Any]) -> None:
         self.info = info
@@ -387,6 +410,11 @@ class Backend:
             return existing
         repo = self.repositories[spec.name] = self.repository_class(self, spec)
         return repo
+
+    def fast_plan(self, model: type[Any], binding: Any) -> Any | None:
+        """The prepared plan of ``model``'s usual single-item calls on this backend, made once per
+        binding (None: every call runs its operation). See odm/backends/sql/fast.py."""
+        return None
 
     # -- running operations (odm.ops): a backend provides send and asend ----------------
     def send(self, request: Any) -> Any:

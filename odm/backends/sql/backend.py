@@ -103,6 +103,23 @@ class SQLBackend(Backend):
     async def asend(self, request: Any) -> Any:
         return await self.arun(_single(request))
 
+    def execute_one(self, request: Execute) -> Any:
+        """One statement on its own (autocommit), outside any operation: what ``run`` does with an
+        operation yielding just ``request`` (the same session, errors and round trip), for the fast plans."""
+        session = self.session()
+        try:
+            result = session.send(request)
+        except BaseException as exc:
+            session.abort(exc)
+            raise
+        session.finish()
+        return result
+
+    def fast_plan(self, model: type[Any], binding: Any) -> Any | None:
+        from .fast import FastPlan
+
+        return FastPlan.build(model, binding)
+
     def run(self, op: Op[T]) -> T:
         tx = joined(self, False)
         if tx is not None:

@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import datetime as _dt
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ...errors import ConditionFailed, DuplicateKey, SchemaMismatch
-from ...expressions.nodes import In, Node, Path, holds_for_missing
+from ...expressions.nodes import Compare, In, Node, Path, holds_for_missing
 from ...ops import Emit, Op, collect
 from ...pagination import value_at
+from ...transaction import _open
 from ...updates import UpdateAction
 from ..base import Action, QuerySpec, Repository, chunks
 from ..codec import Codec, parse_iso_utc
@@ -59,6 +60,11 @@ class SQLRepository(Repository):
         self.ttl = spec.ttl_attribute
         self.loads: Any = _loads_plain
         self._last_sweep = 0.0
+        cols = ", ".join([*self.key_columns, '"doc"', '"_exp"'])
+        marks = ", ".join([self.dialect.ph] * (len(self.key_columns) + 2))
+        self._insert_sql = f"INSERT INTO {self.table} ({cols}) VALUES ({marks})"
+        #: SELECTs of whole items by one typed top-level equality, by (parts, field, value type): see select.
+        self._eq_selects: dict[tuple[Any, ...], str] = {}
 
     def use_exact_decimals(self) -> None:
         """Read JSON numbers as Decimal (for models with Decimal fields)."""
@@ -219,12 +225,31 @@ class SQLRepository(Repository):
             return DuplicateKey(f"An item in '{self.spec.name}' already has this value for the unique index {what}.")
         return self.duplicate_key(key)
 
+    # The statements of the single-item calls, shared by their operations and the per-model fast
+    # paths (odm/backends/sql/fast.py): both send the same SQL.
+    def insert_statement(self, doc: dict[str, Any]) -> Execute:
+        return Execute(self._insert_sql, self._row_params(doc))
+
+    def get_statement(self, key_params: list[Any]) -> Execute:
+        """``key_params``: the key's column values (``_key_params``)."""
+        live = self._live(key_params)
+        return Execute(f"SELECT {self.dialect.doc_select()} FROM {self.table} WHERE {self.key_where} AND {live}",
+                       key_params, "one")
+
+    def update_statement(self, key_params: list[Any], sets: dict[str, Any], incs: dict[str, Any], unsets: Sequence[str],
+                         condition: Node | None = None, actions: Sequence[UpdateAction] = ()) -> Execute:
+        """The one UPDATE of ``update_op``, answering the new document's row (None: no item matched)."""
+        params: list[Any] = []
+        assignments = self._assignments(sets, incs, unsets, actions, params)
+        params += key_params
+        live = self._live(params)
+        cond = self._and_condition(condition, params)
+        return Execute(f"UPDATE {self.table} SET {assignments} WHERE {self.key_where} AND {live}{cond} "
+                       f"RETURNING {self.dialect.doc_select()}", params, "one")
+
     def insert_op(self, doc: dict[str, Any]) -> Op[None]:
-        params = self._row_params(doc)
-        marks = ", ".join([self.dialect.ph] * len(params))
-        cols = ", ".join([*self.key_columns, '"doc"', '"_exp"'])
         try:
-            yield from self._write_op(Execute(f"INSERT INTO {self.table} ({cols}) VALUES ({marks})", params))
+            yield from self._write_op(self.insert_statement(doc))
         except self.backend.integrity_errors as exc:
             raise self._duplicate(exc, self.spec.key_of(doc)) from exc
 
@@ -287,14 +312,8 @@ class SQLRepository(Repository):
                 yield BEGIN
             if decimal_read:
                 sets, incs = yield from self._decimal_increments_op(key, sets, incs)
-            params: list[Any] = []
-            assignments = self._assignments(sets, incs, unsets, actions, params)
-            params += self._key_params(key)
-            live = self._live(params)
-            cond = self._and_condition(condition, params)
-            statement = Execute(f"UPDATE {self.table} SET {assignments} WHERE {self.key_where} AND {live}{cond} "
-                                f"RETURNING {self.dialect.doc_select()}", params, "one")
-            row = yield from self._write_op(statement)
+            row = yield from self._write_op(self.update_statement(self._key_params(key), sets, incs, unsets, condition,
+                                                                   actions))
             if row is not None:
                 return self.loads(row[0])  # type: ignore[no-any-return]
             if condition is None or not (yield from self._exists_op(key)):
@@ -381,10 +400,13 @@ class SQLRepository(Repository):
 
     # -- reads ------------------------------------------------------------------------
     def get_op(self, key: tuple[Any, ...], only: Sequence[str] | None = None) -> Op[dict[str, Any] | None]:
-        params = self._key_params(key)
-        live = self._live(params)
-        row = yield Execute(f"SELECT {self.dialect.doc_select(only)} FROM {self.table} WHERE {self.key_where} AND {live}",
-                            params, "one")
+        if only is None:
+            row = yield self.get_statement(self._key_params(key))
+        else:
+            params = self._key_params(key)
+            live = self._live(params)
+            row = yield Execute(f"SELECT {self.dialect.doc_select(only)} FROM {self.table} WHERE {self.key_where} "
+                                f"AND {live}", params, "one")
         return None if row is None else self.loads(row[0])  # type: ignore[no-any-return]
 
     def batch_get_op(self, keys: Sequence[tuple[Any, ...]]) -> Op[list[dict[str, Any]]]:
@@ -416,9 +438,57 @@ class SQLRepository(Repository):
             params += [query.limit if query.limit is not None else self.backend.no_limit, query.offset]
         return sql, params
 
+    def _eq_param(self, field: Any, value: Any) -> Any:
+        """The parameter the compiler binds for ``value`` compared with a typed, non-key path (no TTL)."""
+        return self.dialect.json_param(self.codec.encode_value(value, field, False), field)
+
+    def select(self, query: QuerySpec) -> tuple[str, list[Any]]:
+        """``select_sql(query, doc_select(query.only))``; the statement of a plain equality on a typed field
+        (``Model.query(field=v)``: no order, window, projection, TTL) is compiled once per shape.
+
+        A shape is cached only when its first compilation's parameters are exactly the one value
+        bound as the compiler binds it (not a key column, an untyped path or a Decimal's exact form).
+        """
+        where = query.where
+        if (type(where) is not Compare or where.op != "eq" or query.order or query.limit is not None or query.offset
+                or query.only is not None or self.ttl):
+            return self.select_sql(query, self.dialect.doc_select(query.only))
+        path, value = where.path, where.value
+        field = path.field
+        shape = (path.parts, field, type(value))
+        sql = self._eq_selects.get(shape)
+        if sql is not None:
+            return sql, [self._eq_param(field, value)]
+        sql, params = self.select_sql(query, self.dialect.doc_select())
+        if (field is not None and field.kind != "decimal" and all(path.parts != p.parts for p in self.spec.key_paths)
+                and params == [self._eq_param(field, value)]):
+            self._eq_selects[shape] = sql
+        return sql, params
+
+    def find(self, query: QuerySpec) -> Iterator[dict[str, Any]]:
+        """The matches; outside a transaction without the operation machinery (the query's
+        statement from ``select``, read on a session of its own exactly as ``iterate`` would)."""
+        if _open.get() or not self.backend.fast_paths:
+            return super().find(query)
+        return self._find_direct(query)
+
+    def _find_direct(self, query: QuerySpec) -> Iterator[dict[str, Any]]:
+        sql, params = self.select(query)
+        loads = self.loads
+        session = self.backend.session()
+        try:
+            session.send(Stream(sql, params))
+            while rows := session.send(FETCH):
+                for row in rows:
+                    yield loads(row[0])
+        except BaseException as exc:  # GeneratorExit too: the reader stopped early
+            session.abort(exc)
+            raise
+        session.finish()
+
     def find_op(self, query: QuerySpec) -> Op[None]:
         """Rows from a snapshot, a batch per round trip, each emitted as documents."""
-        sql, params = self.select_sql(query, self.dialect.doc_select(query.only))
+        sql, params = self.select(query)
         loads = self.loads
         yield Stream(sql, params)
         while rows := (yield FETCH):

@@ -369,6 +369,23 @@ class SQLiteBackend(SQLBackend):
         return self._conn
 
     # -- running operations: one session per operation, async ones on worker threads ------------
+    def execute_one(self, request: Execute) -> Any:
+        """One statement on its own (autocommit), under the lock for just that statement.
+
+        An IntegrityError is left to the repository (it knows the key); other errors are translated.
+        """
+        try:
+            with self._lock:
+                cur = self.conn.execute(request.sql, request.params)
+                try:
+                    return answer(cur, request.fetch)
+                finally:
+                    cur.close()
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.Error as exc:
+            raise self.translate(exc) from exc
+
     def session(self) -> _SQLiteSession:
         return _SQLiteSession(self)
 
@@ -586,13 +603,7 @@ class _SQLiteSession(Session):
                 if cur is not None:
                     cur.execute(request.sql, request.params)
                     return answer(cur, request.fetch)
-                backend = self.backend
-                with backend._lock:
-                    cur = backend.conn.execute(request.sql, request.params)
-                    try:
-                        return answer(cur, request.fetch)
-                    finally:
-                        cur.close()
+                return self.backend.execute_one(request)
             if kind is Begin:
                 if self.cur is None:
                     self._begin()
