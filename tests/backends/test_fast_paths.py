@@ -42,6 +42,7 @@ class Plain(Model):
     n = fields.Integer()
     tag = fields.String()
     slug = fields.String()
+    label = fields.String(data_key="lbl")
 
     class Meta:
         name = "fast_plain"
@@ -91,6 +92,14 @@ def scenario(model: type[Any]) -> list[Any]:
     b = model.get("b")
     run(outcome(lambda: a.update(n=10)))
     run(outcome(lambda: a.update(tag=None)))  # removes the attribute
+    run(outcome(lambda: a.update(n=2**63)))  # out of range: the general checks' error
+    run(outcome(lambda: a.update(n=True)))
+    run(outcome(lambda: a.update(n=12.0)))  # converted to 12
+    run(outcome(lambda: a.update(tag="caf\u00e9", n=11)))
+    run(outcome(lambda: a.update(tag="x\x00")))
+    if "label" in model._fields:
+        run(outcome(lambda: a.update(label="L")))  # stored under its data key
+        run(outcome(lambda: list(model.query(label="L"))))
     run(outcome(lambda: a.update(n="x")))  # ValidationError, nothing written
     run(outcome(lambda: a.update(k="z")))  # a key field
     run(outcome(lambda: a.update(nope=1)))

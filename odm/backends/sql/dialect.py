@@ -46,6 +46,10 @@ class Dialect:
     def column_param(self, value: Any) -> Any:
         return value
 
+    def set_params(self, sets: dict[str, str]) -> list[Any]:
+        """The parameters ``update_doc_sql`` binds for ``sets`` (stored name -> the value's JSON text), in order."""
+        return list(sets.values())
+
     # Exact numbers where the dialect's JSON numbers are doubles (SQLite): Decimal fields already
     # compile exactly through json_operand/json_param; these serve untyped paths compared with a
     # Decimal and Decimal key columns (stored as a double or as text). None: already exact.

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...compiled import _plain_load
 from ...errors import NotFound
-from ...fields import String
+from ...fields import INT64_MAX, INT64_MIN, Integer, String
 from ...transaction import _open
 from ..base import MISS
 from ..codec import Codec
@@ -59,14 +59,34 @@ def _plain_str_key(binding: Binding) -> bool:
     enc = encoders[0][1] if encoders else None
     return (field is not None and field.kind == "str" and type(field).convert is String.convert and _plain_load(field)
             and (enc is None or getattr(enc, "__code__", None) is _STR_CHECK)
-            and binding.key("k") == ("k",) and binding.repo.dialect.column_param("k") == "k")
+            and binding.key("k") == ("k",) and binding.repo.dialect.column_param("k") == "k")  # type: ignore[attr-defined]
+
+
+def _plain_sets(model: type[Model], binding: Binding) -> dict[str, tuple[str, bool]]:
+    """Per attribute name that a plain value may set directly: (stored name, whether a String).
+
+    A String or Integer field (not a key) that only converts (no validators) and whose stored form
+    is the value itself: an ASCII str without NUL (the codec's string check) or any int.
+    """
+    keys = {p.field.name for p in binding.spec.key_paths if p.field is not None}
+    codec = binding._codec  # noqa: SLF001 - read once: how values are stored
+    out = {}
+    for name, field in model._fields.items():
+        if name in keys or not _plain_load(field):
+            continue
+        enc = codec.field_encoder(field, False)
+        if field.kind == "str" and type(field).convert is String.convert and getattr(enc, "__code__", None) is _STR_CHECK:
+            out[name] = (field.data_key or name, True)
+        elif field.kind == "int" and type(field).convert is Integer.convert and enc is None:
+            out[name] = (field.data_key or name, False)
+    return out
 
 
 class FastPlan:
     """One model's single-item calls on one SQL backend (see the module's docstring)."""
 
     __slots__ = ("binding", "backend", "repo", "model", "decode", "encode", "create_ok", "update_ok", "str_key",
-                 "auto", "version", "hash_name", "range_name")
+                 "auto", "version", "hash_name", "range_name", "plain_sets")
 
     def __init__(self, model: type[Model], binding: Binding) -> None:
         repo: SQLRepository = binding.repo  # type: ignore[assignment]
@@ -85,6 +105,7 @@ class FastPlan:
         spec = binding.spec
         self.hash_name = spec.hash_key.field.name  # type: ignore[union-attr]
         self.range_name = spec.range_key.field.name if spec.range_key is not None else None  # type: ignore[union-attr]
+        self.plain_sets = _plain_sets(model, binding)
 
     @classmethod
     def build(cls, model: type[Model], binding: Binding) -> FastPlan | None:
@@ -102,6 +123,24 @@ class FastPlan:
                 and "\x00" not in hash_value:
             return [hash_value]
         return self.repo._key_params(self.binding.key(hash_value, range_value))
+
+    def _plain_update(self, changes: dict[str, Any]) -> dict[str, Any] | None:
+        """The stored sets of an update whose every value is a plain str or in-range int of a plain
+        field (what ``Binding.update_parts`` would give, without its general checks); None otherwise."""
+        plain = self.plain_sets
+        sets = {}
+        for name, value in changes.items():
+            step = plain.get(name)
+            if step is None:
+                return None
+            stored, is_str = step
+            if is_str:
+                if type(value) is not str or not value.isascii() or "\x00" in value:
+                    return None
+            elif type(value) is not int or not INT64_MIN <= value <= INT64_MAX:
+                return None
+            sets[stored] = value
+        return sets
 
     # -- the calls ------------------------------------------------------------------------------
     def get(self, hash_value: Any, range_value: Any = None) -> Any:
@@ -137,10 +176,14 @@ class FastPlan:
         model = type(obj)
         if self.auto is not None:
             changes.update(model._auto_now_changes())
-        binding = self.binding
-        sets, incs, unsets, actions = binding.update_parts(changes)
-        if incs or actions:
-            return MISS  # a guarded or element update: the operation (it validates again)
+        sets = self._plain_update(changes)
+        if sets is not None:
+            incs: dict[str, Any] = {}
+            unsets: list[str] = []
+        else:
+            sets, incs, unsets, actions = self.binding.update_parts(changes)
+            if incs or actions:
+                return MISS  # a guarded or element update: the operation (it validates again)
         d = obj.__dict__
         key_params = self._key_params(d.get(self.hash_name), d.get(self.range_name) if self.range_name else None)
         repo = self.repo

@@ -142,6 +142,12 @@ class PostgresDialect(Dialect):
     def column_param(self, value: Any) -> Any:
         return Decimal(repr(value)) if isinstance(value, float) else value
 
+    def set_params(self, sets: dict[str, str]) -> list[Any]:
+        """One jsonb object of the new values, merged into the document with ``||``."""
+        if not sets:
+            return []
+        return [Jsonb("{" + ",".join(f"{dumps(name)}:{text}" for name, text in sets.items()) + "}", dumps=_identity)]
+
     def explain_param(self, param: Any) -> Any:
         if isinstance(param, Jsonb):
             obj = param.obj
@@ -249,9 +255,8 @@ class PostgresDialect(Dialect):
         if unsets:
             doc = f"({doc})"
         if sets:
-            body = ",".join(f"{dumps(name)}:{text}" for name, text in sets.items())
             doc = f"{doc} || {self.ph}"
-            params.append(Jsonb("{" + body + "}", dumps=_identity))
+            params += self.set_params(sets)
         if incs:
             pieces = []
             for name, amount in incs.items():

@@ -41,6 +41,10 @@ if TYPE_CHECKING:
 
 
 
+#: At most this many statements cached per kind and repository (shapes come from code, so a few).
+_SHAPES = 256
+
+
 def _and(*parts: str) -> str:
     kept = [p for p in parts if p != "TRUE"]
     return " AND ".join(kept) if kept else "TRUE"
@@ -65,6 +69,8 @@ class SQLRepository(Repository):
         self._insert_sql = f"INSERT INTO {self.table} ({cols}) VALUES ({marks})"
         #: SELECTs of whole items by one typed top-level equality, by (parts, field, value type): see select.
         self._eq_selects: dict[tuple[Any, ...], str] = {}
+        #: UPDATEs of plain sets and removals, by their names: see update_statement.
+        self._update_sqls: dict[tuple[Any, ...], str] = {}
 
     def use_exact_decimals(self) -> None:
         """Read JSON numbers as Decimal (for models with Decimal fields)."""
@@ -82,6 +88,15 @@ class SQLRepository(Repository):
         params.append(self.dialect.dumps_param(dumps(doc)))
         params.append(self._expiry(doc))
         return params
+
+    def _rows_params(self, docs: Sequence[dict[str, Any]]) -> list[list[Any]]:
+        """``_row_params`` of many documents (insert_many): one comprehension where there is no TTL
+        and one key column."""
+        if self.ttl or self.spec.range_key is not None:
+            return [self._row_params(d) for d in docs]
+        name = self.spec.hash_key.parts[0]
+        column, text = self.dialect.column_param, self.dialect.dumps_param
+        return [[column(d.get(name)), text(dumps(d)), None] for d in docs]
 
     def _expiry(self, doc: dict[str, Any]) -> float | None:
         if not self.ttl:
@@ -238,14 +253,28 @@ class SQLRepository(Repository):
 
     def update_statement(self, key_params: list[Any], sets: dict[str, Any], incs: dict[str, Any], unsets: Sequence[str],
                          condition: Node | None = None, actions: Sequence[UpdateAction] = ()) -> Execute:
-        """The one UPDATE of ``update_op``, answering the new document's row (None: no item matched)."""
+        """The one UPDATE of ``update_op``, answering the new document's row (None: no item matched).
+
+        The statement of plain sets and removals (no increment, action, condition or TTL) depends on
+        the names alone: it is made once per set of names.
+        """
+        plain = not incs and not actions and condition is None and not self.ttl
+        if plain:
+            shape = (*sets, None, *unsets)
+            sql = self._update_sqls.get(shape)
+            if sql is not None:
+                return Execute(sql, [*self.dialect.set_params({n: dumps(v) for n, v in sets.items()}), *key_params],
+                               "one")
         params: list[Any] = []
         assignments = self._assignments(sets, incs, unsets, actions, params)
         params += key_params
         live = self._live(params)
         cond = self._and_condition(condition, params)
-        return Execute(f"UPDATE {self.table} SET {assignments} WHERE {self.key_where} AND {live}{cond} "
-                       f"RETURNING {self.dialect.doc_select()}", params, "one")
+        sql = (f"UPDATE {self.table} SET {assignments} WHERE {self.key_where} AND {live}{cond} "
+               f"RETURNING {self.dialect.doc_select()}")
+        if plain and len(self._update_sqls) < _SHAPES:
+            self._update_sqls[shape] = sql
+        return Execute(sql, params, "one")
 
     def insert_op(self, doc: dict[str, Any]) -> Op[None]:
         try:
@@ -354,7 +383,7 @@ class SQLRepository(Repository):
         """All or nothing, in one transaction; a conflict names every clashing key."""
         if not docs:
             return
-        rows = [self._row_params(d) for d in docs]
+        rows = self._rows_params(docs)
         cols = ", ".join([*self.key_columns, '"doc"', '"_exp"'])
         try:
             yield BEGIN
@@ -461,7 +490,7 @@ class SQLRepository(Repository):
             return sql, [self._eq_param(field, value)]
         sql, params = self.select_sql(query, self.dialect.doc_select())
         if (field is not None and field.kind != "decimal" and all(path.parts != p.parts for p in self.spec.key_paths)
-                and params == [self._eq_param(field, value)]):
+                and params == [self._eq_param(field, value)] and len(self._eq_selects) < _SHAPES):
             self._eq_selects[shape] = sql
         return sql, params
 

@@ -286,10 +286,8 @@ class SQLiteDialect(Dialect):
         doc = '"doc"'
         if unsets:
             doc = f"json_remove({doc}, {', '.join(self.json_path([u]) for u in unsets)})"
-        pieces = []
-        for name, text in sets.items():
-            pieces.append(f"{self.json_path([name])}, json(?)")
-            params.append(text)
+        pieces = [f"{self.json_path([name])}, json(?)" for name in sets]
+        params += self.set_params(sets)
         for name, amount in incs.items():
             path = self.json_path([name])
             pieces.append(f"{path}, coalesce(json_extract(\"doc\", {path}), 0) + ?")
