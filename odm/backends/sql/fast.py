@@ -145,10 +145,16 @@ class FastPlan:
     # -- the calls ------------------------------------------------------------------------------
     def get(self, hash_value: Any, range_value: Any = None) -> Any:
         """``Model.get_or_none``: the instance, None, or MISS."""
-        if self._off():
+        if _open.get() or self.binding.closed_by is not None or not self.backend.fast_paths:  # _off, inlined
             return MISS
-        row = self.backend.execute_one(self.repo.get_statement(self._key_params(hash_value, range_value)))
-        return None if row is None else self.decode(self.repo.loads(row[0]))
+        if self.str_key and range_value is None and type(hash_value) is str and hash_value.isascii() \
+                and "\x00" not in hash_value:
+            params = [hash_value]  # _key_params, inlined
+        else:
+            params = self.repo._key_params(self.binding.key(hash_value, range_value))
+        repo = self.repo
+        row = self.backend.execute_one(repo.get_statement(params))
+        return None if row is None else self.decode(repo.loads(row[0]))
 
     def create(self, data: dict[str, Any]) -> Any:
         """``Model.create``: the new instance (validated before the INSERT), or MISS."""

@@ -67,6 +67,7 @@ class SQLRepository(Repository):
         cols = ", ".join([*self.key_columns, '"doc"', '"_exp"'])
         marks = ", ".join([self.dialect.ph] * (len(self.key_columns) + 2))
         self._insert_sql = f"INSERT INTO {self.table} ({cols}) VALUES ({marks})"
+        self._get_sql = f"SELECT {self.dialect.doc_select()} FROM {self.table} WHERE {self.key_where} AND TRUE"
         #: SELECTs of whole items by one typed top-level equality, by (parts, field, value type): see select.
         self._eq_selects: dict[tuple[Any, ...], str] = {}
         #: UPDATEs of plain sets and removals, by their names: see update_statement.
@@ -247,6 +248,8 @@ class SQLRepository(Repository):
 
     def get_statement(self, key_params: list[Any]) -> Execute:
         """``key_params``: the key's column values (``_key_params``)."""
+        if not self.ttl:
+            return Execute(self._get_sql, key_params, "one")
         live = self._live(key_params)
         return Execute(f"SELECT {self.dialect.doc_select()} FROM {self.table} WHERE {self.key_where} AND {live}",
                        key_params, "one")
