@@ -884,6 +884,11 @@ class Model(BaseModel, metaclass=_ModelMeta):
     @classmethod
     def insert_many(cls: type[M], objs: Iterable[M | Mapping[str, Any]]) -> list[M]:
         """Validate every object first, then insert them all in server-side batches."""
+        plan = cls._fast_plan()
+        if plan is not None:
+            objs = objs if type(objs) is list else list(objs)
+            if (done := plan.insert_many(objs)) is not _MISS:
+                return done  # type: ignore[no-any-return]
         return cls._write(cls._insert_many_op(objs), "save")
 
     @classmethod

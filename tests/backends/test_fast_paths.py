@@ -118,6 +118,14 @@ def scenario(model: type[Any]) -> list[Any]:
     run(outcome(lambda: list(model.query(tag=None))))
     run(outcome(lambda: list(model.query(k="a"))))  # the key column
     run(outcome(lambda: list(model.query(slug="s-a"))))
+    run(outcome(lambda: model.insert_many([{"k": "m1", "n": 1, "tag": "m"}, {"k": "m2", "n": 2, "slug": "s-m"}])))
+    run(outcome(lambda: model.insert_many({"k": f"g{i}", "tag": "g"} for i in range(3))))  # a generator
+    run(outcome(lambda: model.insert_many([{"k": "m3"}, {"k": "m1"}])))  # a clash: nothing written
+    run(outcome(lambda: model.insert_many([{"k": "m4"}, {"k": "m4"}])))
+    run(outcome(lambda: model.insert_many([{"k": "m5", "slug": "s-m"}])))  # the unique index
+    run(outcome(lambda: model.insert_many([{"k": "m6"}, {"k": "m7", "n": "x"}])))  # invalid: nothing written
+    run(outcome(lambda: model.insert_many([{"k": "m8"}, model(k="m9", n=9)])))  # an instance: the operation
+    run(outcome(lambda: model.insert_many([])))
     run(outcome(lambda: model.query().count()))
     run(outcome(lambda: list(model.query())))
     return out

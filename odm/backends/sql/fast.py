@@ -17,7 +17,10 @@ one plain statement:
 - ``create``: not when the model has ``pre_save``/``post_save`` hooks;
 - ``update``: only keyword values (no positional actions, no condition), no ``odm.inc`` or element
   actions, no version field, no ``pre_update``/``post_update`` hooks;
-- ``get``: whole items (no ``only``).
+- ``get``: whole items (no ``only``);
+- ``insert_many``: a list of plain dicts (instances are validated again by the operation), no
+  ``pre_save``/``post_save`` hooks. Only the per-item Python is the plan's: the write itself is
+  the repository's ``insert_many_op`` (its transaction and its report of clashing keys).
 
 Queries take ``SQLRepository.find``'s shortcut (its compiled statement cached per shape).
 ``tests/backends/test_fast_paths.py`` runs every call both ways and compares results and errors.
@@ -27,9 +30,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ...compiled import _plain_load
+from ...compiled import _plain_load, _plain_setattr
 from ...errors import NotFound
 from ...fields import INT64_MAX, INT64_MIN, Integer, String
+from ...model import BaseModel, utcnow
 from ...transaction import _open
 from ..base import MISS
 from ..codec import Codec
@@ -86,7 +90,7 @@ class FastPlan:
     """One model's single-item calls on one SQL backend (see the module's docstring)."""
 
     __slots__ = ("binding", "backend", "repo", "model", "decode", "encode", "create_ok", "update_ok", "str_key",
-                 "auto", "version", "hash_name", "range_name", "plain_sets")
+                 "auto", "version", "hash_name", "range_name", "plain_sets", "plain_new")
 
     def __init__(self, model: type[Model], binding: Binding) -> None:
         repo: SQLRepository = binding.repo  # type: ignore[assignment]
@@ -106,6 +110,9 @@ class FastPlan:
         self.hash_name = spec.hash_key.field.name  # type: ignore[union-attr]
         self.range_name = spec.range_key.field.name if spec.range_key is not None else None  # type: ignore[union-attr]
         self.plain_sets = _plain_sets(model, binding)
+        #: Is ``Model.from_dict(d)`` object.__new__ plus ``__dict__ = _validated(d)`` (no __new__ or __setattr__ of its own)?
+        self.plain_new = model.__new__ is object.__new__ and _plain_setattr(model) \
+            and model._load.__func__ is BaseModel._load.__func__  # type: ignore[attr-defined]
 
     @classmethod
     def build(cls, model: type[Model], binding: Binding) -> FastPlan | None:
@@ -162,8 +169,6 @@ class FastPlan:
             return MISS
         obj = self.model(**data)
         if self.auto is not None:
-            from ...model import utcnow
-
             obj._stamp(utcnow())
         if self.version:
             obj.__dict__[self.version] = 1
@@ -201,3 +206,29 @@ class FastPlan:
             raise NotFound(f"{model.__name__} {obj._key_label()} no longer exists.")
         obj.__dict__ = self.decode(repo.loads(row[0])).__dict__
         return obj
+
+    def insert_many(self, objs: list[Any]) -> Any:
+        """``Model.insert_many`` of plain dicts: the new instances, or MISS."""
+        if not self.create_ok or not self.plain_new or self._off():
+            return MISS
+        for item in objs:
+            if type(item) is not dict:
+                return MISS
+        model = self.model
+        validated = model._validated  # looked up per call: it is what from_dict runs
+        new, setattr_ = object.__new__, object.__setattr__
+        items = []
+        for item in objs:  # every item validated before anything is written, in order
+            obj = new(model)
+            setattr_(obj, "__dict__", validated(item))
+            items.append(obj)
+        if self.auto is not None:
+            now = utcnow()
+            for obj in items:
+                obj._stamp(now)
+        if self.version:
+            for obj in items:
+                obj.__dict__[self.version] = 1
+        encode = self.encode
+        self.backend.run_sync(self.repo.insert_many_op([encode(obj) for obj in items]))
+        return items
