@@ -68,6 +68,7 @@ bench: $(VENV)/.test servers
 	$(BIN)/python bench/bench_e2e.py $(SMALL_DOC)
 	$(BIN)/python bench/bench_large.py
 	$(BIN)/python bench/bench_insert_many.py
+	$(BIN)/python bench/bench_bulk.py $(SMALL_DOC)
 	$(BIN)/python bench/bench_conversions.py $(SMALL_DOC)
 	$(BIN)/python bench/bench_async.py
 	$(BIN)/python bench/bench_memory.py

@@ -899,7 +899,9 @@ class Model(BaseModel, metaclass=_ModelMeta):
     def _insert_many_op(cls: type[M], objs: Iterable[M | Mapping[str, Any]]) -> Op[list[M]]:
         binding = cls._bound()
         # Dicts are validated as they are read, given instances in _prepare (they may have been changed).
-        given = [(o, False) if isinstance(o, cls) else (cls.from_dict(o), True) for o in objs]  # type: ignore[arg-type]
+        load, from_dict = cls._load, cls.from_dict
+        given = [(o, False) if isinstance(o, cls) else (load(o) if type(o) is dict else from_dict(o), True)  # type: ignore[arg-type]
+                 for o in objs]
         for obj, _ in given:
             if "_odm_only" in obj.__dict__:
                 obj._refuse_partial("insert")
@@ -917,7 +919,8 @@ class Model(BaseModel, metaclass=_ModelMeta):
             if version:
                 obj.__dict__[version] = 1
         items = [obj for obj, _ in given]
-        yield from binding.repo.insert_many_op([binding.encode(o) for o in items])
+        encode = binding.encode
+        yield from binding.repo.insert_many_op([encode(o) for o in items])
         if "post_save" in hooks:
             for obj in items:
                 yield HookCall(obj, "post_save", after=True)

@@ -299,7 +299,7 @@ class MongoRepository(Repository):
         """
         if not docs:
             return
-        fulls = [self._full(d) for d in docs]
+        fulls = self._fulls(docs)
         name = self.spec.name
         refused: list[dict[str, Any]] = []  # the server's write errors, "index" being the position in docs
         inserted = 0
@@ -326,6 +326,19 @@ class MongoRepository(Repository):
             raise
         if refused:
             raise self._bulk_error({"writeErrors": refused, "nInserted": inserted}, docs)
+
+    def _fulls(self, docs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``[self._full(d) for d in docs]``, with the attribute names checked once per distinct name
+        rather than once per document (a bad name falls back to ``_full``, which names it)."""
+        names: set[Any] = set()
+        for doc in docs:
+            names.update(doc)
+        if any(not isinstance(n, str) or n.startswith("$") or n in ("_id", TTL_MICROS) or "\x00" in n for n in names):
+            return [self._full(d) for d in docs]
+        key_id, key_of = self.compiler.key_id, self.spec.key_of
+        if self.ttl:
+            return [{"_id": key_id(key_of(d)), **self._with_micros(d)} for d in docs]
+        return [{"_id": key_id(key_of(d)), **d} for d in docs]
 
     def _interrupted(self, exc: ODMError, docs: Sequence[dict[str, Any]], done: int,
                      refused: list[dict[str, Any]]) -> ODMError:
