@@ -19,8 +19,10 @@ round and round 0 warms up and is not counted. The raw side is written as an exp
   second raw baseline writes the same items by hand the safe way, TransactWriteItems of 100
   conditional puts, sequential and from the same pool of threads. The ratios to each separate
   "our Python" (ours / raw transactions) from "the safer write" (raw transactions / batch).
-Printed: the median seconds per variant with the spread (min-max over rounds) and the median of
-the per-round ratios ours/raw (1.00 = as fast as the driver; the target is 0.90).
+Printed: the median seconds per variant with the spread (min-max over rounds), the median CPU time
+of this process (all its threads: the client's own work, which the servers and other jobs on the
+machine disturb much less than the wall time), and the median of the per-round ratios ours/raw
+throughput (1.00 = as fast as the driver; the target is 0.90).
 """
 
 from __future__ import annotations
@@ -223,10 +225,10 @@ def backend(name: str) -> Iterator[Callable[[], dict[str, Variant]]]:
             proc.stop()
 
 
-def run_backend(name: str, small: dict[str, Any], n: int, rounds: int) -> dict[str, list[float]]:
-    """Seconds per variant and round (after one warm-up round); ours is "ours insert_many"."""
+def run_backend(name: str, small: dict[str, Any], n: int, rounds: int) -> dict[str, list[tuple[float, float]]]:
+    """(wall, client CPU) seconds per variant and round (after one warm-up round); ours is "ours insert_many"."""
     small = {k: v for k, v in small.items() if k not in ("_id", "id")}
-    times: dict[str, list[float]] = {}
+    times: dict[str, list[tuple[float, float]]] = {}
     with backend(name) as make_raw:
         variants: dict[str, Variant] = {"ours insert_many": Bulk.insert_many, **make_raw()}
         names = list(variants)
@@ -235,16 +237,18 @@ def run_backend(name: str, small: dict[str, Any], n: int, rounds: int) -> dict[s
             for variant in names[shift:] + names[:shift]:  # which goes first rotates by round
                 tag = uuid.uuid4().hex[:8]
                 docs = [{"id": f"{tag}-{i:06d}", **small} for i in range(n)]
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), time.process_time()
                 variants[variant](docs)
-                took = time.perf_counter() - start
+                took, used = time.perf_counter() - start, time.process_time() - cpu
                 if r:
-                    times.setdefault(variant, []).append(took)
-                print(f"{name} round {r} {variant}: {took:.3f} s", file=sys.stderr, flush=True)
+                    times.setdefault(variant, []).append((took, used))
+                print(f"{name} round {r} {variant}: {took:.3f} s, client CPU {used:.3f} s", file=sys.stderr, flush=True)
     return times
 
 
-def report(name: str, times: dict[str, list[float]], n: int) -> list[str]:
+def report(name: str, measured: dict[str, list[list[float]]], n: int) -> list[str]:
+    times = {v: [wall for wall, _ in got] for v, got in measured.items()}
+    cpu = {v: statistics.median(used for _, used in got) for v, got in measured.items()}
     ours = times["ours insert_many"]
     lines = []
     raws = [v for v in times if v.startswith("raw")]
@@ -255,7 +259,8 @@ def report(name: str, times: dict[str, list[float]], n: int) -> list[str]:
         med = statistics.median(got)
         ratio = statistics.median(r / o for o, r in zip(ours, got, strict=True))  # ours/raw throughput
         lines.append(f"  {name:9} {variant:26} median {med:7.3f} s ({n / med:7.0f} items/s), spread "
-                     f"{min(got):.3f}-{max(got):.3f} s" + ("" if variant.startswith("ours") else
+                     f"{min(got):.3f}-{max(got):.3f} s, client CPU {cpu[variant]:.3f} s"
+                     + ("" if variant.startswith("ours") else
                                                           f", ours/raw throughput {ratio:.2f}"))
     if best is not None:
         ratio = statistics.median(b / o for o, b in zip(ours, best, strict=True))
