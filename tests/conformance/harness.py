@@ -19,7 +19,8 @@ import odm
 
 from .known import Case, all_values, known, node_values
 from .model import INDEX_STRING_FIELDS
-from .reference import MISSING, matches, ordered, same_sort_values, sort_values
+from .reference import MISSING, equal, lookup, matches, ordered, same_sort_values, sort_values
+from .updates import Refused, UpdateCase, apply, attrs, check, validation_refusal
 
 SCALE = float(os.environ.get("ODM_CONFORMANCE_SCALE", "1"))
 COLLECT = os.environ.get("ODM_CONFORMANCE_COLLECT") == "1"
@@ -87,6 +88,12 @@ def write_report() -> None:
             json.dump({"stats": {k: dict(v) for k, v in STATS.items()}, "disagreements": FOUND}, out, indent=1, default=repr)
 
 
+def assert_none_collected(backend: str, before: int) -> None:
+    """In collect mode, fail the test if it collected disagreements (from ``FOUND[before:]``)."""
+    found = [d for d in FOUND[before:] if d["backend"] == backend]
+    assert not found, f"{len(found)} disagreements on {backend} (see {REPORT or 'the summary'}); first: {found[0]}"
+
+
 def record(data: Any, query: Any, read: str, backend: str, answer: Any) -> None:
     if data is None:  # this backend did not hold all of the data
         return
@@ -134,12 +141,13 @@ class Runner:
         """Replace the stored data with ``rows``; every valid instance must save and read back equal."""
         self.model.query().delete()
         self.rows, self.docs, self.load_failed = rows, [], False
+        self.values: dict[tuple[str, int], dict[str, Any]] = {}  # attribute values by key, for updates
         for row in rows:
             expected = doc_of(self.ref_model(**row))
             case = Case(self.backend, [expected], action="roundtrip")
             try:
                 self.model(**row).save()
-            except odm.ODMError as exc:
+            except Exception as exc:  # noqa: BLE001 - a raw driver error escaping is a disagreement too
                 self.load_failed = True
                 why = self.declared_refusal(row)
                 if isinstance(exc, odm.ValidationError) and why:
@@ -148,6 +156,7 @@ class Runner:
                 report(case, "save of a valid instance failed", "saved", exc, row, "save()")
                 continue
             self.docs.append(expected)
+            self.values[(row["pk"], row["sk"])] = attrs(self.ref_model(**row))
             got = self.model.get_or_none(row["pk"], row["sk"])
             actual = None if got is None else doc_of(got)
             stat(self.backend, "roundtrips")
@@ -240,10 +249,42 @@ class Runner:
                     report(case, "exists", bool(match), e, self.rows, qcase)
                 else:
                     record(self.data_key, qcase, "exists", self.backend, e)
+        if "distinct" in qcase.reads or "count_by" in qcase.reads:
+            self.check_groups(qcase, query, ref_query, match, case, run)
         if "first" in qcase.reads:
             first = run("first", lambda: query.offset(qcase.offset).first())
             if first is not MISSING:
                 judge("first", [] if first is None else [first], True, qcase.offset, qcase.offset + 1)
+
+    def check_groups(self, qcase: Any, query: Any, ref_query: Any, match: list[dict[str, Any]], case: Case,
+                     run: Callable[[str, Callable[[], Any]], Any]) -> None:
+        """``distinct`` and ``count_by`` of ``qcase.group`` over the (unwindowed) matches."""
+        path = ref_query._group_path(qcase.group)
+        present = [v for v in (lookup(d, path) for d in match) if v is not MISSING]
+        groups: list[Any] = []
+        for value in present:
+            if not any(equal(g, value) for g in groups):
+                groups.append(value)
+        groups.sort()
+        counts = [(g, sum(1 for v in present if equal(v, g))) for g in groups]
+        if len(present) < len(match):
+            counts.append((None, len(match) - len(present)))
+        if "distinct" in qcase.reads:
+            got = run("distinct", lambda: query.distinct(qcase.group))
+            if got is not MISSING:
+                if len(got) != len(groups) or not all(same_value(a, b) for a, b in zip(groups, got, strict=False)):
+                    report(case, f"distinct({qcase.group!r})", groups, got, self.rows, qcase)
+                else:
+                    record(self.data_key, qcase, "distinct", self.backend, got)
+        if "count_by" in qcase.reads:
+            got = run("count_by", lambda: query.count_by(qcase.group))
+            if got is not MISSING:
+                have = list(got.items())
+                if len(have) != len(counts) or not all(same_value(a[0], b[0]) and a[1] == b[1]
+                                                       for a, b in zip(counts, have, strict=False)):
+                    report(case, f"count_by({qcase.group!r})", counts, have, self.rows, qcase)
+                else:
+                    record(self.data_key, qcase, "count_by", self.backend, have)
 
     def get(self, pk: str, sk: int, doc_of: Callable[[Any], dict[str, Any]]) -> None:
         """``get_or_none`` by key: the stored item, or None (also for a key no item can have, such as "")."""
@@ -275,7 +316,7 @@ class Runner:
             outcome = "saved"
         except odm.ConditionFailed:
             outcome = "ConditionFailed"
-        except odm.ODMError as exc:
+        except Exception as exc:  # noqa: BLE001 - a raw driver error escaping is a disagreement too
             outcome = repr(exc)
         want = "saved" if holds else "ConditionFailed"
         why = self.declared_refusal(row) if outcome.startswith("ValidationError") else (
@@ -294,3 +335,107 @@ class Runner:
             report(case, f"stored item after a conditional save that {outcome}", expected, after, [old, row], query)
         if outcome == "saved":
             self.docs = [d for d in self.docs if (d["pk"], d["sk"]) != key] + [new]
+            self.values[key] = attrs(self.ref_model(**row))
+
+    # -- atomic updates --------------------------------------------------------------------------
+    def expect_update(self, ucase: UpdateCase, doc_of: Callable[[Any], dict[str, Any]]) -> tuple[Any, dict[Any, dict[str, Any]]]:
+        """The reference's outcome (an error name, "updated" or a count) and the new values of each changed item."""
+        refused = validation_refusal(ucase.acts)
+        changed: dict[Any, dict[str, Any]] = {}
+        if ucase.key is not None:
+            current = self.values.get(ucase.key)
+            if refused or current is None:
+                return refused or "NotFound", changed
+            try:
+                check(ucase.acts, current, self.features.max_number)
+            except Refused as exc:
+                return exc.kind, changed
+            changed[ucase.key] = apply(ucase.acts, current)
+            return "updated", changed
+        node = None if ucase.where is None else ucase.where.build(self.ref_model)
+        for doc in self.docs:
+            key = (doc["pk"], doc["sk"])
+            if not matches(node, doc):
+                continue
+            try:
+                check(ucase.acts, self.values[key], self.features.max_number)
+            except Refused:
+                continue  # left alone and not counted
+            changed[key] = apply(ucase.acts, self.values[key])
+        return refused or len(changed), ({} if refused else changed)
+
+    def update(self, ucase: UpdateCase, doc_of: Callable[[Any], dict[str, Any]]) -> None:
+        """``instance.update(...)`` or ``Query(...).update(...)``: the outcome and every stored item after it."""
+        stat(self.backend, "updates")
+        want, changed = self.expect_update(ucase, doc_of)
+        node = None if ucase.where is None else ucase.where.build(self.ref_model)
+        touched = [d for d in self.docs if ((d["pk"], d["sk"]) == ucase.key if ucase.key is not None else matches(node, d))]
+        case = Case(self.backend, touched, node, action="update", acts=ucase.acts)
+        data = [self.values[(d["pk"], d["sk"])] for d in self.docs]
+        expected = {(d["pk"], d["sk"]): d for d in self.docs}
+        for key, values in changed.items():
+            expected[key] = doc_of(self.ref_model(**values))
+        refreshed = None
+        try:
+            if ucase.key is not None:
+                obj = self.model.get_or_none(*ucase.key) or self.model(pk=ucase.key[0], sk=ucase.key[1])  # type: ignore[attr-defined]
+                refreshed = ucase.call(self.model, obj)
+                outcome: Any = "updated"
+            else:
+                query = self.model.query() if ucase.where is None else self.model.query(ucase.where.build(self.model))
+                outcome = ucase.call(self.model, query)
+        except odm.ODMError as exc:
+            outcome = type(exc).__name__
+        except Exception as exc:  # noqa: BLE001 - a raw driver error escaping is a disagreement too
+            outcome = f"raw {exc!r}"
+        why = None
+        if outcome in ("ValidationError", "QueryError") and outcome != want:
+            why = next((w for w in (self.declared_refusal(v) for v in changed.values()) if w), None) or \
+                self.declared_action_refusal(ucase)
+        if why:
+            stat(self.backend, f"refused ({why})")
+        elif outcome != want:
+            report(case, "update outcome", want, outcome, data, ucase)
+        else:
+            record(data, ucase, "update", self.backend, outcome)
+        stored = {(o.pk, o.sk): o for o in self.model.query()}  # type: ignore[attr-defined]
+        got = {key: doc_of(o) for key, o in stored.items()}
+        if why:  # a declared refusal: each item is as it was, or (one item at a time) updated
+            ok = got.keys() == expected.keys() and all(
+                same_value(got[k], expected[k]) or any(same_value(got[k], d) for d in self.docs if (d["pk"], d["sk"]) == k)
+                for k in got)
+        else:
+            ok = got.keys() == expected.keys() and all(same_value(got[k], expected[k]) for k in got)
+            if ok and refreshed is not None and ucase.key is not None and not same_value(expected[ucase.key], doc_of(refreshed)):
+                report(case, "the instance refreshed by update()", expected[ucase.key], doc_of(refreshed), data, ucase)
+        if not ok:
+            diff = sorted(k for k in got.keys() | expected.keys() if k not in got or k not in expected or not same_value(got[k], expected[k]))
+            report(case, "stored items after the update", {k: expected.get(k) for k in diff}, {k: got.get(k) for k in diff}, data, ucase)
+        elif not why:
+            record(data, ucase, "stored after update", self.backend, sorted(got.items()))
+        # Go on from the reference's items (each as updated where the backend updated it).
+        for key, values in changed.items():
+            if key in got and same_value(got[key], expected[key]):
+                self.values[key] = values
+        self.docs = [doc_of(self.ref_model(**v)) for v in self.values.values()]
+        if not ok:  # put them back on the backend too, so one disagreement does not cascade
+            self.model.query().delete()
+            for key, values in list(self.values.items()):
+                try:
+                    self.model(**values).save()
+                except Exception:  # noqa: BLE001 - not storable here (a known difference): leave it out
+                    del self.values[key]
+            self.docs = [doc_of(self.ref_model(**v)) for v in self.values.values()]
+
+    def declared_action_refusal(self, ucase: UpdateCase) -> str | None:
+        """Why this backend may refuse the update's own values (an amount or element beyond its limits)."""
+        values = [v for act in ucase.acts for v in all_values(list(act.args))]
+        low, high = self.features.min_number, self.features.max_number
+        if any(isinstance(v, (float, decimal.Decimal)) and v != 0 and not low <= abs(v) <= high for v in values):
+            return "number range"
+        if self.too_many_digits(values):
+            return "decimal digits"
+        if not self.features.empty_string_index_keys and any(
+                act.path in INDEX_STRING_FIELDS and act.op == "set" and act.args[0] == "" for act in ucase.acts):
+            return "empty index key"
+        return None

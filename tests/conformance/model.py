@@ -20,6 +20,8 @@ def build_models() -> tuple[type[Model], type[EmbeddedModel]]:
     class Address(EmbeddedModel):
         city = fields.String(required=True)
         zip = fields.Integer()
+        codes = fields.List(fields.String())
+        marks = fields.Set(fields.Integer())
 
     class Item(Model):
         pk = fields.String(required=True)
@@ -32,6 +34,8 @@ def build_models() -> tuple[type[Model], type[EmbeddedModel]]:
         t = fields.DateTime()
         tags = fields.List(fields.String())
         labels = fields.Set(fields.String())
+        nums = fields.Set(fields.Integer())
+        decs = fields.Set(fields.Decimal())
         extra = fields.Dict()
         addr = fields.Embedded(Address)
         code = fields.String(data_key="c")

@@ -16,6 +16,8 @@ from typing import Any
 from odm.expressions.nodes import And, Between, Compare, Contains, Exists, In, Like, Node, Not, Or, Path, Prefix, like_to_regex
 from odm.fields import SortKey
 
+from .model import plain
+
 
 class _Missing:
     def __repr__(self) -> str:
@@ -36,11 +38,12 @@ def lookup(doc: dict[str, Any], path: Path) -> Any:
 
 
 def _norm(value: Any) -> Any:
-    """Sets and frozensets compare as sets; lists and tuples as lists."""
+    """Sets and frozensets compare as sets; lists and tuples as lists; numbers inside dicts and lists
+    (untyped: a ``Dict()``'s contents) by value as stored, so a query's ``0.1`` is the stored ``0.1``."""
     if isinstance(value, (set, frozenset)):
         return frozenset(value)
-    if isinstance(value, tuple):
-        return list(value)
+    if isinstance(value, (tuple, list, dict)):
+        return plain(list(value) if isinstance(value, tuple) else value)
     return value
 
 

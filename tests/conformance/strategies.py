@@ -69,12 +69,14 @@ json_values = st.recursive(st.one_of(st.integers(-3, 3), short, untyped_numbers)
 dicts = st.dictionaries(st.sampled_from(["a", "b", "c"]), json_values, max_size=3)
 lists = st.lists(short, max_size=3)
 sets = st.sets(short, max_size=3)
-addresses = st.fixed_dictionaries({"city": strings}, optional={"zip": ints})
+int_sets = st.sets(ints, max_size=3)
+decimal_sets = st.sets(decimals(), max_size=3)
+addresses = st.fixed_dictionaries({"city": strings}, optional={"zip": ints, "codes": lists, "marks": int_sets})
 
 #: Field name -> strategy of stored values (None means "leave it out").
 VALUES: dict[str, Any] = {
     "s": strings, "i": ints, "f": floats, "d": decimals(), "b": st.booleans(), "t": datetimes(), "tags": lists,
-    "labels": sets, "extra": dicts, "addr": addresses, "code": strings,
+    "labels": sets, "extra": dicts, "addr": addresses, "code": strings, "nums": int_sets, "decs": decimal_sets,
 }
 #: Query operands: stored-type values plus some only a query can hold.
 QUERY_VALUES: dict[str, Any] = {
@@ -212,6 +214,8 @@ class QueryCase:
     offset: int = 0
     page_size: int | None = None
     reads: tuple[str, ...] = field(default=("iter",))
+    group: str = "s"  # the field of the distinct and count_by reads
+
 
     def build(self, model: type) -> Any:
         q = model.query() if self.where is None else model.query(self.where.build(model))
@@ -229,7 +233,8 @@ class QueryCase:
             text += f".offset({self.offset})"
         if self.page_size:
             text += f" read as page(size={self.page_size}) pages"
-        return text + f" [{', '.join(self.reads)}]"
+        reads = [f"{r}({self.group!r})" if r in ("distinct", "count_by") else r for r in self.reads]
+        return text + f" [{', '.join(reads)}]"
 
 
 @st.composite
@@ -251,4 +256,5 @@ def query_cases(draw: Any, pool: list[dict[str, Any]]) -> QueryCase:
     offset = draw(st.sampled_from([0, 0, 1, 2]))
     page_size = draw(st.one_of(st.none(), st.none(), st.integers(1, 3)))
     reads = ["iter"] + [r for r in ("count", "exists", "first") if draw(st.booleans())]
-    return QueryCase(where, order, limit, offset, page_size, tuple(reads))
+    reads += [r for r in [draw(st.sampled_from([None, None, "distinct", "count_by"]))] if r]
+    return QueryCase(where, order, limit, offset, page_size, tuple(reads), draw(st.sampled_from(SCALARS)))
