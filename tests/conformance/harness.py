@@ -391,13 +391,15 @@ class Runner:
         why = None
         if outcome in ("ValidationError", "QueryError") and outcome != want:
             why = next((w for w in (self.declared_refusal(v) for v in changed.values()) if w), None) or \
-                self.declared_action_refusal(ucase)
+                self.declared_action_refusal(ucase) or self.refused_query(node)
         if why:
             stat(self.backend, f"refused ({why})")
         elif outcome != want:
             report(case, "update outcome", want, outcome, data, ucase)
         else:
             record(data, ucase, "update", self.backend, outcome)
+            stat(self.backend, "items updated" if isinstance(outcome, int) or outcome == "updated" else f"updates refused ({outcome})",
+                 outcome if isinstance(outcome, int) else 1)
         stored = {(o.pk, o.sk): o for o in self.model.query()}  # type: ignore[attr-defined]
         got = {key: doc_of(o) for key, o in stored.items()}
         if why:  # a declared refusal: each item is as it was, or (one item at a time) updated

@@ -120,7 +120,9 @@ def _stored_elements(pool: list[dict[str, Any]], path: str) -> list[Any]:
 @st.composite
 def acts(draw: Any, pool: list[dict[str, Any]]) -> tuple[Act, ...]:
     """One to four actions on distinct fields, none inside another (``addr`` excludes ``addr.*``)."""
-    paths = draw(st.lists(st.sampled_from(list(PATHS)), min_size=1, max_size=4, unique=True))
+    # Sizes drawn explicitly: hypothesis's own list sizes favour one element.
+    count = draw(st.sampled_from([1, 2, 2, 3, 4]))
+    paths = draw(st.lists(st.sampled_from(list(PATHS)), min_size=count, max_size=count, unique=True))
     if "addr" in paths:
         paths = [p for p in paths if not p.startswith("addr.")]
     out = []
@@ -136,7 +138,8 @@ def acts(draw: Any, pool: list[dict[str, Any]]) -> tuple[Act, ...]:
         else:  # element actions: often values a stored item holds, so that removals happen
             stored = _stored_elements(pool, path)
             element = st.one_of(ELEMENTS[path], st.sampled_from(stored)) if stored else ELEMENTS[path]
-            args = tuple(draw(st.lists(element, min_size=1, max_size=3)))
+            size = draw(st.sampled_from([1, 2, 2, 3]))
+            args = tuple(draw(st.lists(element, min_size=size, max_size=size)))
         out.append(Act(op, path, args, positional=draw(st.booleans())))
     return tuple(out)
 
