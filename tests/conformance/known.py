@@ -60,33 +60,6 @@ def all_values(value: Any) -> Iterator[Any]:
 #: name). Empty: every difference it found is fixed on main, or is a physical limit the backend
 #: declares in its features (max_number/min_number, max_decimal_digits, empty_string_index_keys),
 #: which the harness accepts as a refusal only with a ValidationError/QueryError.
-def _decimal_sets(value: Any) -> Iterator[set[Any]]:
-    """Every set of two or more Decimals inside a value (a document, a row, an action's arguments)."""
-    if isinstance(value, dict):
-        for v in value.values():
-            yield from _decimal_sets(v)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            yield from _decimal_sets(v)
-    elif isinstance(value, (set, frozenset)) and len(value) > 1 and all(isinstance(v, decimal.Decimal) for v in value):
-        yield set(value)
-
-
-def _mongo_decimal_set(case: Case) -> bool:
-    """MongoDB's codec sorts a Set(Decimal) after turning it into Decimal128s, which do not order: a save or
-    update of two or more Decimals escapes as a raw TypeError (odm/backends/mongodb/codec.py; being fixed
-    there). And ``odm.add`` to a Set(Decimal) already holding a value (the pipeline update's ``$setUnion``
-    then ``$sortArray`` of Decimal128s) is refused by the server, SecantusDB, as "internal server error"
-    (QueryError). Matches a case on MongoDB whose data or update's elements hold two or more Decimals in
-    a set, or that adds to a stored non-empty Set(Decimal)."""
-    if case.backend != "mongodb":
-        return False
-    args = [act.args if act.op != "set" else act.args[0] for act in case.acts]
-    elements = [set(act.args) for act in case.acts if act.op in ("add", "discard") and act.path == "decs"]
-    adds = any(act.op == "add" and act.path == "decs" for act in case.acts) and any(doc.get("decs") for doc in case.docs)
-    return adds or any(True for _ in _decimal_sets([case.docs, args, elements]))
-
-
 def _incs(case: Case, path: str) -> Iterator[tuple[Any, Any]]:
     """(stored value or None, amount) of each increment of ``path`` in an update case, per stored item."""
     for act in case.acts:
@@ -144,7 +117,6 @@ def _sqlite_float_inc(case: Case) -> bool:
 
 KNOWN_DIFFERENCES: dict[int | str, Callable[[Case], bool]] = {
     "sqlite-float-inc-15-digits": _sqlite_float_inc,
-    "mongodb-decimal-set": _mongo_decimal_set,
     "decimal-inc-rounded": _decimal_inc,
     "float-inc-decimal-sum": _float_inc,
 }
