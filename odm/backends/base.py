@@ -57,6 +57,10 @@ class Features:
     # Most significant digits a stored Decimal (or a query value) may have; None: no limit beyond
     # the field's exponent range. More is refused before any request (ValidationError/QueryError).
     max_decimal_digits: ClassVar[int | None] = None
+    # Does the server add a Float increment as decimals (the two numbers' shortest spellings, summed
+    # exactly, then read as the nearest double)? Elsewhere it is the IEEE sum Python computes; the two
+    # can differ by one unit in the last place (0.1 + 0.2: 0.3 against 0.30000000000000004).
+    float_increments_in_decimal: ClassVar[bool] = False
     # Can a String attribute that keys a secondary index hold ""? (DynamoDB refuses it: ValidationError.)
     empty_string_index_keys: ClassVar[bool] = True
     # Largest item (document) the backend stores, in bytes; None: no limit the ODM knows of. A larger

@@ -506,3 +506,25 @@ def test_dynamodb_clauses() -> None:
     assert out.sets == ["#0 = list_append(if_not_exists(#0, :0), :1)", "#1.#2 = :3"]
     assert out.guards == [("#1.#2 = :2", ATOM)]  # the write holds only while the list is as read
     assert ctx.values[":3"] == {"L": [{"S": "b"}]}
+
+
+def test_float_and_decimal_increments_keep_every_digit(reg: odm.Registry) -> None:
+    """A Float increment is the IEEE sum Python computes (SQLite's JSON text of a REAL once kept 15
+    digits: 0.1 + 0.2 was stored as 0.3); a Decimal increment is exact within the backend's declared
+    digits (it was rounded to 28 on SQLite)."""
+    from .models import User
+
+    def plus(a: float, b: float) -> float:
+        if reg.backend.features.float_increments_in_decimal:  # DynamoDB: decimal arithmetic, declared
+            return float(Decimal(repr(a)) + Decimal(repr(b)))
+        return a + b
+
+    user = User.create(email="inc@x.io", score=0.1, balance=Decimal("74000000000000000000000000"))
+    user.update(score=odm.inc(0.2))
+    assert user.score == plus(0.1, 0.2) == User.get("inc@x.io").score  # 0.30000000000000004 (IEEE)
+    amount = Decimal("0.99999999")
+    user.update(balance=odm.inc(amount))
+    assert user.balance == User.get("inc@x.io").balance == Decimal("74000000000000000000000000.99999999")
+    assert User.query(User.email == "inc@x.io").update(score=odm.inc(1e-17), balance=odm.inc(Decimal("1E-8"))) == 1
+    got = User.get("inc@x.io")
+    assert got.score == plus(plus(0.1, 0.2), 1e-17) and got.balance == Decimal("74000000000000000000000001.00000000")

@@ -69,16 +69,15 @@ def _incs(case: Case, path: str) -> Iterator[tuple[Any, Any]]:
 
 
 #: Backends that store a Decimal increment's sum rounded to 28 significant digits.
-ROUNDED_DECIMAL_INC = frozenset({"sqlite", "sqlite-memory", "mongodb"})
+ROUNDED_DECIMAL_INC = frozenset({"mongodb"})
 
 
 def _decimal_inc(case: Case) -> bool:
-    """A Decimal increment whose exact sum has more than 28 significant digits is stored rounded to 28
-    (74000000000000000000000000 + 0.99999999999999999 is stored as 74000000000000000000000001), not
-    exactly (PostgreSQL) nor refused with ValidationError as a stored value beyond max_decimal_digits
-    is. SQLite adds in Python's default decimal context (odm/backends/sql/sqlite.py's odm_update and
-    sql/repository.py's item-by-item Query.update); MongoDB's $inc on Decimal128 rounds on the server
-    (SecantusDB at 28 digits; MongoDB itself would round at 34). Matches such an increment there."""
+    """A Decimal increment whose exact sum has more than 28 significant digits is stored rounded on
+    MongoDB (74000000000000000000000000 + 0.99999999999999999 is stored as 74000000000000000000000001),
+    not exactly (SQL, where odm_update adds with every digit) nor refused with ValidationError as a
+    stored value beyond max_decimal_digits is: $inc on Decimal128 rounds on the server (SecantusDB at
+    28 digits; MongoDB itself at 34). Matches such an increment there."""
     if case.backend not in ROUNDED_DECIMAL_INC:
         return False
     exact = decimal.Context(prec=200)
@@ -87,16 +86,16 @@ def _decimal_inc(case: Case) -> bool:
 
 
 #: Backends whose Float increment adds the values' shortest decimal spellings exactly and rounds the sum
-#: to a double (PostgreSQL's numeric, DynamoDB's N), where MongoDB and the reference add the doubles
+#: to a double (DynamoDB's N; declared as features.float_increments_in_decimal), where the others and the reference add the doubles
 #: (IEEE, Python's ``a + b``).
-DECIMAL_FLOAT_INC = frozenset({"postgres", "dynamodb"})
+DECIMAL_FLOAT_INC = frozenset({"dynamodb"})  # features.float_increments_in_decimal
 
 
 def _float_inc(case: Case) -> bool:
     """A Float increment's result differs by one ulp between the two readings: -839146771452.9952
-    + 675467.7408696504 is -839146770777.2544 as doubles, -839146770777.2543 on PostgreSQL and
-    DynamoDB. Open: the contract must pick one (docs/semantics.md says Float is an IEEE double,
-    hence the reference). Matches only increments where the two readings differ."""
+    + 675467.7408696504 is -839146770777.2544 as doubles, -839146770777.2543 on DynamoDB, whose ADD is
+    decimal arithmetic. The contract (docs/semantics.md) is the IEEE sum; DynamoDB declares the
+    exception (features.float_increments_in_decimal). Matches only increments where the two readings differ."""
     if case.backend not in DECIMAL_FLOAT_INC:
         return False
     exact = decimal.Context(prec=800)
@@ -104,19 +103,7 @@ def _float_inc(case: Case) -> bool:
                for stored, amount in _incs(case, "f"))
 
 
-def _sqlite_float_inc(case: Case) -> bool:
-    """SQLite stores a top-level Float increment's result with 15 significant digits (SQLite's JSON
-    text of a REAL), for ``update()`` and ``Query.update()``: a missing value + 257861.62178809918 is
-    stored as 257861.621788099, and 0.1 + 0.2 as 0.3 (odm/backends/sql/; nested Float increments, done by
-    odm_update, keep every digit). Matches a top-level Float increment on SQLite whose double sum
-    needs more than 15 significant digits."""
-    if not case.backend.startswith("sqlite"):
-        return False
-    return any(float(f"{(stored or 0.0) + float(amount):.15g}") != (stored or 0.0) + float(amount) for stored, amount in _incs(case, "f"))
-
-
 KNOWN_DIFFERENCES: dict[int | str, Callable[[Case], bool]] = {
-    "sqlite-float-inc-15-digits": _sqlite_float_inc,
     "decimal-inc-rounded": _decimal_inc,
     "float-inc-decimal-sum": _float_inc,
 }

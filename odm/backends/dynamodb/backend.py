@@ -42,6 +42,7 @@ class DynamoFeatures(Features):
     min_number = 1e-130  # smaller non-zero magnitudes are refused (ValidationError) before any request
     max_decimal_digits = MAX_DIGITS  # 38, DynamoDB's N
     empty_string_index_keys = False
+    float_increments_in_decimal = True  # ADD on an N attribute is decimal arithmetic
     max_item_bytes = MAX_ITEM_BYTES  # 400 KB, checked before any request (names and values, UTF-8)
     # A transaction() block is one TransactWriteItems sent at its end: 100 actions (4 MB), checked
     # as they are collected; reads inside the block see the items as stored before it.

@@ -23,8 +23,6 @@ class Dialect:
     KEY_TYPES: ClassVar[dict[str, str]] = {}
     DOC_TYPE: ClassVar[str] = "TEXT"
     EXP_TYPE: ClassVar[str] = "REAL"
-    #: Is SQL arithmetic on JSON numbers exact (numeric), so Decimal increments can run in SQL?
-    exact_decimal_arithmetic: ClassVar[bool] = True
     #: Whether ORDER BY needs NULLS FIRST/LAST to put missing values first ascending.
     explicit_nulls_order: ClassVar[bool] = False
 

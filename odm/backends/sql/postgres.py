@@ -260,8 +260,9 @@ class PostgresDialect(Dialect):
         if incs:
             pieces = []
             for name, amount in incs.items():
-                pieces.append(f"{self.literal(name)}, COALESCE(({self.json_path([name], True)})::numeric, 0) + {self.ph}")
-                params.append(to_numeric(amount))
+                num = "float8" if isinstance(amount, float) else "numeric"  # a Float adds as IEEE doubles, as Python does
+                pieces.append(f"{self.literal(name)}, COALESCE(({self.json_path([name], True)})::{num}, 0) + {self.ph}::{num}")
+                params.append(amount if num == "float8" else to_numeric(amount))
             doc = f"{doc} || jsonb_build_object({', '.join(pieces)})"
         for action in actions:
             doc = self.action_sql(doc, action, params)
@@ -286,8 +287,9 @@ class PostgresDialect(Dialect):
         params.append(list(action.path))
         current = f'("doc" #> {ph}::text[])'
         if op == "inc":
-            params.append(to_numeric(action.value))
-            return f"jsonb_set({doc}, {path}, to_jsonb(COALESCE(({current} #>> '{{}}')::numeric, 0) + {ph}))"
+            num = "float8" if isinstance(action.value, float) else "numeric"
+            params.append(action.value if num == "float8" else to_numeric(action.value))
+            return f"jsonb_set({doc}, {path}, to_jsonb(COALESCE(({current} #>> '{{}}')::{num}, 0) + {ph}::{num}))"
         params.append(Jsonb(dumps(list(action.value)), dumps=_identity))
         if op == "append":
             return f"jsonb_set({doc}, {path}, COALESCE({current}, '[]'::jsonb) || {ph})"

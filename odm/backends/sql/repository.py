@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as _dt
 import time
 from collections.abc import Iterator, Sequence
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ...errors import ConditionFailed, DuplicateKey, SchemaMismatch
@@ -321,10 +320,6 @@ class SQLRepository(Repository):
                                       "someone else meanwhile; nothing was written.") from exc
             raise self._duplicate(exc, key) from exc
 
-    def _decimal_read(self, incs: dict[str, Any]) -> bool:
-        """Do these increments need a read first (exact Decimal sums where SQL arithmetic is binary)?"""
-        return bool(incs) and not self.dialect.exact_decimal_arithmetic and any(isinstance(a, Decimal) for a in incs.values())
-
     def _assignments(self, sets: dict[str, Any], incs: dict[str, Any], unsets: Sequence[str],
                      actions: Sequence[UpdateAction], params: list[Any]) -> str:
         """The SET clause of an update: the new document (and expiry), its values appended to ``params``."""
@@ -339,11 +334,8 @@ class SQLRepository(Repository):
                   unsets: Sequence[str], condition: Node | None = None,
                   actions: Sequence[UpdateAction] = ()) -> Op[dict[str, Any] | None]:
         try:
-            decimal_read = self._decimal_read(incs)
-            if decimal_read or (condition is not None and self.backend.guarded_writes_in_transaction):
+            if condition is not None and self.backend.guarded_writes_in_transaction:
                 yield BEGIN
-            if decimal_read:
-                sets, incs = yield from self._decimal_increments_op(key, sets, incs)
             row = yield from self._write_op(self.update_statement(self._key_params(key), sets, incs, unsets, condition,
                                                                    actions))
             if row is not None:
@@ -353,20 +345,6 @@ class SQLRepository(Repository):
             raise self.condition_failed(key, "update")
         except self.backend.integrity_errors as exc:
             raise self._duplicate(exc, key) from exc
-
-    def _decimal_increments_op(self, key: tuple[Any, ...], sets: dict[str, Any],
-                               incs: dict[str, Any]) -> Op[tuple[dict[str, Any], dict[str, Any]]]:
-        """Exact Decimal increments where SQL arithmetic is binary floating point (SQLite's REAL).
-
-        Runs inside the update's write transaction, so the read and the write stay atomic.
-        """
-        row = yield Execute(f"SELECT {self.dialect.doc_select()} FROM {self.table} WHERE {self.key_where}",
-                            self._key_params(key), "one")
-        current = _loads_decimal(row[0]) if row is not None else {}
-        sets = dict(sets)
-        for name, amount in incs.items():
-            sets[name] = Decimal(str(current.get(name) or 0)) + Decimal(str(amount))
-        return sets, {}
 
     def delete_op(self, key: tuple[Any, ...], condition: Node | None = None) -> Op[bool]:
         params = self._key_params(key)
@@ -574,8 +552,6 @@ class SQLRepository(Repository):
     def update_where_op(self, query: QuerySpec, sets: dict[str, Any], incs: dict[str, Any],
                         unsets: Sequence[str], actions: Sequence[UpdateAction] = ()) -> Op[int]:
         """One ``UPDATE ... WHERE`` (a window or an order: ``WHERE key IN (SELECT ...)``)."""
-        if self._decimal_read(incs):  # exact Decimal sums need each item's stored value first
-            return (yield from super().update_where_op(query, sets, incs, unsets, actions))
         params: list[Any] = []
         assignments = self._assignments(sets, incs, unsets, actions, params)
         if query.limit is not None or query.offset or query.order:

@@ -118,8 +118,8 @@ def apply_action(current: str, op: str, arg: str, kind: str) -> str:
     given = loads_exact(arg)
     if op == "inc":
         if kind == "decimal":
-            return dumps(Decimal(str(value or 0)) + Decimal(str(given)))
-        if kind == "float":
+            return dumps(exact_sum(Decimal(str(value or 0)), Decimal(str(given))))
+        if kind == "float":  # IEEE doubles, as Python adds them (SQLite's JSON text of a REAL keeps 15 digits)
             return dumps(float(value or 0) + float(given))
         return dumps(int(value or 0) + int(given))
     items = value if isinstance(value, list) else []
@@ -128,6 +128,17 @@ def apply_action(current: str, op: str, arg: str, kind: str) -> str:
     if op == "add":
         return dumps(sorted({*items, *given}))  # a Set holds strings, numbers or bytes (as hex)
     return dumps([x for x in items if x not in given])  # remove, discard
+
+
+#: The most digits an exact Decimal sum may take (PostgreSQL's numeric holds about as many).
+MAX_SUM_DIGITS = 150_000
+
+
+def exact_sum(a: Decimal, b: Decimal) -> Decimal:
+    """``a + b`` with every digit (the default context rounds to 28)."""
+    ends = [d.adjusted() for d in (a, b) if d] + [d.as_tuple().exponent for d in (a, b) if d.is_finite()]
+    span = max(ends) - min(ends) + 2 if ends else 1  # type: ignore[operator]
+    return Context(prec=min(max(28, span), MAX_SUM_DIGITS), Emax=MAX_EMAX, Emin=MIN_EMIN).add(a, b)
 
 
 def _glob_escape(text: str) -> str:
@@ -207,8 +218,6 @@ class SQLiteDialect(Dialect):
                 return as_float
             return str(value.normalize(Context(prec=max(28, len(value.as_tuple().digits)), Emax=MAX_EMAX, Emin=MIN_EMIN)))
         return value
-
-    exact_decimal_arithmetic = False
 
     def type_guard(self, parts: Sequence[str], value: Any) -> str | None:
         # json_extract maps true to 1 and arrays/objects to JSON text: compare the JSON type too.
@@ -290,8 +299,13 @@ class SQLiteDialect(Dialect):
         params += self.set_params(sets)
         for name, amount in incs.items():
             path = self.json_path([name])
-            pieces.append(f"{path}, coalesce(json_extract(\"doc\", {path}), 0) + ?")
-            params.append(float(amount) if isinstance(amount, Decimal) else amount)
+            if isinstance(amount, int):  # exact in SQL (64-bit; the range guard keeps it so)
+                pieces.append(f"{path}, coalesce(json_extract(\"doc\", {path}), 0) + ?")
+                params.append(amount)
+            else:  # a Float or Decimal: odm_update, since SQL would print a REAL with 15 digits
+                kind = "decimal" if isinstance(amount, Decimal) else "float"
+                pieces.append(f'{path}, json({UPDATE_FUNCTION}(json_extract("doc", {path}, {path}), \'inc\', ?, \'{kind}\'))')
+                params.append(dumps(amount))
         if pieces:
             doc = f"json_set({doc}, {', '.join(pieces)})"
         for action in actions:
