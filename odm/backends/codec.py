@@ -327,7 +327,13 @@ class Codec:
         if isinstance(value, float):
             # An untyped number is a JSON number (docs/semantics.md): integral ones are stored as
             # ints, so every backend reads 3.0 back as 3; no negative zero (see fields.Float).
-            return int(value) if value.is_integer() and -_TWO63 <= value < _TWO63 else value + 0.0
+            if not value.is_integer():
+                return value + 0.0
+            if -_TWO63 <= value < _TWO63:
+                return int(value)
+            # Integral beyond 64 bits (1e20): the integer its spelling names, written out as a
+            # Decimal, so every backend reads back that int (SQLite kept "1e+20", read as a Decimal).
+            value = decimal.Decimal(repr(value))
         if isinstance(value, (int, bool)) or value is None:
             return value
         if isinstance(value, _dt.datetime):

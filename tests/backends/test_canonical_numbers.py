@@ -123,3 +123,13 @@ def test_decimal_digits_up_to_the_declared_limit(reg: odm.Registry, digits: int)
     assert Reading.get_or_none("a") is None
     with pytest.raises(odm.QueryError):
         Reading.query(Reading.d == value).count()
+
+
+def test_integral_untyped_numbers_beyond_64_bits_read_back_as_the_int_they_spell(reg: odm.Registry) -> None:
+    """1e20 in a Dict reads back as 100000000000000000000 everywhere (SQLite once read it back as
+    Decimal('1E+20'), the others as the int); a float's value is its shortest spelling, as for 2.5."""
+    extra = {"a": 1e20, "b": -1e19, "c": 1.2345678901234568e22, "small": 3.0, "half": 2.5}
+    Reading.create(key="big", extra=extra)
+    got = Reading.get("big").extra
+    assert got == {"a": 10**20, "b": -(10**19), "c": 12345678901234568000000, "small": 3, "half": D("2.5")}
+    assert all(type(got[k]) is int for k in ("a", "b", "c", "small"))

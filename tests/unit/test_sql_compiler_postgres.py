@@ -155,10 +155,10 @@ def test_update_doc_sql_sets_increments_and_unsets() -> None:
     dialect = PostgresDialect()
     params: list[Any] = []
     sql = dialect.update_doc_sql({"name": '"B"'}, {"age": 1, "score": 0.5}, ["old", "x%"], params)
-    assert sql == ("(\"doc\" - 'old' - 'x%%') || %s || jsonb_build_object('age', COALESCE((\"doc\"->>'age')::numeric, 0) + %s, "
-                   "'score', COALESCE((\"doc\"->>'score')::numeric, 0) + %s)")
+    assert sql == ("(\"doc\" - 'old' - 'x%%') || %s || jsonb_build_object('age', COALESCE((\"doc\"->>'age')::numeric, 0) + %s::numeric, "
+                   "'score', COALESCE((\"doc\"->>'score')::float8, 0) + %s::float8)")
     assert isinstance(params[0], Jsonb) and dialect.explain_param(params[0]) == {"name": "B"}
-    assert params[1:] == [Decimal(1), Decimal("0.5")]
+    assert params[1:] == [Decimal(1), 0.5] and type(params[2]) is float  # a Float adds as float8
 
 
 def test_index_ddl_uses_the_compiler_operands() -> None:
