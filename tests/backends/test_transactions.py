@@ -759,3 +759,22 @@ def test_expiring_items_fold_too(treg: odm.Registry) -> None:
     got = Session.get("t1")
     assert got.user == "b" and got.expires_at == s.expires_at is not None
     assert Session.get_or_none("t2") is None
+
+
+@pytest.mark.parametrize("write", ["save", "update"])
+def test_a_stale_versioned_write_in_a_block_is_concurrent_modification(treg: odm.Registry, write: str) -> None:
+    """The same error as outside a block, whether the backend judges it at the call (SQL, MongoDB)
+    or at the end of the block (DynamoDB, from the stored item returned with the cancellation)."""
+    Tally.create(k="stale", n=1)
+    mine, theirs = Tally.get("stale"), Tally.get("stale")
+    theirs.update(n=2)  # version 2 stored; mine still holds 1
+    with pytest.raises(odm.ConcurrentModification, match="version 1 was expected"):
+        with treg.transaction():
+            Note.create(title="beside the stale write")
+            if write == "save":
+                mine.n = 3
+                mine.save()
+            else:
+                mine.update(n=3)
+    assert Tally.get("stale").n == 2 and Tally.get("stale").version == 2
+    assert not any(n.title == "beside the stale write" for n in Note.query())  # nothing of the block

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import botocore.exceptions as bexc
 
-from ...errors import BackendUnavailable, ConditionFailed, DuplicateKey, ODMError, QueryError, ValidationError
+from ...errors import BackendUnavailable, ConcurrentModification, ConditionFailed, DuplicateKey, ODMError, QueryError, ValidationError
 from ...ops import Op
 from ...ops import arun as arun_op
 from ...ops import run as run_op
@@ -441,6 +442,8 @@ class DynamoTransaction(TransactionState):
 
     def _add(self, index: int, operation: str, kind: str, body: dict[str, Any], fold: bool = False) -> None:
         body = {k: v for k, v in body.items() if k in ACTION_KEYS}
+        if "ConditionExpression" in body:  # a refusal then says what was stored (see _stale)
+            body["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         table = body.get("TableName", "?")
         source = body.get("Item") if kind == "Put" else body.get("Key")
         key = {n: source[n] for n in self._names(table) if source and n in source}
@@ -625,6 +628,50 @@ class DynamoTransaction(TransactionState):
             setattr(error, name, value)
         return error
 
+    def _stale(self, pending: Pending, old: dict[str, Any] | None) -> ConcurrentModification | None:
+        """A save or update of a versioned model refused because the stored version moved: the
+        ConcurrentModification the same call raises outside a block (and on the other backends).
+
+        The version the write expected is the one it sets, less one: a Put's item holds it, an
+        Update sets it with ``SET #v = :v`` (odm's own expression). ``old`` is the stored item
+        DynamoDB returned with the cancellation (ReturnValuesOnConditionCheckFailure).
+        """
+        spec = next((r.spec for r in self.dynamo.repositories.values() if r.table == pending.table), None)  # type: ignore[attr-defined]
+        version = spec.version_field if spec is not None else None
+        if not version or pending.operation not in ("save", "update") or pending.first not in ("Put", "Update"):
+            return None
+        body = pending.action[pending.kind]
+        if body.get("ReturnValuesOnConditionCheckFailure") != "ALL_OLD":
+            return None  # no stored item came back to judge by
+        if pending.kind == "Put":
+            new = body["Item"].get(version, {}).get("N")
+        else:
+            names = {v: k for k, v in (body.get("ExpressionAttributeNames") or {}).items()}
+            match = re.search(rf"{re.escape(names.get(version, '#?'))} = (:\w+)", body.get("UpdateExpression", ""))
+            new = (body.get("ExpressionAttributeValues") or {}).get(match.group(1), {}).get("N") if match else None
+        if new is None:
+            return None
+        expected = int(new) - 1
+        stored_av = (old or {}).get(version, {}).get("N")
+        stored = int(stored_av) if stored_av is not None else None
+        if old is not None and stored == expected:
+            return None  # the version held: another part of the condition failed
+        what = f"Transaction operation #{pending.index} ({pending.operation} of {self._label(pending)})"
+        if old is None:
+            error = ConcurrentModification(f"{what}: the item no longer exists (version {expected} was expected). The "
+                                           "transaction was cancelled; nothing of it was written.")
+        elif expected == 0:
+            error = ConcurrentModification(f"{what}: the item already exists; load it before saving over it. The "
+                                           "transaction was cancelled; nothing of it was written.")
+        else:
+            error = ConcurrentModification(f"{what} was modified concurrently: version {expected} was expected, the "
+                                           f"stored version is {stored}; reload and retry. The transaction was "
+                                           "cancelled; nothing of it was written.")
+        for name, value in (("index", pending.index), ("operation", pending.operation), ("table", pending.table),
+                            ("key", self._key(pending))):
+            setattr(error, name, value)
+        return error
+
     def _key(self, pending: Pending) -> Any:
         for repo in self.dynamo.repositories.values():
             if repo.table == pending.table:  # type: ignore[attr-defined]
@@ -646,7 +693,7 @@ class DynamoTransaction(TransactionState):
             reasons = exc.response.get("CancellationReasons") or []
             for one, reason in zip(pending, reasons, strict=False):
                 if reason.get("Code") == "ConditionalCheckFailed":
-                    raise self._refused(one, exc) from exc
+                    raise (self._stale(one, reason.get("Item")) or self._refused(one, exc)) from exc
             raise _unexpected(self.dynamo, reasons) from exc
 
     def commit(self) -> None:
