@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import datetime as _dt
 import decimal
 import difflib
@@ -380,12 +381,28 @@ class _ModelMeta(ModelMeta):
         cls._meta = options
         family = options.family
         if family is not None and family.root is not cls:
+            if options.member_indexes:
+                _add_member_indexes(cls, family.root, options.member_indexes)  # type: ignore[arg-type]
             cls._spec = family.root._spec
             cls._odm_binding = None
             _bind_member(cls, family.root)  # type: ignore[arg-type]
             return
         cls._spec = None if options.abstract else options.table_spec()
         cls._odm_binding = None
+
+
+def _add_member_indexes(cls: type[Model], root: type[Model], indexes: tuple[Any, ...]) -> None:
+    """A subclass's own indexes join its base's table: every class of the family shares the spec."""
+    if root._odm_binding is not None:
+        raise ConfigError(f"{cls.__name__}.Meta.indexes adds indexes to {root.__name__}'s table, which is already "
+                          f"registered; define {cls.__name__} (import its module) before registering {root.__name__}, "
+                          "so that sync() creates them.")
+    assert root._spec is not None
+    spec = dataclasses.replace(root._spec, indexes=root._spec.indexes + indexes)
+    family = root._meta.family
+    assert family is not None
+    for member in {root, *family.by_value.values()}:
+        member._spec = spec
 
 
 def _bind_member(cls: type[Model], root: type[Model]) -> None:

@@ -42,7 +42,7 @@ KNOWN = {
 #: Options a class sets for itself only: never inherited from an abstract base.
 OWN_ONLY = {"name", "abstract", "discriminator", "polymorphic", "discriminator_attribute"}
 #: What a subclass of a polymorphic model may set in its own Meta (the table is its base's).
-MEMBER_KNOWN = {"discriminator"}
+MEMBER_KNOWN = {"discriminator", "indexes"}
 SECONDARY_KEYS = {
     "hashKey": "hash_key", "rangeKey": "range_key", "readCapacity": "read_capacity",
     "writeCapacity": "write_capacity",
@@ -146,7 +146,7 @@ class ModelOptions:
         if extra:
             raise ConfigError(f"{self.label} sets {', '.join(extra)}, but {name} stores its items in {root.__name__}'s "
                               f"table, whose options {root.__name__}.Meta sets; a subclass may set only "
-                              "Meta.discriminator.")
+                              "Meta.discriminator and Meta.indexes (on its own fields, added to that table).")
         for field_name, field in own_fields.items():
             inherited = base._fields.get(field_name)
             if inherited is not None and (type(inherited) is not type(field)
@@ -162,6 +162,9 @@ class ModelOptions:
                 setattr(self, key, value)
         self.inheritable = {}
         self.abstract = False
+        #: Indexes this subclass adds to its base's table (Meta.indexes, resolved on its own fields).
+        self.member_indexes = tuple(self.index_specs(list(own.get("indexes") or []),
+                                                     {ix.name for ix in root._spec.indexes}))
         self.family = family
         self.discriminator = own.get("discriminator", name)
         family.add(self.model, self.discriminator, own_fields)
@@ -257,14 +260,7 @@ class ModelOptions:
         range_path = self.key_field(self.range_key, "range_key") if self.range_key else None
         if range_path is not None and range_path.parts == hash_path.parts:
             raise self.error("range_key", f"names '{self.range_key}', which is already the hash key; use another field")
-        indexes = []
-        for i, entry in enumerate(self.indexes):
-            ix = Index(entry) if isinstance(entry, str) else entry
-            if not isinstance(ix, Index):
-                raise self.error(f"indexes[{i}]", f"must be a field name or odm.Index, not {entry!r}")
-            paths = tuple(self.resolve(f, f"indexes[{i}]") for f in ix.fields)
-            name = ix.name or "ix_" + "_".join(p.dotted.replace(".", "_") for p in paths) + ("_uniq" if ix.unique else "")
-            indexes.append(IndexSpec(name, paths, ix.unique))
+        indexes = self.index_specs(self.indexes)
         secondary = [self._secondary(n, d, False) for n, d in self.gsi.items()]
         if self.lsi and range_path is None:
             raise self.error("lsi", f"needs a range_key on {model}: DynamoDB local indexes share the table's hash key and need a composite key")
@@ -291,6 +287,20 @@ class ModelOptions:
             write_capacity=self.write_capacity, ttl_attribute=ttl, ttl_seconds=self.ttl_seconds,
             version_field=version, allow_scan=self.allow_scan,
         )
+
+    def index_specs(self, entries: list[Any], taken: set[str] | frozenset[str] = frozenset()) -> list[IndexSpec]:
+        """``Meta.indexes`` resolved on this model's fields; ``taken``: names the table already uses."""
+        indexes = []
+        for i, entry in enumerate(entries):
+            ix = Index(entry) if isinstance(entry, str) else entry
+            if not isinstance(ix, Index):
+                raise self.error(f"indexes[{i}]", f"must be a field name or odm.Index, not {entry!r}")
+            paths = tuple(self.resolve(f, f"indexes[{i}]") for f in ix.fields)
+            name = ix.name or "ix_" + "_".join(p.dotted.replace(".", "_") for p in paths) + ("_uniq" if ix.unique else "")
+            if name in taken:
+                raise self.error(f"indexes[{i}]", f"names the index '{name}', which the table already has")
+            indexes.append(IndexSpec(name, paths, ix.unique))
+        return indexes
 
     def _secondary(self, name: str, definition: Any, local: bool) -> SecondaryIndexSpec:
         kind = "lsi" if local else "gsi"
