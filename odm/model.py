@@ -393,11 +393,7 @@ class _ModelMeta(ModelMeta):
 
 def _add_member_indexes(cls: type[Model], root: type[Model], indexes: tuple[Any, ...]) -> None:
     """A subclass's own indexes join its base's table: every class of the family shares the spec."""
-    if root._odm_binding is not None:
-        raise ConfigError(f"{cls.__name__}.Meta.indexes adds indexes to {root.__name__}'s table, which is already "
-                          f"registered; define {cls.__name__} (import its module) before registering {root.__name__}, "
-                          "so that sync() creates them.")
-    assert root._spec is not None
+    assert root._spec is not None and root._odm_binding is None  # ModelOptions refuses a registered base
     spec = dataclasses.replace(root._spec, indexes=root._spec.indexes + indexes)
     family = root._meta.family
     assert family is not None

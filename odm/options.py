@@ -165,6 +165,10 @@ class ModelOptions:
         #: Indexes this subclass adds to its base's table (Meta.indexes, resolved on its own fields).
         self.member_indexes = tuple(self.index_specs(list(own.get("indexes") or []),
                                                      {ix.name for ix in root._spec.indexes}))
+        if self.member_indexes and root._odm_binding is not None:
+            raise ConfigError(f"{name}.Meta.indexes adds indexes to {root.__name__}'s table, which is already "
+                              f"registered; define {name} (import its module) before registering {root.__name__}, "
+                              "so that sync() creates them.")
         self.family = family
         self.discriminator = own.get("discriminator", name)
         family.add(self.model, self.discriminator, own_fields)

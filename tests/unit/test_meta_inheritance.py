@@ -321,14 +321,21 @@ def test_discriminator_value_must_be_text(value: object) -> None:
 
 
 def test_a_member_sets_no_table_options() -> None:
-    with pytest.raises(odm.ConfigError, match=r"Horse\.Meta sets indexes, name, but Horse stores its items in "
-                                              r"Animal's table"):
+    with pytest.raises(odm.ConfigError, match=r"Horse\.Meta sets name, version_field, but Horse stores its items "
+                                              r"in Animal's table.*only Meta\.discriminator and Meta\.indexes"):
         class Horse(Animal):
             mane = fields.String()
 
             class Meta:
                 name = "horses"
-                indexes = ["mane"]
+                version_field = "mane"
+                indexes = ["mane"]  # allowed: added to Animal's table
+    with pytest.raises(odm.ConfigError, match=r"Pony\.Meta\.indexes\[0\] names 'hooves', which is not a field of Pony"):
+        class Pony(Animal):
+            mane = fields.String()
+
+            class Meta:
+                indexes = ["hooves"]
 
 
 def test_discriminator_options_need_a_polymorphic_model() -> None:
