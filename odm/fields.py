@@ -927,7 +927,12 @@ class FieldRef:
     def __eq__(self, value: Any) -> Node:  # type: ignore[override]
         if value is None:
             return Not(Exists(self.path))
-        return Compare("eq", self.path, self._value(value))
+        path = self.path
+        try:  # _value, inlined: ``Model.query(name=v)`` builds one of these per call
+            converted = path.field.convert(value)
+        except Invalid as exc:
+            raise QueryError(f"Cannot compare {self.label} with {value!r}: {_flatten(exc.messages)}") from None
+        return Compare("eq", path, converted)
 
     def __ne__(self, value: Any) -> Node:  # type: ignore[override]
         return ~self.__eq__(value)

@@ -32,12 +32,12 @@ from .expressions.nodes import And, Compare, Exists, Node, Not
 from .fields import UUID, Boolean, Bytes, Date, DateTime, Decimal, Dict, Embedded, Enum, Field, FieldRef, Float, Integer, Invalid, List, Set, String
 from .ops import Op
 from .options import MODEL_METAS, ModelOptions
+from .query import Query
 from .schema import TableSpec
 from .updates import Inc, UpdateAction, increment_guards, increments_of, parent_guards, split_update_args, stored_at, value_at
 
 if TYPE_CHECKING:
     from .binding import Binding
-    from .query import Query
 
 M = TypeVar("M", bound="Model")
 E = TypeVar("E", bound="BaseModel")
@@ -703,8 +703,6 @@ class Model(BaseModel, metaclass=_ModelMeta):
 
     @classmethod
     def query(cls: type[M], *conditions: Node, **equals: Any) -> Query[M]:
-        from .query import Query
-
         return Query(cls).filter(*conditions, **equals)
 
     # -- writes ---------------------------------------------------------------------

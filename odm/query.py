@@ -19,6 +19,9 @@ M = TypeVar("M", bound="Model")
 _UNORDERABLE = frozenset({"list", "set", "dict", "embedded"})
 #: Largest limit, offset or page size: every backend takes a signed 64-bit window.
 MAX_WINDOW = 2**63 - 1
+#: The spec of a whole table (no filter, order or window), shared by every ``Query`` that starts
+#: there: specs are immutable (``QuerySpec.but`` copies), so one instance serves them all.
+_WHOLE = QuerySpec()
 
 
 class Query(Generic[M]):
@@ -28,8 +31,11 @@ class Query(Generic[M]):
 
     def __init__(self, model: type[M], spec: QuerySpec | None = None) -> None:
         self.model = model
-        # A subclass of a polymorphic model reads only its own items (and its subclasses').
-        self.spec = spec or QuerySpec(where=model._meta.family.type_filter(model) if model._meta.family else None)
+        if spec is None:
+            # A subclass of a polymorphic model reads only its own items (and its subclasses').
+            family = model._meta.family
+            spec = _WHOLE if family is None else QuerySpec(where=family.type_filter(model))
+        self.spec = spec
 
     def _with(self, **changes: Any) -> Query[M]:
         return Query(self.model, self.spec.but(**changes))
@@ -42,14 +48,37 @@ class Query(Generic[M]):
             if not isinstance(node, Node):
                 raise QueryError(f"{self.model.__name__}.query() takes expressions such as "
                                  f"{self.model.__name__}.age > 3, not {node!r}.")
-        for name, value in equals.items():
-            nodes.append(self._ref(name) == value)
+        if equals:
+            refs = self.model.__dict__.get("_odm_query_refs")  # this model's own, not a base's
+            for name, value in equals.items():
+                ref = None if refs is None else refs.get(name)
+                nodes.append((self._ref(name) if ref is None else ref) == value)
         if not nodes:
             return self
-        where = And.of(*([self.spec.where] if self.spec.where is not None else []), *nodes)
-        return self._with(where=where)
+        where = self.spec.where
+        if where is None and len(nodes) == 1:
+            where = And.of(nodes[0]) if isinstance(nodes[0], And) else nodes[0]  # And.of's answer, without its call
+        else:
+            where = And.of(*([where] if where is not None else []), *nodes)
+        return Query(self.model, self.spec.but(where=where))
 
     def _ref(self, name: str) -> FieldRef:
+        """The field a keyword or string names (``age``, ``address__city``, ``address.city``).
+
+        Resolved once per model and name (a model's fields are fixed when its class is made):
+        ``Model.query(field1=v)`` is built per call, its name looked up in a dict.
+        """
+        refs = self.model.__dict__.get("_odm_query_refs")
+        ref = None if refs is None else refs.get(name)
+        if ref is None:
+            ref = self._resolve(name)
+            if type(ref) is FieldRef:  # what an odd name resolves to (an attribute of FieldRef) is not kept
+                if refs is None:
+                    refs = self.model._odm_query_refs = {}  # type: ignore[attr-defined]
+                refs[name] = ref
+        return ref
+
+    def _resolve(self, name: str) -> FieldRef:
         first, *rest = name.split("__" if "__" in name else ".")
         if first not in self.model._fields:
             known = ", ".join(self.model._fields)

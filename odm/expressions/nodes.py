@@ -81,8 +81,18 @@ class Compare(Node):
     path: Path
     value: Any
 
-    def __post_init__(self) -> None:
-        _operand(self.value)
+    def __init__(self, op: str, path: Path, value: Any) -> None:
+        # The generated __init__ of a frozen dataclass, with the slots set directly (one is built
+        # per query call): the same attributes, the same operand check.
+        _set_op(self, op)
+        _set_path(self, path)
+        _set_value(self, value)
+        _operand(value)
+
+
+_set_op = Compare.__dict__["op"].__set__
+_set_path = Compare.__dict__["path"].__set__
+_set_value = Compare.__dict__["value"].__set__
 
 
 @dataclass(frozen=True, slots=True)
