@@ -16,9 +16,9 @@ import json
 import select
 import threading
 import uuid
-from time import monotonic
 from collections.abc import Sequence
 from decimal import Decimal
+from time import monotonic
 from typing import Any, ClassVar
 
 import psycopg
