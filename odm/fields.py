@@ -149,7 +149,13 @@ class Field(Generic[_T]):
     def __get__(self, obj: object, owner: type | None = None) -> _T: ...
     def __get__(self, obj: Any, owner: type | None = None) -> Any:
         if obj is None:
-            return FieldRef(owner or self.model, (self,))
+            # ``User.age``: one FieldRef per field and class, made on first use (refs are never
+            # changed; a copy of the field bound to a subclass makes its own).
+            model = owner or self.model
+            ref = self.__dict__.get("_odm_ref")
+            if ref is None or ref.model is not model:
+                ref = self.__dict__["_odm_ref"] = FieldRef(model, (self,))
+            return ref
         # Only reached when the value is not in the instance __dict__ (a non-data descriptor).
         d = obj.__dict__
         if "_odm_only" in d:  # a partial instance (Query.only): this field was not fetched

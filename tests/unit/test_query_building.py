@@ -89,3 +89,12 @@ def test_compare_is_still_a_frozen_checked_dataclass() -> None:
         Compare("eq", Path(("name",)), "a\x00b")
     with pytest.raises(QueryError, match="No stored value can hold it"):
         Person.query(name="a\x00b")
+
+
+def test_a_field_reference_names_the_class_it_was_read_from() -> None:
+    for _ in range(2):  # made once per field and class, then reused
+        assert (Pet.kind.label, Dog.kind.label, Pet.kind.label) == ("Pet.kind", "Dog.kind", "Pet.kind")
+        assert Dog.kind.model is Dog and Pet.age.model is Pet
+        assert Person.home.city.label == "Person.home.city"
+    with pytest.raises(QueryError, match=r"Cannot compare Dog\.kind with 3"):
+        Dog.kind == 3  # noqa: B015 - the comparison itself raises
