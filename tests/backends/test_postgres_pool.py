@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,8 +17,11 @@ from odm import Model, fields
 from ..conftest import registries
 
 psycopg = pytest.importorskip("psycopg")
+conninfo = pytest.importorskip("psycopg.conninfo")
 
-OTHERS = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+#: The sessions of this test's registry (its connections carry their own application_name: the
+#: database is the test session's, where other tests' registries may hold connections).
+OWN = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s"
 
 
 class PoolItem(Model):
@@ -31,14 +35,16 @@ class PoolItem(Model):
 
 @pytest.fixture
 def dsn(_targets: Callable[[str], Any]) -> Iterator[str]:
-    """The test database's connection string (the registry that tells it opens no connection)."""
+    """The test database's connection string, with an application_name of its own (the registry
+    that tells it opens no connection)."""
     for make in registries(_targets("postgres")):
-        yield make().backend.conninfo  # type: ignore[attr-defined]
+        yield conninfo.make_conninfo(make().backend.conninfo, application_name=f"odm_pool_{uuid.uuid4().hex[:8]}")  # type: ignore[attr-defined]
 
 
 def sessions(dsn: str) -> int:
-    with psycopg.connect(dsn, autocommit=True) as admin:
-        return int(admin.execute(OTHERS).fetchone()[0])
+    """How many sessions the registry on ``dsn`` has on the server."""
+    with psycopg.connect(dsn, autocommit=True, application_name="odm_pool_admin") as admin:
+        return int(admin.execute(OWN, [conninfo.conninfo_to_dict(dsn)["application_name"]]).fetchone()[0])
 
 
 def test_more_threads_than_connections_share_them_without_waiting_for_the_pool_timeout(dsn: str) -> None:
@@ -48,7 +54,6 @@ def test_more_threads_than_connections_share_them_without_waiting_for_the_pool_t
         PoolItem.query().delete()  # the database is the session's: another test's items
         PoolItem.insert_many([{"k": f"k{i}", "n": i} for i in range(20)])
         errors: list[BaseException] = []
-        done = threading.Event()
 
         def work(t: int) -> None:
             try:
@@ -63,11 +68,8 @@ def test_more_threads_than_connections_share_them_without_waiting_for_the_pool_t
         for thread in threads:
             thread.start()
         most = 0
-        with psycopg.connect(dsn, autocommit=True) as admin:
-            while any(t.is_alive() for t in threads):
-                most = max(most, int(admin.execute(OTHERS).fetchone()[0]))
-                time.sleep(0.01)
-        done.set()
+        while any(t.is_alive() for t in threads):
+            most = max(most, sessions(dsn))
         for thread in threads:
             thread.join(60)
         assert errors == []  # a thread left waiting on the pool while a connection sat idle would time out
@@ -107,9 +109,10 @@ def test_a_session_ended_while_kept_idle_is_replaced_unnoticed(dsn: str) -> None
         PoolItem.create(k="a", n=1)
         for _ in range(3):
             assert PoolItem.get("a").n == 1  # the connection is kept idle by the backend after each call
-            with psycopg.connect(dsn, autocommit=True) as admin:
-                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                              "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            with psycopg.connect(dsn, autocommit=True, application_name="odm_pool_admin") as admin:
+                ended = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
+                                      "application_name = %s", [conninfo.conninfo_to_dict(dsn)["application_name"]])
+                assert ended.fetchone()[0] >= 1
             time.sleep(0.1)
             assert PoolItem.get("a").n == 1
             assert [i.n for i in PoolItem.query(k="a")] == [1]
