@@ -713,7 +713,7 @@ def _quiet(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> bool
         if _POLL is None:
             readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
             return not readable
-        # A poll object per connection (its socket is fixed for its life): a third of select's cost.
+        # A poll object per connection (its socket is fixed for its life): half the cost of select.
         # Any event (data, hang-up, error) means "not quiet".
         poller = conn.__dict__.get("_odm_poll")
         if poller is None:
