@@ -724,6 +724,11 @@ def _quiet(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> bool
         return False
 
 
+def _retries(pool: ConnectionPool[Any] | AsyncConnectionPool[Any] | None) -> int:
+    """How often a read meeting a connection the server had ended is run again (see _Session.send)."""
+    return pool.max_size if pool is not None else 1
+
+
 def _is_read(request: Any) -> bool:
     """Whether a request only reads (so running it again changes nothing)."""
     kind = type(request)
@@ -771,15 +776,19 @@ class _Session(Session):
 
     def send(self, request: Any) -> Any:
         first = self.conn is None
-        try:
-            return self._send(request)
-        except BackendUnavailable:
-            if not (first and self.conn is not None and self.conn.closed and _is_read(request)):
-                raise
-        # The pooled connection had just been ended by the server (its notice not yet arrived when
-        # it was borrowed): a read is safe to run again, on another connection.
-        self._release()
-        return self._send(request)
+        # A pooled connection the server had just ended (its notice not yet arrived when it was
+        # borrowed): a read is safe to run again, on another connection; every pooled one may have
+        # been ended at once (a server restart), so as many times as the pool holds connections.
+        tried = 0
+        while True:
+            try:
+                return self._send(request)
+            except BackendUnavailable:
+                tried += 1
+                if not (first and self.conn is not None and self.conn.closed and _is_read(request)) \
+                        or tried > _retries(self.pool):
+                    raise
+            self._release()
 
     def _send(self, request: Any) -> Any:
         try:
@@ -915,13 +924,16 @@ class _AsyncSession(AsyncSession):
 
     async def send(self, request: Any) -> Any:
         first = self.conn is None
-        try:
-            return await self._send(request)
-        except BackendUnavailable:
-            if not (first and self.conn is not None and self.conn.closed and _is_read(request)):
-                raise
-        await self._release()
-        return await self._send(request)
+        tried = 0
+        while True:  # as _Session.send
+            try:
+                return await self._send(request)
+            except BackendUnavailable:
+                tried += 1
+                if not (first and self.conn is not None and self.conn.closed and _is_read(request)) \
+                        or tried > _retries(self.pool):
+                    raise
+            await self._release()
 
     async def _send(self, request: Any) -> Any:
         try:
