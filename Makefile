@@ -64,7 +64,10 @@ lint: $(VENV)/.test
 SMALL_DOC ?= $(firstword $(wildcard ../shared/bench-data/mongodb-odm-benchmark/small_doc.json \
                                     ../../shared/bench-data/mongodb-odm-benchmark/small_doc.json))
 
+# Each benchmark also appends its ratios to ODM_BENCH_SUMMARY; bench/summary.py prints them as one table.
+bench: export ODM_BENCH_SUMMARY = $(CURDIR)/.bench-summary.jsonl
 bench: $(VENV)/.test servers
+	rm -f $(CURDIR)/.bench-summary.jsonl
 	$(BIN)/python bench/bench_e2e.py $(SMALL_DOC)
 	$(BIN)/python bench/bench_large.py
 	$(BIN)/python bench/bench_insert_many.py
@@ -72,6 +75,7 @@ bench: $(VENV)/.test servers
 	$(BIN)/python bench/bench_conversions.py $(SMALL_DOC)
 	$(BIN)/python bench/bench_async.py
 	$(BIN)/python bench/bench_memory.py
+	$(BIN)/python bench/summary.py
 
 clean:
 	rm -rf $(VENV) $(CACHE) .pytest_cache .mypy_cache .ruff_cache

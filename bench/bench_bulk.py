@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import odm  # noqa: E402
 from bench.models import SmallDoc, data_file  # noqa: E402
+from bench.summary import record  # noqa: E402
 from odm import fields  # noqa: E402
 from tests import servers  # noqa: E402
 
@@ -258,12 +259,15 @@ def report(name: str, measured: dict[str, list[list[float]]], n: int) -> list[st
     for variant, got in times.items():
         med = statistics.median(got)
         ratio = statistics.median(r / o for o, r in zip(ours, got, strict=True))  # ours/raw throughput
+        if not variant.startswith("ours"):
+            record("bulk insert_many 10,000", name, f"vs {variant.removeprefix('raw ')}", ratio)
         lines.append(f"  {name:9} {variant:26} median {med:7.3f} s ({n / med:7.0f} items/s), spread "
                      f"{min(got):.3f}-{max(got):.3f} s, client CPU {cpu[variant]:.3f} s"
                      + ("" if variant.startswith("ours") else
                                                           f", ours/raw throughput {ratio:.2f}"))
     if best is not None:
         ratio = statistics.median(b / o for o, b in zip(ours, best, strict=True))
+        record("bulk insert_many 10,000", name, "vs best raw", ratio)
         lines.append(f"  {name:9} {'raw best of the two':26} ours/raw throughput {ratio:.2f}")
     if name == "dynamodb":
         batch, one = times["raw batch_write (threads)"], times["raw transact (1 thread)"]

@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import odm  # noqa: E402
 from bench.models import SmallDoc, data_file  # noqa: E402
+from bench.summary import record  # noqa: E402
 from odm import fields  # noqa: E402
 from tests import servers  # noqa: E402
 
@@ -412,6 +413,8 @@ def main() -> None:
         got = json.loads(done.stdout.strip().splitlines()[-1])
         print(f"| {name} | " + " | ".join(f"{statistics.median(got[t]):.2f} ({min(got[t]):.2f}-{max(got[t]):.2f})"
                                            for t in tasks) + " |", flush=True)
+        for t in tasks:
+            record("e2e small_doc", name, t, statistics.median(got[t]))
         absolute.extend(line for line in done.stderr.splitlines() if line.startswith(name))
     print("medians of the absolute throughputs:")
     for line in absolute:

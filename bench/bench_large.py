@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import odm  # noqa: E402
 from bench.bench_e2e import _index_expression, timed  # noqa: E402
 from bench.models import data_file, document_model, load  # noqa: E402
+from bench.summary import record  # noqa: E402
 from tests import servers  # noqa: E402
 
 HERE = Path(__file__).resolve()
@@ -501,6 +502,8 @@ def main() -> None:
         got = json.loads(done.stdout.strip().splitlines()[-1])
         print(f"| {name} | " + " | ".join(v if isinstance(v, str) else f"{v:.2f}" for v in (got[t] for t in TASKS)) + " |",
               flush=True)
+        for t in TASKS:
+            record("e2e large docs", name, t, got[t])
         notes.extend(line for line in done.stderr.splitlines() if line.startswith(name))
     print("medians of the absolute throughputs, and the refusals:")
     for line in notes:

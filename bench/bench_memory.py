@@ -21,6 +21,7 @@ from odm import Model, fields  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_async import configs  # noqa: E402
+from summary import record  # noqa: E402
 
 LIMIT_MB = 50
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -84,6 +85,8 @@ def main() -> None:
                     n_async, mb_async = await async_growth()
                     await Row.query().adelete()
                     verdict = "ok" if max(mb_sync, mb_async) <= LIMIT_MB else "OVER THE LIMIT"
+                    record(f"memory, {items} items", name, "iterate (sync)", mb_sync, "MB")
+                    record(f"memory, {items} items", name, "iterate (async)", mb_async, "MB")
                     print(f"  {name:9} sync {mb_sync:6.1f} MB ({n_sync} items)   async {mb_async:6.1f} MB "
                           f"({n_async} items)   {verdict}")
 
