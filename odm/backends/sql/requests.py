@@ -52,6 +52,16 @@ class ExecuteMany:
         self.rows = rows
 
 
+class Copy:
+    """Rows loaded by one ``COPY ... FROM STDIN`` (PostgreSQL's bulk path; no response)."""
+
+    __slots__ = ("rows", "sql")
+
+    def __init__(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self.sql = sql
+        self.rows = rows
+
+
 class Stream:
     """Open a query's rows for reading in batches (replacing any stream still open); no response."""
 
@@ -72,7 +82,7 @@ BEGIN = Begin()
 ROLLBACK = Rollback()
 FETCH = Fetch()
 
-__all__ = ["BEGIN", "FETCH", "ROLLBACK", "Begin", "Execute", "ExecuteMany", "Fetch", "Rollback", "Stream"]
+__all__ = ["BEGIN", "FETCH", "ROLLBACK", "Begin", "Copy", "Execute", "ExecuteMany", "Fetch", "Rollback", "Stream"]
 
 
 def answer(cursor: Any, fetch: str | None) -> Any:
