@@ -910,7 +910,9 @@ class Model(BaseModel, metaclass=_ModelMeta):
     def _insert_many_op(cls: type[M], objs: Iterable[M | Mapping[str, Any]]) -> Op[list[M]]:
         binding = cls._bound()
         # Dicts are validated as they are read, given instances in _prepare (they may have been changed).
-        load, from_dict = cls._load, cls.from_dict
+        from_dict = cls.from_dict
+        # A plain dict skips from_dict's type check, unless the model overrides from_dict.
+        load = cls._load if from_dict.__func__ is BaseModel.from_dict.__func__ else from_dict  # type: ignore[attr-defined]
         given = [(o, False) if isinstance(o, cls) else (load(o) if type(o) is dict else from_dict(o), True)  # type: ignore[arg-type]
                  for o in objs]
         for obj, _ in given:

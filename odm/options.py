@@ -286,6 +286,7 @@ class ModelOptions:
                 raise self.error("version_field", "cannot be a key field")
             version = self.version_field
         return TableSpec(
+            version_key=vpath.parts[0] if version else None,
             name=self.name, hash_key=hash_path, range_key=range_path, indexes=tuple(indexes),
             secondary=tuple(secondary), read_capacity=self.read_capacity,
             write_capacity=self.write_capacity, ttl_attribute=ttl, ttl_seconds=self.ttl_seconds,

@@ -68,6 +68,8 @@ class TableSpec:
     ttl_attribute: str | None = None
     ttl_seconds: float | None = None
     version_field: str | None = None
+    #: The version field's stored name (its data_key, else the field's name).
+    version_key: str | None = None
     allow_scan: bool = True
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 

@@ -10,6 +10,8 @@ DynamoDB transactions of 100 actions), and say so exactly.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 import odm
@@ -85,3 +87,27 @@ def test_unique_value_clash_writes_none_of_the_clashing_items(reg: odm.Registry)
     assert titles == (["kept"] if reg.backend.features.atomic_insert_many else ["kept", "one"])
     assert len(written) == len(titles) - 1
     assert Note.query(Note.slug == "taken").first().title == "kept"
+
+
+class Legacy(odm.Model):
+    """A model whose from_dict maps an old input name: insert_many of dicts must go through it too."""
+
+    k = odm.fields.String(required=True)
+    name = odm.fields.String()
+
+    class Meta:
+        name = "suite_legacy_input"
+        hash_key = "k"
+
+    @classmethod
+    def from_dict(cls, data):  # type: ignore[no-untyped-def,override]
+        data = dict(data)
+        if "legacy_name" in data:
+            data["name"] = data.pop("legacy_name")
+        return super().from_dict(data)
+
+
+def test_insert_many_of_dicts_uses_an_overridden_from_dict(make_registry: Any) -> None:
+    make_registry(Legacy)
+    Legacy.insert_many([{"k": "a", "legacy_name": "old"}, {"k": "b", "name": "new"}])
+    assert [(o.k, o.name) for o in Legacy.batch_get(["a", "b"])] == [("a", "old"), ("b", "new")]

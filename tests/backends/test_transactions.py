@@ -778,3 +778,34 @@ def test_a_stale_versioned_write_in_a_block_is_concurrent_modification(treg: odm
                 mine.update(n=3)
     assert Tally.get("stale").n == 2 and Tally.get("stale").version == 2
     assert not any(n.title == "beside the stale write" for n in Note.query())  # nothing of the block
+
+
+class Renamed(Model):
+    """A version field stored under another name (data_key)."""
+
+    k = fields.String(required=True)
+    n = fields.Integer()
+    version = fields.Integer(data_key="_v")
+
+    class Meta:
+        name = "suite_tx_renamed_version"
+        hash_key = "k"
+        version_field = "version"
+
+
+def test_a_stale_version_stored_under_a_data_key_and_saved_twice_in_a_block(make_registry: Any) -> None:
+    """Two saves of a stale instance (folded into one action on DynamoDB, which keeps the first's
+    condition) are ConcurrentModification naming the version the block expected."""
+    reg = make_registry(Renamed)
+    require_transactions(reg)
+    Renamed.create(k="r", n=1)
+    mine, theirs = Renamed.get("r"), Renamed.get("r")
+    theirs.update(n=2)
+    with pytest.raises(odm.ConcurrentModification, match="version 1 was expected"):
+        with reg.transaction():
+            mine.n = 3
+            mine.save()
+            mine.n = 4
+            mine.save()
+    stored = Renamed.get("r")
+    assert (stored.n, stored.version) == (2, 2)

@@ -632,31 +632,30 @@ class DynamoTransaction(TransactionState):
         """A save or update of a versioned model refused because the stored version moved: the
         ConcurrentModification the same call raises outside a block (and on the other backends).
 
-        The version the write expected is the one it sets, less one: a Put's item holds it, an
-        Update sets it with ``SET #v = :v`` (odm's own expression). ``old`` is the stored item
-        DynamoDB returned with the cancellation (ReturnValuesOnConditionCheckFailure).
+        The version the write expected is in its own condition (``#v = :v``, odm's own expression;
+        a folded action keeps its first write's condition), or none for a fresh instance's Put of
+        version 1. ``old`` is the stored item DynamoDB returned with the cancellation
+        (ReturnValuesOnConditionCheckFailure).
         """
         spec = next((r.spec for r in self.dynamo.repositories.values() if r.table == pending.table), None)  # type: ignore[attr-defined]
-        version = spec.version_field if spec is not None else None
-        if not version or pending.operation not in ("save", "update") or pending.first not in ("Put", "Update"):
-            return None
+        version = spec.version_key if spec is not None else None
         body = pending.action[pending.kind]
-        if body.get("ReturnValuesOnConditionCheckFailure") != "ALL_OLD":
-            return None  # no stored item came back to judge by
-        if pending.kind == "Put":
-            new = body["Item"].get(version, {}).get("N")
-        else:
-            names = {v: k for k, v in (body.get("ExpressionAttributeNames") or {}).items()}
-            match = re.search(rf"{re.escape(names.get(version, '#?'))} = (:\w+)", body.get("UpdateExpression", ""))
-            new = (body.get("ExpressionAttributeValues") or {}).get(match.group(1), {}).get("N") if match else None
-        if new is None:
+        if not version or pending.kind not in ("Put", "Update") or pending.first not in ("Put", "Update") \
+                or body.get("ReturnValuesOnConditionCheckFailure") != "ALL_OLD":
             return None
-        expected = int(new) - 1
+        names = {v: k for k, v in (body.get("ExpressionAttributeNames") or {}).items()}
+        match = re.search(rf"{re.escape(names.get(version, '#?'))} = (:\w+)", body.get("ConditionExpression", ""))
+        if match:
+            expected = int((body.get("ExpressionAttributeValues") or {}).get(match.group(1), {}).get("N", -1))
+        elif pending.kind == "Put" and body["Item"].get(version, {}).get("N") == "1":
+            expected = 0  # a fresh instance: no stored item was expected
+        else:
+            return None
         stored_av = (old or {}).get(version, {}).get("N")
         stored = int(stored_av) if stored_av is not None else None
-        if old is not None and stored == expected:
+        if (stored == expected and old is not None) or (expected == 0 and old is None):
             return None  # the version held: another part of the condition failed
-        what = f"Transaction operation #{pending.index} ({pending.operation} of {self._label(pending)})"
+        what = f"Transaction operation {pending.shown()} of {self._label(pending)}"
         if old is None:
             error = ConcurrentModification(f"{what}: the item no longer exists (version {expected} was expected). The "
                                            "transaction was cancelled; nothing of it was written.")

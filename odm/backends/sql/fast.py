@@ -111,8 +111,9 @@ class FastPlan:
         self.range_name = spec.range_key.field.name if spec.range_key is not None else None  # type: ignore[union-attr]
         self.plain_sets = _plain_sets(model, binding)
         #: Is ``Model.from_dict(d)`` object.__new__ plus ``__dict__ = _validated(d)`` (no __new__ or __setattr__ of its own)?
-        self.plain_new = model.__new__ is object.__new__ and _plain_setattr(model) \
-            and model._load.__func__ is BaseModel._load.__func__  # type: ignore[attr-defined]
+        base_load = model._load.__func__ is BaseModel._load.__func__  # type: ignore[attr-defined]
+        base_from_dict = model.from_dict.__func__ is BaseModel.from_dict.__func__  # type: ignore[attr-defined]
+        self.plain_new = model.__new__ is object.__new__ and _plain_setattr(model) and base_load and base_from_dict
 
     @classmethod
     def build(cls, model: type[Model], binding: Binding) -> FastPlan | None:

@@ -15,6 +15,13 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+#: Digits an integral number may have to go through int() (CPython limits int/str conversions to 4300).
+_INT_DIGITS = 4000
+
+
+def _int_or_decimal(text: str) -> Any:
+    return int(text) if len(text) <= _INT_DIGITS else Decimal(text)
+
 
 class _Inexact(Exception):
     """A Decimal the C encoder cannot write exactly: use the exact writer."""
@@ -25,6 +32,8 @@ def _number(value: Any) -> Any:
     if isinstance(value, Decimal):
         text = str(value)
         if text.isdigit() or (text[:1] == "-" and text[1:].isdigit()):
+            if len(text) > _INT_DIGITS:  # int() refuses it (CPython's int/str limit): the exact writer
+                raise _Inexact
             number: Any = int(text)
             if str(number) == text:  # not "-0"
                 return number
@@ -83,25 +92,31 @@ def dumps(doc: Any) -> str:
         return "".join(out)
 
 
-def _loads(decoder: json.JSONDecoder) -> Callable[[str], Any]:
+def _loads(decoder: json.JSONDecoder, big: json.JSONDecoder) -> Callable[[str], Any]:
     """``decoder.decode`` calling its C scanner directly for text with no surrounding whitespace
-    (what the backends store); any other text, and any error, goes through ``decode`` as before."""
+    (what the backends store); any other text, and any error, goes through ``decode`` as before.
+    ``big`` reads a text holding an integer too long for int() (a Decimal of thousands of digits),
+    as a Decimal."""
     scan, decode = decoder.scan_once, decoder.decode  # type: ignore[attr-defined]
 
     def loads(text: str) -> Any:
-        if type(text) is not str:
-            return decode(text)
         try:
-            value, end = scan(text, 0)
-        except StopIteration:
-            return decode(text)  # raises decode's JSONDecodeError (or skips leading whitespace)
-        return value if end == len(text) else decode(text)
+            if type(text) is not str:
+                return decode(text)
+            try:
+                value, end = scan(text, 0)
+            except StopIteration:
+                return decode(text)  # raises decode's JSONDecodeError (or skips leading whitespace)
+            return value if end == len(text) else decode(text)
+        except ValueError:  # int()'s digit limit, or malformed text (which big refuses alike)
+            return big.decode(text)
 
     return loads
 
 
 #: JSON text to Python, numbers with a fraction or exponent as exact Decimals.
-loads_exact = _loads(json.JSONDecoder(parse_float=Decimal))
+loads_exact = _loads(json.JSONDecoder(parse_float=Decimal),
+                     json.JSONDecoder(parse_float=Decimal, parse_int=_int_or_decimal))
 
 #: JSON text to Python (models without Decimal fields).
-loads_plain = _loads(json.JSONDecoder())
+loads_plain = _loads(json.JSONDecoder(), json.JSONDecoder(parse_int=_int_or_decimal))
