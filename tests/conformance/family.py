@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 import odm
 from odm import Model, fields
 
-from .harness import Runner, record, report, same_value, stat
+from .harness import Runner, expected_groups, record, report, same_counts, same_distinct, same_value, stat
 from .known import Case
-from .reference import MISSING, equal, lookup, matches
+from .reference import MISSING, matches
 from .strategies import Cond, decimals, ints, short
 
 TABLE = "conf_things"
@@ -205,25 +205,15 @@ class FamilyRunner:
         n = run("count", query.count)
         if n is not MISSING and n != len(match):
             report(case, "count", len(match), n, self.rows, fq)
-        path = ref_query._group_path(fq.group)
-        present = [v for v in (lookup(d, path) for d in match) if v is not MISSING]
-        groups: list[Any] = []
-        for value in present:
-            if not any(equal(g, value) for g in groups):
-                groups.append(value)
-        groups.sort()
+        groups, counts = expected_groups(ref_query, fq.group, match)
         got = run("distinct", lambda: query.distinct(fq.group))
         if got is not MISSING:
-            if len(got) != len(groups) or not all(same_value(a, b) for a, b in zip(groups, got, strict=False)):
+            if not same_distinct(groups, got):
                 report(case, f"distinct({fq.group!r})", groups, got, self.rows, fq)
             else:
                 record(data, fq, "family distinct", self.backend, got)
-        counts = [(g, sum(1 for v in present if equal(v, g))) for g in groups]
-        if len(present) < len(match):
-            counts.append((None, len(match) - len(present)))
         by = run("count_by", lambda: query.count_by(fq.group))
         if by is not MISSING:
             have_counts = list(by.items())
-            if len(have_counts) != len(counts) or not all(same_value(a[0], b[0]) and a[1] == b[1]
-                                                          for a, b in zip(counts, have_counts, strict=False)):
+            if not same_counts(counts, have_counts):
                 report(case, f"count_by({fq.group!r})", counts, have_counts, self.rows, fq)

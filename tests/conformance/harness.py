@@ -65,6 +65,30 @@ def significant_digits(value: decimal.Decimal) -> int:
     return len("".join(map(str, value.as_tuple().digits)).rstrip("0")) or 1
 
 
+def expected_groups(ref_query: Any, group: Any, match: list[dict[str, Any]]) -> tuple[list[Any], list[tuple[Any, int]]]:
+    """``distinct(group)`` and ``count_by(group)`` (as item pairs) as the reference computes them over ``match``."""
+    path = ref_query._group_path(group)
+    present = [v for v in (lookup(d, path) for d in match) if v is not MISSING]
+    groups: list[Any] = []
+    for value in present:
+        if not any(equal(g, value) for g in groups):
+            groups.append(value)
+    groups.sort()
+    counts: list[tuple[Any, int]] = [(g, sum(1 for v in present if equal(v, g))) for g in groups]
+    if len(present) < len(match):
+        counts.append((None, len(match) - len(present)))
+    return groups, counts
+
+
+def same_distinct(expected: list[Any], got: list[Any]) -> bool:
+    return len(got) == len(expected) and all(same_value(a, b) for a, b in zip(expected, got, strict=False))
+
+
+def same_counts(expected: list[tuple[Any, int]], got: list[tuple[Any, int]]) -> bool:
+    return len(got) == len(expected) and all(same_value(a[0], b[0]) and a[1] == b[1]
+                                             for a, b in zip(expected, got, strict=False))
+
+
 def report(case: Case, what: str, expected: Any, actual: Any, data: Any, query: Any) -> None:
     """A disagreement: counted as known when a KNOWN_DIFFERENCES entry covers it, else failed or collected."""
     items = known(case)
@@ -259,20 +283,11 @@ class Runner:
     def check_groups(self, qcase: Any, query: Any, ref_query: Any, match: list[dict[str, Any]], case: Case,
                      run: Callable[[str, Callable[[], Any]], Any]) -> None:
         """``distinct`` and ``count_by`` of ``qcase.group`` over the (unwindowed) matches."""
-        path = ref_query._group_path(qcase.group)
-        present = [v for v in (lookup(d, path) for d in match) if v is not MISSING]
-        groups: list[Any] = []
-        for value in present:
-            if not any(equal(g, value) for g in groups):
-                groups.append(value)
-        groups.sort()
-        counts = [(g, sum(1 for v in present if equal(v, g))) for g in groups]
-        if len(present) < len(match):
-            counts.append((None, len(match) - len(present)))
+        groups, counts = expected_groups(ref_query, qcase.group, match)
         if "distinct" in qcase.reads:
             got = run("distinct", lambda: query.distinct(qcase.group))
             if got is not MISSING:
-                if len(got) != len(groups) or not all(same_value(a, b) for a, b in zip(groups, got, strict=False)):
+                if not same_distinct(groups, got):
                     report(case, f"distinct({qcase.group!r})", groups, got, self.rows, qcase)
                 else:
                     record(self.data_key, qcase, "distinct", self.backend, got)
@@ -280,8 +295,7 @@ class Runner:
             got = run("count_by", lambda: query.count_by(qcase.group))
             if got is not MISSING:
                 have = list(got.items())
-                if len(have) != len(counts) or not all(same_value(a[0], b[0]) and a[1] == b[1]
-                                                       for a, b in zip(counts, have, strict=False)):
+                if not same_counts(counts, have):
                     report(case, f"count_by({qcase.group!r})", counts, have, self.rows, qcase)
                 else:
                     record(self.data_key, qcase, "count_by", self.backend, have)
