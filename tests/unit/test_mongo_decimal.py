@@ -42,3 +42,26 @@ def test_non_canonical_coefficients_read_as_zero_like_pymongo() -> None:
     high = (6176 << 49) | ((1 << 49) - 1)
     value = Decimal128.from_bid((((1 << 64) - 1) | (high << 64)).to_bytes(16, "little"))
     assert decimal_of(value).as_tuple() == value.to_decimal().as_tuple()
+
+
+def test_the_fast_writer_packs_what_pymongo_packs_and_refuses_what_it_refuses() -> None:
+    import decimal
+
+    import odm
+    from odm.backends.mongodb.codec import to_decimal128
+
+    rnd = random.Random(13)
+    texts = ["0", "-0", "-0.0000", "1E+6145", "1E+6112", "1E-6177", "0E+7000", "9" * 34, "9" * 35, "1" + "0" * 40]
+    texts += [f"{rnd.choice(['', '-'])}{rnd.randint(0, 10**rnd.randint(1, 36) - 1)}E{rnd.randint(-6200, 6200)}"
+              for _ in range(5000)]
+    for text in texts:
+        value = decimal.Decimal(text)
+        try:
+            want: object = Decimal128(value).bid
+        except (decimal.Inexact, decimal.Overflow, decimal.Underflow, decimal.InvalidOperation):
+            want = "refused"
+        try:
+            got: object = to_decimal128(value).bid
+        except odm.ValidationError:
+            got = "refused"
+        assert got == want, text
