@@ -53,12 +53,14 @@ class ExecuteMany:
 
 
 class Copy:
-    """Rows loaded by one ``COPY ... FROM STDIN`` (PostgreSQL's bulk path; no response)."""
+    """Rows for ``table``'s columns ``cols``, loaded in bulk (PostgreSQL's sync driver: one
+    ``COPY ... FROM STDIN``; its async driver: multi-row INSERTs, see postgres.py); no response."""
 
-    __slots__ = ("rows", "sql")
+    __slots__ = ("cols", "rows", "table")
 
-    def __init__(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        self.sql = sql
+    def __init__(self, table: str, cols: str, rows: Sequence[Sequence[Any]]) -> None:
+        self.table = table
+        self.cols = cols
         self.rows = rows
 
 
