@@ -42,11 +42,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import odm  # noqa: E402
 from bench.models import SmallDoc, data_file  # noqa: E402
 from bench.summary import record  # noqa: E402
+from bench.targets import target  # noqa: E402
 from odm import fields  # noqa: E402
-from tests import servers  # noqa: E402
 
 HERE = Path(__file__).resolve()
 DEFAULT = data_file("small_doc.json")
@@ -176,54 +175,14 @@ def raw_dynamo(client: Any, table: str) -> dict[str, Variant]:
 
 @contextmanager
 def backend(name: str) -> Iterator[Callable[[], dict[str, Variant]]]:
-    stack: list[servers.Process] = []
-    pg: servers.PostgresDatabase | None = None
-    tmp = Path(".pytest_cache") / "bench-bulk"
-    tmp.mkdir(parents=True, exist_ok=True)
-    path = str(tmp / f"{uuid.uuid4().hex}.db")
-    try:
-        if name == "sqlite":
-            reg = odm.Registry("sqlite", path=path)
-            raw: Callable[[], dict[str, Variant]] = lambda: raw_sqlite(path, BulkRaw._bound().repo.table)  # type: ignore[attr-defined]  # noqa: E731
-        elif name == "postgres":
-            pg = servers.PostgresDatabase()
-            dsn = pg.dsn
-            reg = odm.Registry("postgres", dsn=dsn)
-            raw = lambda: raw_postgres(dsn, BulkRaw._bound().repo.table)  # type: ignore[attr-defined]  # noqa: E731
-        elif name == "mongodb":
-            uri = servers.mongodb_uri(stack)
-            database = f"bench_bulk_{uuid.uuid4().hex[:6]}"
-            reg = odm.Registry("mongodb", uri=uri, database=database)
-            raw = lambda: raw_mongo(uri, database, BulkRaw._bound().repo.spec.name)  # noqa: E731
-        else:
-            endpoint = servers.dynamodb_endpoint(stack)
-            reg = odm.Registry("dynamodb", endpoint=endpoint, awsRegion="us-east-1", awsSecretKeyId="bench",
-                               awsSecretAccessKey="bench", tablePrefix=f"k{uuid.uuid4().hex[:6]}_")
-
-            def raw() -> dict[str, Variant]:
-                import boto3
-                from botocore.config import Config
-
-                client = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1",
-                                      aws_access_key_id="bench", aws_secret_access_key="bench",
-                                      config=Config(max_pool_connections=THREADS))
-                return raw_dynamo(client, BulkRaw._bound().repo.table)  # type: ignore[attr-defined]
-        with reg:
-            reg.register(Bulk, BulkRaw)
-            reg.sync()
-            yield raw
-            if name == "mongodb":  # a server of our own stops anyway; one given by ODM_TEST_MONGODB_URI does not
-                import pymongo
-
-                pymongo.MongoClient(uri).drop_database(database)
-    finally:
-        if pg is not None:
-            pg.drop()
-        Path(path).unlink(missing_ok=True)
-        for suffix in ("-wal", "-shm"):
-            Path(path + suffix).unlink(missing_ok=True)
-        for proc in reversed(stack):
-            proc.stop()
+    with target(name, "bulk", Bulk, BulkRaw) as t:
+        makers: dict[str, Callable[[], dict[str, Variant]]] = {
+            "sqlite": lambda: raw_sqlite(t.path, t.table(BulkRaw)),
+            "postgres": lambda: raw_postgres(t.dsn, t.table(BulkRaw)),
+            "mongodb": lambda: raw_mongo(t.uri, t.database, t.table(BulkRaw)),
+            "dynamodb": lambda: raw_dynamo(t.boto3_client(max_pool_connections=THREADS), t.table(BulkRaw)),
+        }
+        yield makers[name]
 
 
 def run_backend(name: str, small: dict[str, Any], n: int, rounds: int) -> dict[str, list[tuple[float, float]]]:

@@ -41,8 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import odm  # noqa: E402
 from bench.models import SmallDoc, data_file  # noqa: E402
 from bench.summary import record  # noqa: E402
+from bench.targets import target  # noqa: E402
 from odm import fields  # noqa: E402
-from tests import servers  # noqa: E402
 
 HERE = Path(__file__).resolve()
 DEFAULT = data_file("small_doc.json")
@@ -243,44 +243,14 @@ class RawDynamo(Raw):
 
 @contextmanager
 def backend(name: str) -> Iterator[tuple[odm.Registry, Callable[[], Raw]]]:
-    stack: list[servers.Process] = []
-    pg: servers.PostgresDatabase | None = None
-    tmp = Path(".pytest_cache") / "bench-e2e"
-    tmp.mkdir(parents=True, exist_ok=True)
-    try:
-        if name == "sqlite":
-            path = str(tmp / f"{uuid.uuid4().hex}.db")
-            reg = odm.Registry("sqlite", path=path)
-            raw: Callable[[], Raw] = lambda: RawSQLite(path, SmallRaw._bound().repo.table)  # type: ignore[attr-defined]  # noqa: E731
-        elif name == "postgres":
-            pg = servers.PostgresDatabase()
-            dsn = pg.dsn
-            reg = odm.Registry("postgres", dsn=dsn)
-            raw = lambda: RawPostgres(dsn, SmallRaw._bound().repo.table)  # type: ignore[attr-defined]  # noqa: E731
-        elif name == "mongodb":
-            uri = servers.mongodb_uri(stack)
-            reg = odm.Registry("mongodb", uri=uri, database="bench_e2e")
-            raw = lambda: RawMongo(uri, "bench_e2e", SmallRaw._bound().repo.spec.name)  # noqa: E731
-        else:
-            endpoint = servers.dynamodb_endpoint(stack)
-            reg = odm.Registry("dynamodb", endpoint=endpoint, awsRegion="us-east-1", awsSecretKeyId="bench",
-                               awsSecretAccessKey="bench", tablePrefix=f"e{uuid.uuid4().hex[:6]}_")
-
-            def raw() -> Raw:
-                import boto3
-
-                client = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1",
-                                      aws_access_key_id="bench", aws_secret_access_key="bench")
-                return RawDynamo(client, SmallRaw._bound().repo.table, "bench_e2e_raw_field1")  # type: ignore[attr-defined]
-        with reg:
-            reg.register(Small, SmallRaw)
-            reg.sync()
-            yield reg, raw
-    finally:
-        if pg is not None:
-            pg.drop()
-        for proc in reversed(stack):
-            proc.stop()
+    with target(name, "e2e", Small, SmallRaw) as t:
+        makers: dict[str, Callable[[], Raw]] = {
+            "sqlite": lambda: RawSQLite(t.path, t.table(SmallRaw)),
+            "postgres": lambda: RawPostgres(t.dsn, t.table(SmallRaw)),
+            "mongodb": lambda: RawMongo(t.uri, t.database, t.table(SmallRaw)),
+            "dynamodb": lambda: RawDynamo(t.boto3_client(), t.table(SmallRaw), "bench_e2e_raw_field1"),
+        }
+        yield t.registry, makers[name]
 
 
 CLOCK: Callable[[], float] = time.perf_counter

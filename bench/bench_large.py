@@ -44,7 +44,7 @@ import odm  # noqa: E402
 from bench.bench_e2e import _index_expression, timed  # noqa: E402
 from bench.models import data_file, document_model, load  # noqa: E402
 from bench.summary import record  # noqa: E402
-from tests import servers  # noqa: E402
+from bench.targets import target  # noqa: E402
 
 HERE = Path(__file__).resolve()
 BACKENDS = ["sqlite", "postgres", "mongodb", "dynamodb"]
@@ -271,45 +271,14 @@ class RawDynamo(Raw):
 @contextmanager
 def backend(name: str) -> Iterator[tuple[odm.Registry, Callable[[type[odm.Model], tuple[str, ...]], Raw]]]:
     """A registry with the four tables synced, and a maker of a raw driver on one of the raw tables."""
-    stack: list[servers.Process] = []
-    pg: servers.PostgresDatabase | None = None
-    tmp = Path(".pytest_cache") / "bench-large"
-    tmp.mkdir(parents=True, exist_ok=True)
-    raw: Callable[[type[odm.Model], tuple[str, ...]], Raw]
-    try:
-        if name == "sqlite":
-            path = str(tmp / f"{uuid.uuid4().hex}.db")
-            reg = odm.Registry("sqlite", path=path)
-            raw = lambda model, binary: RawSQLite(path, model._bound().repo.table, binary)  # type: ignore[attr-defined]  # noqa: E731
-        elif name == "postgres":
-            pg = servers.PostgresDatabase()
-            dsn = pg.dsn
-            reg = odm.Registry("postgres", dsn=dsn)
-            raw = lambda model, binary: RawPostgres(dsn, model._bound().repo.table, binary)  # type: ignore[attr-defined]  # noqa: E731
-        elif name == "mongodb":
-            uri = servers.mongodb_uri(stack)
-            reg = odm.Registry("mongodb", uri=uri, database="bench_large")
-            raw = lambda model, binary: RawMongo(uri, "bench_large", model._bound().repo.spec.name)  # noqa: E731
-        else:
-            endpoint = servers.dynamodb_endpoint(stack)
-            reg = odm.Registry("dynamodb", endpoint=endpoint, awsRegion="us-east-1", awsSecretKeyId="bench",
-                               awsSecretAccessKey="bench", tablePrefix=f"l{uuid.uuid4().hex[:6]}_")
-
-            def raw(model: type[odm.Model], binary: tuple[str, ...]) -> Raw:
-                import boto3
-
-                client = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1",
-                                      aws_access_key_id="bench", aws_secret_access_key="bench")
-                return RawDynamo(client, model._bound().repo.table)  # type: ignore[attr-defined]
-        with reg:
-            reg.register(Large, LargeRaw, Nested, NestedRaw)
-            reg.sync()
-            yield reg, raw
-    finally:
-        if pg is not None:
-            pg.drop()
-        for proc in reversed(stack):
-            proc.stop()
+    with target(name, "large", Large, LargeRaw, Nested, NestedRaw) as t:
+        makers: dict[str, Callable[[type[odm.Model], tuple[str, ...]], Raw]] = {
+            "sqlite": lambda model, binary: RawSQLite(t.path, t.table(model), binary),
+            "postgres": lambda model, binary: RawPostgres(t.dsn, t.table(model), binary),
+            "mongodb": lambda model, binary: RawMongo(t.uri, t.database, t.table(model)),
+            "dynamodb": lambda model, binary: RawDynamo(t.boto3_client(), t.table(model)),
+        }
+        yield t.registry, makers[name]
 
 
 def refused_before_any_request(reg: odm.Registry) -> None:
