@@ -7,6 +7,7 @@ Driver exceptions are translated at the repository boundary and chained as
 
 from __future__ import annotations
 
+import decimal
 from typing import Any
 
 
@@ -69,3 +70,17 @@ class SchemaMismatch(ODMError):
 
 class BackendUnavailable(ODMError):
     """The backend could not be reached after the driver's own retries."""
+
+
+
+def shown_number(value: object, room: int = 40) -> str:
+    """A number as an error message shows it: whole when short, else its order of magnitude and how
+    many digits it has (a refused 9E+6144 would otherwise fill the message with 6,145 digits)."""
+    text = str(value)
+    if len(text) <= room:
+        return text
+    try:
+        approx = format(decimal.Decimal(text), ".3E")
+    except decimal.InvalidOperation:
+        return text[:room] + "..."
+    return f"{approx} ({sum(c.isdigit() for c in text)} digits)"

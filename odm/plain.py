@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .attributes import name_problem, text_problem
+from .errors import shown_number
 
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 #: Significant digits of a Decimal (MongoDB's Decimal128 holds 34, DynamoDB 38).
@@ -46,9 +47,11 @@ def _number_problem(value: decimal.Decimal | float) -> str | None:
     else:
         digits = len("".join(map(str, value.as_tuple().digits)).strip("0")) or 1
         if digits > MAX_DIGITS:
-            return f"The number {value} has {digits} significant digits; at most {MAX_DIGITS} can be stored on every backend."
+            return (f"The number {shown_number(value)} has {digits} significant digits; at most {MAX_DIGITS} can be "
+                    "stored on every backend.")
     if not MIN_ADJUSTED <= value.adjusted() <= MAX_ADJUSTED:
-        return f"The number {value} is out of range; magnitudes from 1e-130 to below 1e126 can be stored on every backend."
+        return (f"The number {shown_number(value)} is out of range; magnitudes from 1e-130 to below 1e126 can be "
+                "stored on every backend.")
     return None
 
 

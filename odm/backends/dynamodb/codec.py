@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from ... import compiled
-from ...errors import ValidationError
+from ...errors import ValidationError, shown_number
 from ...fields import Field
 from ..codec import PARSE_ISO_STR, Codec, Fn, iso_utc, parse_iso_utc
 
@@ -60,10 +60,10 @@ def check_decimal(value: Decimal, where: str, model: str | None) -> Decimal:
     digits = significant_digits(value)
     if digits > MAX_DIGITS:
         raise ValidationError({where: [f"DynamoDB numbers hold at most {MAX_DIGITS} significant digits; "
-                                       f"{value} has {digits}."]}, model)
+                                       f"{shown_number(value)} has {digits}."]}, model)
     if not in_range(value):
         raise ValidationError({where: [f"DynamoDB stores numbers of magnitude 1E-130 up to below 1E+126 (and 0); "
-                                       f"{value} is out of that range."]}, model)
+                                       f"{shown_number(value)} is out of that range."]}, model)
     return value
 
 

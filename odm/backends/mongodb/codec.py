@@ -24,7 +24,7 @@ from bson.codec_options import CodecOptions, TypeDecoder, TypeEncoder, TypeRegis
 from bson.decimal128 import Decimal128
 
 from ... import compiled
-from ...errors import ValidationError
+from ...errors import ValidationError, shown_number
 from ...fields import Field, canonical_decimal
 from ..codec import PARSE_ISO_STR, Codec, Fn, iso_utc, parse_iso_utc, plain_number
 
@@ -51,7 +51,7 @@ def to_decimal128(value: decimal.Decimal, field: Field | None = None) -> Decimal
         name = field.name if field is not None and field.name else "value"
         model = getattr(getattr(field, "model", None), "__name__", None)
         raise ValidationError({name: [f"MongoDB stores decimals as Decimal128, which holds at most "
-                                      f"{MAX_DECIMAL_DIGITS} significant digits; {value} does not fit."]}, model) from None
+                                      f"{MAX_DECIMAL_DIGITS} significant digits; {shown_number(value)} does not fit."]}, model) from None
 
 
 def to_bson_date(value: _dt.datetime) -> _dt.datetime:
