@@ -84,3 +84,10 @@ def shown_number(value: object, room: int = 40) -> str:
     except decimal.InvalidOperation:
         return text[:room] + "..."
     return f"{approx} ({sum(c.isdigit() for c in text)} digits)"
+
+
+def shown_value(value: object, room: int = 80) -> str:
+    """A value's repr for an error message, cut to ``room`` characters (a query compared with a
+    megabyte string would otherwise put the megabyte in the message)."""
+    text = repr(value)
+    return text if len(text) <= room else f"{text[:room]}... ({len(text)} characters)"

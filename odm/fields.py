@@ -25,7 +25,7 @@ import marshmallow
 from marshmallow import fields as mm
 from typing_extensions import TypeVar
 
-from .errors import QueryError
+from .errors import QueryError, shown_value
 from .expressions.nodes import Between, Compare, Contains, Exists, In, Node, Not, Path, Prefix
 
 if TYPE_CHECKING:
@@ -923,7 +923,7 @@ class FieldRef:
         try:
             return field.convert(value)
         except Invalid as exc:
-            raise QueryError(f"Cannot compare {self.label} with {value!r}: {_flatten(exc.messages)}") from None
+            raise QueryError(f"Cannot compare {self.label} with {shown_value(value)}: {_flatten(exc.messages)}") from None
 
     def _cmp(self, op: str, value: Any) -> Node:
         if value is None:
@@ -937,7 +937,7 @@ class FieldRef:
         try:  # _value, inlined: ``Model.query(name=v)`` builds one of these per call
             converted = path.field.convert(value)
         except Invalid as exc:
-            raise QueryError(f"Cannot compare {self.label} with {value!r}: {_flatten(exc.messages)}") from None
+            raise QueryError(f"Cannot compare {self.label} with {shown_value(value)}: {_flatten(exc.messages)}") from None
         return Compare("eq", path, converted)
 
     def __ne__(self, value: Any) -> Node:  # type: ignore[override]

@@ -165,3 +165,14 @@ def test_none_inside_lists_and_sets() -> None:
         got = Bag.get(bag.id)
         assert got.maybe == [None, "a"] and got.counts == {"x": None, "y": 2}
         assert Bag.query(Bag.maybe == [None, "a"]).count() == 1
+
+
+def test_a_huge_value_in_a_refused_query_is_cut_in_the_message() -> None:
+    class Sized(odm.Model):
+        age = odm.fields.Integer()
+
+    with pytest.raises(odm.QueryError, match=r"Cannot compare Sized\.age with 'x{10,}\.\.\. \(100002 characters\)") as refused:
+        Sized.query(Sized.age == "x" * 100_000)
+    assert len(str(refused.value)) < 300
+    with pytest.raises(odm.QueryError, match=r"Cannot compare Sized\.age with 'old': Not a valid integer\.$"):
+        Sized.query(age="old")
