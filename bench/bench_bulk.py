@@ -42,7 +42,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.models import SmallDoc, data_file  # noqa: E402
+from bench.models import SmallDoc, data_file, read_data  # noqa: E402
 from bench.summary import record  # noqa: E402
 from bench.targets import target  # noqa: E402
 from odm import fields  # noqa: E402
@@ -245,7 +245,7 @@ def main() -> None:
     parser.add_argument("--backends", default=",".join(BACKENDS))
     parser.add_argument("--one", help=argparse.SUPPRESS)  # the per-backend child process
     args = parser.parse_args()
-    small = json.loads(Path(args.small_doc).read_text())
+    small = json.loads(read_data(args.small_doc))
     if args.one:
         print(json.dumps(run_backend(args.one, small, args.n, args.rounds)))
         return

@@ -26,7 +26,7 @@ from marshmallow import fields as mm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.models import SmallDoc, data_file  # noqa: E402
+from bench.models import SmallDoc, data_file, read_data  # noqa: E402
 from bench.summary import record  # noqa: E402
 
 #: The summary table's backend columns of each stored form.
@@ -123,7 +123,7 @@ def reader(binding: Binding, text: bool, exact: bool) -> Callable[[Any], Any]:
 
 
 def main() -> None:
-    small: dict[str, Any] = json.loads(Path(sys.argv[1] if len(sys.argv) > 1 else DEFAULT).read_text())
+    small: dict[str, Any] = json.loads(read_data(sys.argv[1] if len(sys.argv) > 1 else DEFAULT))
     cases = [("small_doc", Small, SmallSchema(), small), ("10-field order", Order, OrderSchema(), ORDER)]
     n, rounds = 5000, 9
     for label, model, schema, doc in cases:

@@ -39,7 +39,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import odm  # noqa: E402
-from bench.models import SmallDoc, data_file  # noqa: E402
+from bench.models import SmallDoc, data_file, read_data  # noqa: E402
 from bench.summary import record  # noqa: E402
 from bench.targets import target  # noqa: E402
 from odm import fields  # noqa: E402
@@ -360,7 +360,7 @@ def main() -> None:
     parser.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # the per-backend child process
     args = parser.parse_args()
-    small = json.loads(Path(args.small_doc).read_text())
+    small = json.loads(read_data(args.small_doc))
     wanted = [w.strip() for w in args.tasks.split(",") if w.strip()]
     tasks = [t for t in TASKS if not wanted or any(t.startswith(w) for w in wanted)]
     global CLOCK

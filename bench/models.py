@@ -10,19 +10,34 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 from odm import EmbeddedModel, Model, fields
 
-#: Where the datasets live: ``shared/bench-data/...`` in a parent of this file (as make bench finds it).
+#: Where the datasets live: the folder named by ``ODM_BENCH_DATA``, else ``shared/bench-data/...``
+#: in a parent of this file (the project's shared folder, as make bench finds it).
 DATA_DIR = "shared/bench-data/mongodb-odm-benchmark"
 HERE = Path(__file__).resolve()
 
 
 def data_file(name: str) -> Path:
-    """``name`` in the first parent directory that holds the datasets (else the bare relative path)."""
+    """``name`` in ``$ODM_BENCH_DATA`` or the first parent directory that holds the datasets (else
+    the bare relative path, which ``read_data`` then reports as missing)."""
+    if os.environ.get("ODM_BENCH_DATA"):
+        return Path(os.environ["ODM_BENCH_DATA"]) / name
     return next((p / DATA_DIR / name for p in HERE.parents if (p / DATA_DIR / name).exists()), Path(DATA_DIR) / name)
+
+
+def read_data(path: Path | str) -> str:
+    """A dataset file's text; a missing one stops the benchmark with one line saying where to put it."""
+    try:
+        return Path(path).read_text()
+    except FileNotFoundError:
+        raise SystemExit(f"bench: {path} not found: the MongoDB ODM Performance Benchmark's datasets (small_doc.json, "
+                         "large_doc.json, large_doc_nested.json) go in a folder named by ODM_BENCH_DATA "
+                         "(see docs/performance.md, 'Reproduce').") from None
 
 
 class SmallDoc(Model):
@@ -55,7 +70,7 @@ def _binary(obj: dict[str, Any]) -> Any:
 
 def load(path: Path) -> dict[str, Any]:
     """A dataset file as a Python document (binary values as bytes; the file's ``_id``, if any, dropped)."""
-    doc: dict[str, Any] = json.loads(path.read_text(), object_hook=_binary)
+    doc: dict[str, Any] = json.loads(read_data(path), object_hook=_binary)
     doc.pop("_id", None)
     return doc
 
