@@ -102,7 +102,8 @@ def validated(schema: marshmallow.Schema, body: Any, model: str) -> dict[str, An
     try:
         return dict(schema.load(body))
     except marshmallow.ValidationError as exc:
-        raise odm.ValidationError(exc.normalized_messages(), model) from None
+        messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+        raise odm.ValidationError(messages, model) from None
 
 
 async def json_body(request: Request) -> Any:
