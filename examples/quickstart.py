@@ -37,7 +37,12 @@ class User(Model):
 
 
 def main() -> None:
-    path = os.path.join(tempfile.mkdtemp(prefix="odm-demo-"), "quickstart.db")
+    # A fresh database each run, removed at the end (with its -wal/-shm files): nothing is left behind.
+    with tempfile.TemporaryDirectory(prefix="odm-demo-") as folder:
+        demo(os.path.join(folder, "quickstart.db"))
+
+
+def demo(path: str) -> None:
     cfg = {"database": {"dbName": "sqlite", "dbInfo": {"path": path}}}
     with odm.Registry.from_dict(cfg) as registry:
         registry.register(User)

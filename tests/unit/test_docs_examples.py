@@ -138,3 +138,15 @@ def test_example_runs(program: Program, tmp_path: Path, request: pytest.FixtureR
         done = subprocess.run([sys.executable, "-c", program.code], capture_output=True, text=True, timeout=120,
                               cwd=tmp_path, env=env)
         assert done.returncode == 0, f"{program.where} failed on {program.backend}:\n{done.stderr[-3000:]}"
+
+
+def test_the_quickstart_of_make_demo_leaves_no_temporary_directory(tmp_path: Path) -> None:
+    # README: `make demo` runs examples/quickstart.py; its database lives in a temporary directory.
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("ODM_")}, "TMPDIR": str(temp)}
+    done = subprocess.run([sys.executable, str(ROOT / "examples" / "quickstart.py")], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT / "examples", env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "stale save refused" in done.stdout and "deleted 10 generated users; 4 left" in done.stdout
+    assert list(temp.iterdir()) == []
