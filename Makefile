@@ -31,6 +31,7 @@ demo: $(VENV)/.core
 
 # The documentation site (mkdocs.yml) into site/; --strict: a broken link or anchor, or a docstring
 # mkdocstrings cannot read, fails the build. tests/unit/test_docs_site.py builds it in `make test` too.
+# NO_MKDOCS_2_WARNING silences the end-of-life notice mkdocs-material prints on every build.
 docs: $(VENV)/.docs
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
