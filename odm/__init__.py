@@ -1,6 +1,6 @@
 """microkubes-odm: declare models once, run them on MongoDB, DynamoDB, PostgreSQL or SQLite."""
 
-from . import fields
+from . import fields, logs
 from .backends.base import Action, Page
 from .errors import (
     BackendUnavailable,
@@ -28,6 +28,6 @@ __all__ = [
     "Action", "Backend", "BackendSupport", "BackendUnavailable", "ConcurrentModification",
     "ConditionFailed", "ConfigError", "DuplicateKey", "EmbeddedModel", "Filter", "Index", "Model",
     "NotFound", "ODMError", "Page", "Query", "QueryError", "Registry", "Repository", "SchemaMismatch",
-    "Transaction", "ValidationError", "add", "append", "discard", "fields", "inc", "new_id", "remove", "unset",
+    "Transaction", "ValidationError", "add", "append", "discard", "fields", "inc", "logs", "new_id", "remove", "unset",
     "utcnow",
 ]

@@ -12,12 +12,14 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Sequence
+from time import perf_counter
 from typing import Any, ClassVar
 
 import boto3
 import botocore.exceptions as bexc
 from botocore.config import Config
 
+from ... import logs
 from ...errors import BackendUnavailable, ConfigError, ODMError, QueryError
 from ...ops import Op
 from ...redaction import SECRETS, watch
@@ -31,8 +33,11 @@ from .transact import MAX_ACTIONS, DynamoTransaction
 
 #: Codes the repositories handle themselves.
 PASS_THROUGH = frozenset({"ConditionalCheckFailedException", "TransactionCanceledException", "ResourceInUseException"})
+_REQUESTS = logs.requests_logger("dynamodb")
 #: Loggers of the client's stack, filtered so DEBUG logs never show a token, key or signature.
 DRIVER_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer")
+#: The same secrets are masked in the ODM's own records (odm.logs).
+WATCHED = (*DRIVER_LOGGERS, "odm")
 
 
 class DynamoFeatures(Features):
@@ -91,7 +96,7 @@ class DynamoBackend(Backend):
         self.prefix = prefix
         #: How often one request is repeated when DynamoDB throttles or cannot be reached.
         self.retry = RetryPolicy()
-        watch(DRIVER_LOGGERS, [str(info.get(k) or "") for k in ("awsSecretAccessKey", "awsSessionToken")])
+        watch(WATCHED, [str(info.get(k) or "") for k in ("awsSecretAccessKey", "awsSessionToken")])
         self.client = self._client(info)
         self._closed = False
         # The async client (aiobotocore), opened on first async use inside the running loop.
@@ -144,6 +149,8 @@ class DynamoBackend(Backend):
     # -- the drivers: a request (retry.Call or retry.Sleep) sent sync or async ----------------------
     def send(self, request: Any) -> Any:
         if type(request) is Call:
+            if _REQUESTS.isEnabledFor(logs.DEBUG):
+                return self._logged_send(request)
             return getattr(self.client, request.op)(**request.kwargs)
         if type(request) is Sleep:
             time.sleep(request.seconds)
@@ -155,11 +162,36 @@ class DynamoBackend(Backend):
             client = self._aclient
             if client is None or self._aloop is not asyncio.get_running_loop():
                 client = await self._async_client()
+            if _REQUESTS.isEnabledFor(logs.DEBUG):
+                return await self._logged_asend(client, request)
             return await getattr(client, request.op)(**request.kwargs)
         if type(request) is Sleep:
             await asyncio.sleep(request.seconds)
             return None
         raise TypeError(f"DynamoDB cannot send {request!r}.")
+
+    def _logged_send(self, request: Call) -> Any:
+        """``send`` with DEBUG on: the call (asking for its consumed capacity), timed and logged."""
+        kwargs = logs.dynamodb_kwargs(request.op, request.kwargs)
+        start = perf_counter()
+        try:
+            response = getattr(self.client, request.op)(**kwargs)
+        except BaseException as exc:
+            logs.dynamodb_request(_REQUESTS, request.op, kwargs, None, start, exc)
+            raise
+        logs.dynamodb_request(_REQUESTS, request.op, kwargs, response, start)
+        return response
+
+    async def _logged_asend(self, client: Any, request: Call) -> Any:
+        kwargs = logs.dynamodb_kwargs(request.op, request.kwargs)
+        start = perf_counter()
+        try:
+            response = await getattr(client, request.op)(**kwargs)
+        except BaseException as exc:
+            logs.dynamodb_request(_REQUESTS, request.op, kwargs, None, start, exc)
+            raise
+        logs.dynamodb_request(_REQUESTS, request.op, kwargs, response, start)
+        return response
 
     async def _async_client(self) -> Any:
         """The aiobotocore client of the running loop, opened once (concurrent first calls share the opening)."""

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import botocore.exceptions as bexc
 
+from ... import logs
 from ...errors import BackendUnavailable, ConditionFailed, DuplicateKey, QueryError, ValidationError
 from ...expressions.nodes import And, Node, Path, holds_for_missing
 from ...ops import Emit, Op
@@ -68,6 +69,8 @@ ACTION_ATTEMPTS = 20
 BACKOFF_BASE = 0.05
 BACKOFF_CAP = 2.0
 
+
+_RETRIES = logs.retries_logger("dynamodb")
 
 #: Wide enough that adding two DynamoDB numbers (38 digits) never rounds.
 WIDE = DecimalContext(prec=80)
@@ -572,7 +575,7 @@ class DynamoRepository(Repository):
         todo = list(chunks(requests, WRITE_BATCH))
         for n, chunk in enumerate(todo):
             pending: list[dict[str, Any]] = list(chunk)
-            stalled = 0
+            stalled, sent = 0, 1
             while pending and stalled < BATCH_ATTEMPTS:
                 try:
                     out = yield from self.backend.call_op("batch_write_item", write=True, RequestItems={self.table: pending})
@@ -586,7 +589,11 @@ class DynamoRepository(Repository):
                 stalled = 0 if len(left) < len(pending) else stalled + 1
                 pending = left
                 if pending:
-                    yield Sleep(backoff(stalled))
+                    wait = backoff(stalled)
+                    logs.retry(_RETRIES, "dynamodb", "batch_write", self.table, f"{len(pending)} unprocessed item(s)",
+                               sent + 1, None, wait)
+                    sent += 1
+                    yield Sleep(wait)
             if pending:
                 later = [r for c in todo[n + 1:] for r in c]
                 raise BackendUnavailable(f"DynamoDB at {self.backend.where} left batch writes to '{self.spec.name}' "
@@ -637,7 +644,7 @@ class DynamoRepository(Repository):
         keys = [k for k in dict.fromkeys(keys) if self._storable_key(k)]
         for chunk in chunks(keys, GET_BATCH):
             pending: dict[str, Any] = {self.table: {"Keys": [self.key_av(k) for k in chunk], "ConsistentRead": True}}
-            stalled = 0
+            stalled, sent = 0, 1
             while pending and stalled < BATCH_ATTEMPTS:
                 before = len(pending[self.table]["Keys"])
                 resp = yield from self.backend.call_op("batch_get_item", RequestItems=pending)
@@ -649,7 +656,11 @@ class DynamoRepository(Repository):
                 if pending:
                     # Another round while each makes progress; only a stalled chunk gives up.
                     stalled = 0 if len(pending[self.table]["Keys"]) < before else stalled + 1
-                    yield Sleep(backoff(stalled))
+                    wait = backoff(stalled)
+                    logs.retry(_RETRIES, "dynamodb", "batch_get", self.table,
+                               f"{len(pending[self.table]['Keys'])} unprocessed key(s)", sent + 1, None, wait)
+                    sent += 1
+                    yield Sleep(wait)
             if pending:
                 left = len(pending.get(self.table, {}).get("Keys", []))
                 raise BackendUnavailable(f"DynamoDB at {self.backend.where} left {left} key(s) of a batch_get on "

@@ -22,10 +22,13 @@ from typing import Any, TypeVar
 
 import botocore.exceptions as bexc
 
+from ... import logs
 from ...ops import Op
 from ...ops import run as run_op
 
 T = TypeVar("T")
+
+_RETRIES = logs.retries_logger("dynamodb")
 
 
 class Call:
@@ -151,6 +154,7 @@ class RetryPolicy:
             try:
                 return (yield request)
             except UNREACHABLE as exc:
+                failure: BaseException = exc
                 if not isinstance(exc, NOT_SENT):
                     if not repeat_unanswered:
                         raise
@@ -160,6 +164,7 @@ class RetryPolicy:
                         raise maybe_sent from exc
                     raise
             except bexc.ClientError as exc:
+                failure = exc
                 if not throttled(exc):
                     raise
                 if not repeat_unanswered and error_code(exc) in TRANSIENT:
@@ -168,5 +173,18 @@ class RetryPolicy:
                     if maybe_sent is not None:
                         raise maybe_sent from exc
                     raise
-            yield Sleep(self.delay(attempt))
+            wait = self.delay(attempt)
+            if _RETRIES.isEnabledFor(logs.WARNING):
+                _log_retry(request, failure, attempt + 2, wait, self)
+            yield Sleep(wait)
             attempt += 1
+
+
+def _log_retry(request: Any, exc: BaseException, attempt: int, wait: float, policy: RetryPolicy) -> None:
+    """A WARNING on ``odm.retries.dynamodb``: what is repeated, why, which attempt comes, after what wait."""
+    op, kwargs = (request.op, request.kwargs) if isinstance(request, Call) else ("request", {})
+    if isinstance(exc, bexc.ClientError):
+        reason, most = f"throttled ({error_code(exc)})", policy.throttled_attempts
+    else:
+        reason, most = f"unreachable ({type(exc).__name__})", policy.unreachable_attempts
+    logs.retry(_RETRIES, "dynamodb", op, logs.dynamodb_tables(kwargs), reason, attempt, most, wait)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import botocore.exceptions as bexc
 
+from ... import logs
 from ...errors import BackendUnavailable, ConcurrentModification, ConditionFailed, DuplicateKey, ODMError, QueryError, ValidationError
 from ...ops import Op
 from ...ops import arun as arun_op
@@ -43,6 +44,7 @@ MAX_ACTIONS = 100
 MAX_BYTES = 3_500_000
 #: Attempts for a single write that keeps racing a transaction: capped backoff, full jitter.
 ATTEMPTS = 8
+_RETRIES = logs.retries_logger("dynamodb")
 BACKOFF_BASE = 0.05
 BACKOFF_CAP = 2.0
 #: The single-item call for each transaction action.
@@ -178,7 +180,10 @@ def run_one(backend: DynamoBackend, unit: Unit) -> Op[Refusal | None]:
         except ODMError as exc:
             if isinstance(exc, BackendUnavailable) or not _code_of(exc, CONFLICT) or attempt == ATTEMPTS - 1:
                 raise
-        yield Sleep(backoff(attempt))
+        wait = backoff(attempt)
+        logs.retry(_RETRIES, "dynamodb", "write", unit.writes[0].request.get("TableName"),
+                   "a transaction holds the item (TransactionConflictException)", attempt + 2, ATTEMPTS, wait)
+        yield Sleep(wait)
     raise AssertionError("unreachable")  # the last attempt returns or raises
 
 

@@ -7,6 +7,7 @@ import contextlib
 import re
 import urllib.parse
 from collections.abc import AsyncIterator, Iterator
+from time import perf_counter
 from typing import Any, TypeVar
 
 import pymongo
@@ -22,11 +23,11 @@ from pymongo.errors import (
 )
 from pymongo.read_concern import ReadConcern
 
-from ... import ops
+from ... import logs, ops
 from ...config import redact_url
 from ...errors import BackendUnavailable, ConcurrentModification, ConfigError, DuplicateKey, ODMError, QueryError, ValidationError
 from ...ops import Op
-from ...redaction import mask_secrets
+from ...redaction import mask_secrets, watch
 from ...transaction import TransactionState, joined
 from ..base import Backend, Features, require, transaction_stream
 from ..names import TableNameRule
@@ -36,6 +37,7 @@ from .requests import Call, Close, Find, More
 from .sync import SCHEMA_COLLECTION
 
 T = TypeVar("T")
+_REQUESTS = logs.requests_logger("mongodb")
 #: The cursors one run of an operation opened and has not finished reading, by id().
 Cursors = dict[int, Any]
 
@@ -133,6 +135,7 @@ class MongoBackend(Backend):
             raise ConfigError(f"The mongodb backend's dbInfo is not usable: {self.safe(str(exc))}.") from None
         if not isinstance(database, str) or not database:
             raise ConfigError("The mongodb backend's dbInfo key 'database' must be a non-empty string.")
+        watch(("odm",), self._secrets)  # masked in the ODM's own records too, should one quote them
         self.label = f"{hosts}/{database}"
         self.db = self.client.get_database(database)
         self._options = options
@@ -237,6 +240,18 @@ class MongoBackend(Backend):
         return found
 
     def _send(self, request: Any, cursors: Cursors | None) -> Any:
+        if _REQUESTS.isEnabledFor(logs.DEBUG):
+            start = perf_counter()
+            try:
+                response = self._carry(request, cursors)
+            except BaseException as exc:
+                logs.mongodb_request(_REQUESTS, request, None, start, exc)
+                raise
+            logs.mongodb_request(_REQUESTS, request, response, start)
+            return response
+        return self._carry(request, cursors)
+
+    def _carry(self, request: Any, cursors: Cursors | None) -> Any:
         kind = type(request)
         if kind is Call:
             return getattr(self._collection(request.collection), request.method)(*request.args, **request.kwargs)
@@ -344,6 +359,18 @@ class MongoBackend(Backend):
         return found
 
     async def _asend(self, request: Any, cursors: Cursors | None) -> Any:
+        if _REQUESTS.isEnabledFor(logs.DEBUG):
+            start = perf_counter()
+            try:
+                response = await self._acarry(request, cursors)
+            except BaseException as exc:
+                logs.mongodb_request(_REQUESTS, request, None, start, exc)
+                raise
+            logs.mongodb_request(_REQUESTS, request, response, start)
+            return response
+        return await self._acarry(request, cursors)
+
+    async def _acarry(self, request: Any, cursors: Cursors | None) -> Any:
         kind = type(request)
         if kind is Call:
             target = self._acollection(request.collection)

@@ -8,10 +8,12 @@ returns and rolls back when it raises or is closed early (a stream abandoned by 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator, Iterator, Sequence
+from time import perf_counter
 from typing import Any, ClassVar, TypeVar
 
-from ... import ops
+from ... import logs, ops
 from ...ops import Op
 from ...transaction import TransactionState, joined
 from ..base import Backend, Features
@@ -66,6 +68,58 @@ class AsyncSession:
 
     async def abort(self, exc: BaseException) -> None:
         raise NotImplementedError
+
+
+class LoggedSession(Session):
+    """A session that logs each request at DEBUG (odm.logs), put first in a backend session's bases.
+
+    A backend hands one out instead of its plain session while ``odm.requests.<backend>`` is at
+    DEBUG: the level is checked once per session (per operation), and the plain session has no
+    logging code at all.
+    """
+
+    logger: ClassVar[logging.Logger]
+    backend_name: ClassVar[str]
+    #: The table of the open stream (its Fetches name it).
+    stream_table: str | None = None
+
+    def logged(self, request: Any) -> bool:
+        """Whether this session logs ``request`` (not where another layer does)."""
+        return True
+
+    def send(self, request: Any) -> Any:
+        if not self.logged(request):
+            return super().send(request)
+        start = perf_counter()
+        try:
+            response = super().send(request)
+        except BaseException as exc:
+            self.stream_table = logs.sql_request(self.logger, self.backend_name, request, None, start, exc,
+                                                 self.stream_table)
+            raise
+        self.stream_table = logs.sql_request(self.logger, self.backend_name, request, response, start, None,
+                                             self.stream_table)
+        return response
+
+
+class LoggedAsyncSession(AsyncSession):
+    """LoggedSession for the async driver."""
+
+    logger: ClassVar[logging.Logger]
+    backend_name: ClassVar[str]
+    stream_table: str | None = None
+
+    async def send(self, request: Any) -> Any:
+        start = perf_counter()
+        try:
+            response = await super().send(request)
+        except BaseException as exc:
+            self.stream_table = logs.sql_request(self.logger, self.backend_name, request, None, start, exc,
+                                                 self.stream_table)
+            raise
+        self.stream_table = logs.sql_request(self.logger, self.backend_name, request, response, start, None,
+                                             self.stream_table)
+        return response
 
 
 class SQLBackend(Backend):

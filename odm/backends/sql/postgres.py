@@ -27,20 +27,23 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolClosed, PoolTimeout
 
+from ... import logs
 from ...config import redact_url
 from ...errors import BackendUnavailable, ConcurrentModification, ConfigError, ODMError, QueryError
 from ...expressions.nodes import render_like
 from ...fields import Field
 from ...ops import Op
-from ...redaction import mask_secrets
+from ...redaction import mask_secrets, watch
 from ...updates import UpdateAction
 from ..base import chunks
 from ..names import TableNameRule
-from .backend import AsyncSession, Session, SQLBackend, SQLFeatures
+from .backend import AsyncSession, LoggedAsyncSession, LoggedSession, Session, SQLBackend, SQLFeatures
 from .dialect import Dialect
 from .repository import dumps
 from .requests import Begin, Copy, Execute, ExecuteMany, Fetch, Rollback, Stream, answer
 
+_REQUESTS = logs.requests_logger("postgres")
+_RETRIES = logs.retries_logger("postgres")
 _TEXT_KINDS = frozenset({"str", "uuid", "date", "datetime", "bytes"})
 _NUMERIC_KINDS = frozenset({"int", "float", "decimal"})
 _COLLATE = ' COLLATE "C"'
@@ -362,6 +365,7 @@ class PostgresBackend(SQLBackend):
         params = self._params(info)
         params.setdefault("connect_timeout", 10)
         self.password = str(params.get("password") or "")
+        watch(("odm",), [self.password])  # masked in the ODM's own records too, should one quote it
         self.conninfo = make_conninfo(**params)
         host, port, db = params.get("host") or "localhost", params.get("port") or 5432, params.get("dbname") or ""
         user = params.get("user")
@@ -520,6 +524,7 @@ class PostgresBackend(SQLBackend):
                 conn.execute("")
                 return conn
             except psycopg.Error:
+                _RETRIES.info("postgres: a pooled connection had been ended by the server; taking another")
                 pool.putconn(conn)
             except BaseException:
                 pool.putconn(conn)
@@ -567,9 +572,13 @@ class PostgresBackend(SQLBackend):
 
     # -- sessions: one pooled connection per operation ----------------------------------------
     def session(self) -> _Session:
+        if _REQUESTS.isEnabledFor(logs.DEBUG):
+            return _LoggedSession(self)
         return _Session(self)
 
     def asession(self) -> _AsyncSession:
+        if _REQUESTS.isEnabledFor(logs.DEBUG):
+            return _LoggedAsyncSession(self)
         return _AsyncSession(self)
 
     async def apool(self) -> AsyncConnectionPool[Any]:
@@ -665,6 +674,7 @@ class PostgresBackend(SQLBackend):
                 await conn.execute("")
                 return conn
             except psycopg.Error:
+                _RETRIES.info("postgres: a pooled connection had been ended by the server; taking another")
                 await pool.putconn(conn)
             except BaseException:
                 await pool.putconn(conn)
@@ -723,6 +733,14 @@ def _quiet(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> bool
 def _retries(pool: ConnectionPool[Any] | AsyncConnectionPool[Any] | None) -> int:
     """How often a read meeting a connection the server had ended is run again (see _Session.send)."""
     return pool.max_size if pool is not None else 1
+
+
+def _log_retry(request: Any, tried: int, pool: ConnectionPool[Any] | AsyncConnectionPool[Any] | None) -> None:
+    """A WARNING on ``odm.retries.postgres``: a read is run again on another connection, at once."""
+    if _RETRIES.isEnabledFor(logs.WARNING):
+        logs.retry(_RETRIES, "postgres", logs.sql_request_op(request), logs.sql_table(request.sql, True),
+                   "the server ended the connection (a restart, a failover, pg_terminate_backend)", tried + 1,
+                   _retries(pool) + 1, 0.0)
 
 
 def _is_read(request: Any) -> bool:
@@ -784,6 +802,7 @@ class _Session(Session):
                 if not (first and self.conn is not None and self.conn.closed and _is_read(request)) \
                         or tried > _retries(self.pool):
                     raise
+                _log_retry(request, tried, self.pool)
             self._release()
 
     def _send(self, request: Any) -> Any:
@@ -937,6 +956,7 @@ class _AsyncSession(AsyncSession):
                 if not (first and self.conn is not None and self.conn.closed and _is_read(request)) \
                         or tried > _retries(self.pool):
                     raise
+                _log_retry(request, tried, self.pool)
             await self._release()
 
     async def _send(self, request: Any) -> Any:
@@ -1076,3 +1096,15 @@ async def _aend_quietly(conn: psycopg.AsyncConnection[Any]) -> None:
         await conn.rollback()
     except psycopg.Error:
         await conn.close()
+
+
+class _LoggedSession(LoggedSession, _Session):
+    """The session while DEBUG is on: each request logged (odm.logs)."""
+
+    logger = _REQUESTS
+    backend_name = "postgres"
+
+
+class _LoggedAsyncSession(LoggedAsyncSession, _AsyncSession):
+    logger = _REQUESTS
+    backend_name = "postgres"

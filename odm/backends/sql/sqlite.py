@@ -11,8 +11,10 @@ import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal, InvalidOperation
+from time import perf_counter
 from typing import Any, ClassVar, TypeVar
 
+from ... import logs
 from ...errors import BackendUnavailable, ConfigError, ODMError, QueryError
 from ...expressions.nodes import render_like
 from ...fields import Field
@@ -21,13 +23,15 @@ from ...transaction import TransactionState, joined
 from ...updates import UpdateAction
 from ..base import chunks
 from ..names import TableNameRule
-from .backend import Session, SQLBackend, SQLFeatures, SQLTransaction
+from .backend import LoggedSession, Session, SQLBackend, SQLFeatures, SQLTransaction
 from .dialect import Dialect
 from .jsonfast import dumps, loads_exact
 from .requests import Begin, Execute, ExecuteMany, Fetch, Rollback, Stream, answer
 
 T = TypeVar("T")
 
+_REQUESTS = logs.requests_logger("sqlite")
+DEBUG = logs.DEBUG
 _CONTROL = re.compile(r"[\x00-\x1f]")
 
 #: The SQL function (registered on every connection) mapping a number to its order key.
@@ -385,20 +389,29 @@ class SQLiteBackend(SQLBackend):
         """One statement on its own (autocommit), under the lock for just that statement.
 
         An IntegrityError is left to the repository (it knows the key); other errors are translated.
+        Logged here at DEBUG (the fast paths call this directly): with DEBUG off, the one level check.
         """
+        start = perf_counter() if _REQUESTS.isEnabledFor(DEBUG) else None
         try:
             with self._lock:
                 cur = self.conn.execute(request.sql, request.params)
                 try:
-                    return answer(cur, request.fetch)
+                    result = answer(cur, request.fetch)
                 finally:
                     cur.close()
-        except sqlite3.IntegrityError:
-            raise
         except sqlite3.Error as exc:
+            if start is not None:
+                logs.sql_request(_REQUESTS, "sqlite", request, None, start, exc)
+            if isinstance(exc, sqlite3.IntegrityError):
+                raise
             raise self.translate(exc) from exc
+        if start is not None:
+            logs.sql_request(_REQUESTS, "sqlite", request, result, start)
+        return result
 
     def session(self) -> _SQLiteSession:
+        if _REQUESTS.isEnabledFor(DEBUG):
+            return _LoggedSQLiteSession(self)
         return _SQLiteSession(self)
 
     def _executor(self) -> ThreadPoolExecutor:
@@ -745,3 +758,13 @@ class _SQLiteSession(Session):
             self._end(commit=False)
         except sqlite3.Error:
             pass  # the operation's own error is the one to report
+
+
+class _LoggedSQLiteSession(LoggedSession, _SQLiteSession):
+    """The session while DEBUG is on: each request logged (odm.logs)."""
+
+    logger = _REQUESTS
+    backend_name = "sqlite"
+
+    def logged(self, request: Any) -> bool:
+        return not (type(request) is Execute and self.cur is None)  # execute_one logs those
