@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any, TypeVar
 
 from . import config
-from .backends.base import Action, Backend
+from .backends.base import Action, Backend, SyncPlan
 from .binding import Binding
 from .errors import ConfigError
 from .model import Model
@@ -14,6 +15,9 @@ from .pagination import Cursors
 from .transaction import Transaction
 
 M = TypeVar("M", bound=type[Model])
+
+#: Each change ``sync`` makes (a table, index, GSI, TTL created) is logged here at INFO.
+sync_log = logging.getLogger("odm.sync")
 
 
 class Registry:
@@ -97,12 +101,32 @@ class Registry:
         return given[0]
 
     def sync(self) -> list[Action]:
-        """Create missing tables, collections and indexes; returns what was done (empty if nothing)."""
+        """Create missing tables, collections and indexes; returns what was done (empty if nothing).
+
+        Each action is logged at INFO on the ``odm.sync`` logger as it is done.
+        """
         self._open("sync")
         actions: list[Action] = []
         for model in self.models:
-            actions.extend(model._bound().repo.sync())
+            done = model._bound().repo.sync()
+            _log(self, done)
+            actions.extend(done)
         return actions
+
+    def plan(self) -> list[SyncPlan]:
+        """What ``sync`` would do, per registered model, without changing anything (``odm sync --dry-run``).
+
+        Each plan's ``todo`` lists the actions a sync would take and ``exists`` what is already in
+        place. A definition that cannot be reconciled raises SchemaMismatch, as ``sync`` would.
+        """
+        self._open("plan a sync")
+        plans = []
+        for model in self.models:
+            repo = model._bound().repo
+            plan = SyncPlan(dry_run=True, table=repo.spec.name)
+            plan.todo = repo.sync(plan)
+            plans.append(plan)
+        return plans
 
     async def async_sync(self) -> list[Action]:
         """``sync`` awaited on the async driver (``asyncio`` start-up hooks).
@@ -112,7 +136,9 @@ class Registry:
         self._open("sync")
         actions: list[Action] = []
         for model in self.models:
-            actions.extend(await model._bound().repo.async_sync())
+            done = await model._bound().repo.async_sync()
+            _log(self, done)
+            actions.extend(done)
         return actions
 
     def transaction(self, *, snapshot: bool = False) -> Transaction:
@@ -174,6 +200,11 @@ class Registry:
     def __repr__(self) -> str:
         state = " closed" if self.closed else ""
         return f"<Registry {self.backend!r}{state} models={[m.__name__ for m in self.models]}>"
+
+
+def _log(registry: Registry, actions: list[Action]) -> None:
+    for action in actions:
+        sync_log.info("sync on %r: %s", registry.backend, action)
 
 
 def _root(model: Any) -> Any:

@@ -99,6 +99,25 @@ class Action:
         return f"{self.verb} {self.target}" + (f" ({self.detail})" if self.detail else "")
 
 
+@dataclass
+class SyncPlan:
+    """What ``sync_op(plan)`` fills in, for ``odm sync`` to show before it changes anything.
+
+    ``exists`` collects what is already in place (as Actions whose verb says so, e.g.
+    ``table exists``); with ``dry_run`` the sync only reads, and answers the actions a real
+    sync would take, so a user can review them first.
+    """
+
+    dry_run: bool = False
+    exists: list[Action] = field(default_factory=list)
+    #: The table (collection) of the plan, and what a sync would do there (``Registry.plan``).
+    table: str = ""
+    todo: list[Action] = field(default_factory=list)
+
+    def have(self, verb: str, target: str, detail: str = "") -> None:
+        self.exists.append(Action(verb, target, detail))
+
+
 @dataclass(frozen=True)
 class QuerySpec:
     """A compiled-agnostic query: filter, order, window and index hint."""
@@ -172,7 +191,8 @@ class Repository:
                                f"{action} condition; {outcome}.")
 
     # -- the operations every backend implements ----------------------------------------
-    def sync_op(self) -> Op[list[Action]]:
+    def sync_op(self, plan: SyncPlan | None = None) -> Op[list[Action]]:
+        """Create what is missing; with ``plan`` also record what exists (and, dry, change nothing)."""
         raise NotImplementedError
 
     def insert_op(self, doc: dict[str, Any]) -> Op[None]:
@@ -269,11 +289,11 @@ class Repository:
         return keyset_page_op(self, query, size, cursor)
 
     # -- sync and async runs of the same operations -------------------------------------
-    def sync(self) -> list[Action]:
-        return self.backend.run(self.sync_op())
+    def sync(self, plan: SyncPlan | None = None) -> list[Action]:
+        return self.backend.run(self.sync_op(plan))
 
-    async def async_sync(self) -> list[Action]:
-        return await self.backend.arun(self.sync_op())
+    async def async_sync(self, plan: SyncPlan | None = None) -> list[Action]:
+        return await self.backend.arun(self.sync_op(plan))
 
     def insert(self, doc: dict[str, Any]) -> None:
         self.backend.run(self.insert_op(doc))

@@ -22,7 +22,7 @@ import botocore.exceptions as bexc
 
 from ...errors import ConfigError, SchemaMismatch
 from ...ops import Op
-from ..base import Action
+from ..base import Action, SyncPlan
 from .guards import GUARD, OF, OWNER, Guards, Value
 from .planner.compiler import Context
 from .transact import Unit, Write, run_one
@@ -141,9 +141,11 @@ class GuardSync:
         return out
 
     # -- apply -------------------------------------------------------------------------------------
-    def apply(self, plan: GuardPlan | None) -> Op[list[Action]]:
+    def apply(self, plan: GuardPlan | None, sync_plan: SyncPlan | None = None) -> Op[list[Action]]:
         if plan is None:
             return []
+        if sync_plan is not None and sync_plan.dry_run:
+            return self._planned(plan, sync_plan)
         actions: list[Action] = []
         if not plan.exists:
             actions.append((yield from self._create()))
@@ -167,6 +169,19 @@ class GuardSync:
             names = ", ".join(ix.name for ix in self.guards.indexes)
             actions.append(Action("built unique guards", f"{self.repo.spec.name} ({names})",
                                   f"{claimed} claimed, {removed} stale removed"))
+        return actions
+
+    def _planned(self, plan: GuardPlan, sync_plan: SyncPlan) -> list[Action]:
+        """What apply() would do, without a write (``odm sync --dry-run``)."""
+        names = ", ".join(ix.name for ix in self.guards.indexes)
+        if plan.exists:
+            sync_plan.have("table exists", self.table, "unique guards for " + names)
+        missing = sum(1 for g, (_, key, _, item) in plan.holders.items()
+                      if (have := plan.stored.get(g)) is None or have.get(OWNER, {}).get("S") != self.guards.owner(key)
+                      or self.guards.expiry(have) != self.guards.expiry(item))
+        actions = [] if plan.exists else [Action("created table", self.table, "unique guards for " + names)]
+        if missing or not plan.exists:
+            actions.append(Action("built unique guards", f"{self.repo.spec.name} ({names})", f"{missing} to claim"))
         return actions
 
     def _create(self) -> Op[Action]:

@@ -26,7 +26,7 @@ from ...ops import Emit, Op
 from ...pagination import fingerprint, invalid_cursor
 from ...schema import TableSpec
 from ...updates import UpdateAction
-from ..base import Action, QuerySpec, Repository, chunks, dig
+from ..base import Action, QuerySpec, Repository, SyncPlan, chunks, dig
 from ..codec import parse_iso_utc
 from .actions import Clauses, applied, clauses, needs_read, stale
 from .codec import DynamoCodec, av_size, epoch_of, item_from_av, item_size, item_to_av, owner_name, to_av
@@ -186,8 +186,8 @@ class DynamoRepository(Repository):
         return compile_condition(self.spec, self.codec, ctx, node)
 
     # -- schema -------------------------------------------------------------------------------
-    def sync_op(self) -> Op[list[Action]]:
-        return TableSync(self).run()
+    def sync_op(self, plan: SyncPlan | None = None) -> Op[list[Action]]:
+        return TableSync(self, plan).run()
 
     # -- writes -------------------------------------------------------------------------------
     def insert_op(self, doc: dict[str, Any]) -> Op[None]:

@@ -19,7 +19,7 @@ from ...errors import BackendUnavailable, SchemaMismatch
 from ...expressions.nodes import Path
 from ...ops import Op
 from ...schema import SecondaryIndexSpec, TableSpec
-from ..base import Action
+from ..base import Action, SyncPlan
 from .guard_sync import GuardSync
 from .planner.compiler import all_secondary, key_type
 from .retry import Sleep
@@ -53,8 +53,13 @@ def _throughput(read: int | None, write: int | None) -> dict[str, int]:
 class TableSync:
     """What ``sync`` does for one repository."""
 
-    def __init__(self, repo: DynamoRepository) -> None:
+    def __init__(self, repo: DynamoRepository, plan: SyncPlan | None = None) -> None:
         self.repo = repo
+        #: ``odm sync``'s plan: what exists is recorded there; a dry run only reads.
+        self.plan = plan
+        self.dry = plan is not None and plan.dry_run
+        #: The table did not exist when this sync began (a dry run then cannot ask its TTL).
+        self.new_table = False
         self.spec: TableSpec = repo.spec
         self.table = repo.table
         self.call = repo.backend.call_op
@@ -105,14 +110,21 @@ class TableSync:
         if table is None:
             plan = yield from guards.check(fresh=True)
             actions.append((yield from self.create(gsis, lsis)))
-            table = yield from self.wait()
+            if not self.dry:
+                table = yield from self.wait()
         else:
             missing = self.check(table, gsis, lsis)
             plan = yield from guards.check(fresh=False)  # refuses clashing unique values before any change
+            if self.plan is not None:
+                self.plan.have("table exists", self.spec.name, self.table)
+                self.plan.exists += [Action("GSI exists", f"{self.spec.name}.{sec.name}",
+                                            ", ".join(p.dotted for p in self.index_paths(sec)))
+                                     for sec in gsis if sec not in missing]
             for sec in missing:
                 actions.append((yield from self.add_gsi(sec)))
+        self.new_table = table is None
         actions += yield from self.ttl()
-        actions += yield from guards.apply(plan)
+        actions += yield from guards.apply(plan, self.plan)
         return actions
 
     def create(self, gsis: list[SecondaryIndexSpec], lsis: list[SecondaryIndexSpec]) -> Op[Action]:
@@ -132,7 +144,8 @@ class TableSync:
         if lsis:
             req["LocalSecondaryIndexes"] = [self.lsi_definition(s) for s in lsis]
         try:
-            yield from self.call("create_table", **req)
+            if not self.dry:
+                yield from self.call("create_table", **req)
         except bexc.ClientError as exc:  # created concurrently: fine if it matches
             if exc.response.get("Error", {}).get("Code") != "ResourceInUseException":
                 raise
@@ -186,22 +199,31 @@ class TableSync:
         return missing
 
     def add_gsi(self, sec: SecondaryIndexSpec) -> Op[Action]:
+        keys = ", ".join(p.dotted for p in self.index_paths(sec))
+        if self.dry:
+            return Action("created GSI", f"{self.spec.name}.{sec.name}", keys)
         yield from self.call("update_table", TableName=self.table, AttributeDefinitions=self.definitions(self.index_paths(sec)),
                   GlobalSecondaryIndexUpdates=[{"Create": self.gsi_definition(sec)}])
         yield from self.wait()
-        keys = ", ".join(p.dotted for p in self.index_paths(sec))
         return Action("created GSI", f"{self.spec.name}.{sec.name}", keys)
 
     def ttl(self) -> Op[list[Action]]:
         attr = self.spec.ttl_attribute
         if not attr:
             return []
+        done = [Action("enabled TTL", self.spec.name, f"on {attr}, epoch seconds")]
+        if self.dry and self.new_table:
+            return done  # the table is not there to ask
         desc = (yield from self.call("describe_time_to_live", TableName=self.table)).get("TimeToLiveDescription", {})
         if desc.get("TimeToLiveStatus") in ("ENABLED", "ENABLING") and desc.get("AttributeName") == attr:
+            if self.plan is not None:
+                self.plan.have("TTL enabled", self.spec.name, f"on {attr}")
             return []
+        if self.dry:
+            return done
         yield from self.call("update_time_to_live", TableName=self.table,
                   TimeToLiveSpecification={"Enabled": True, "AttributeName": attr})
-        return [Action("enabled TTL", self.spec.name, f"on {attr}, epoch seconds")]
+        return done
 
     def wait(self, name: str | None = None) -> Op[dict[str, Any]]:
         """Poll until the table (or table ``name``) and all its GSIs are ACTIVE."""

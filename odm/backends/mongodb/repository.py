@@ -35,7 +35,7 @@ from ...errors import BackendUnavailable, DuplicateKey, ODMError, QueryError, Va
 from ...expressions.nodes import Node, Path, holds_for_missing
 from ...ops import Op
 from ...updates import UpdateAction
-from ..base import Action, QuerySpec, Repository, chunks
+from ..base import Action, QuerySpec, Repository, SyncPlan, chunks
 from ..codec import iso_utc
 from .codec import CODEC_OPTIONS, TTL_MICROS, join_micros, split_micros
 from .compiler import MongoCompiler, and_filters, check_name
@@ -160,8 +160,8 @@ class MongoRepository(Repository):
         return not pattern or "_id" in pattern
 
     # -- schema -------------------------------------------------------------------------------
-    def sync_op(self) -> Op[list[Action]]:
-        return sync_op(self)
+    def sync_op(self, plan: SyncPlan | None = None) -> Op[list[Action]]:
+        return sync_op(self, plan)
 
     # -- writes -----------------------------------------------------------------------------------
     def insert_op(self, doc: dict[str, Any]) -> Op[None]:

@@ -16,7 +16,7 @@ from pymongo.errors import DuplicateKeyError
 
 from ...errors import SchemaMismatch
 from ...ops import Op
-from ..base import Action
+from ..base import Action, SyncPlan
 from .compiler import check_name
 from .requests import Call, Find
 
@@ -97,7 +97,9 @@ def plan_indexes(repo: MongoRepository) -> list[IndexPlan]:
     return plans
 
 
-def sync_op(repo: MongoRepository) -> Op[list[Action]]:
+def sync_op(repo: MongoRepository, plan: SyncPlan | None = None) -> Op[list[Action]]:
+    """Sync one collection; with ``plan``, record what exists (and with ``plan.dry_run`` only read)."""
+    dry = plan is not None and plan.dry_run
     spec = repo.spec
     name = spec.name
     schema = key_schema(repo)
@@ -115,36 +117,53 @@ def sync_op(repo: MongoRepository) -> Op[list[Action]]:
         present = (yield Call(name, "index_information")) if exists else {}
         todo: list[IndexPlan] = []
         by_keys = {_keys(info): (ix_name, info) for ix_name, info in present.items()}
-        for plan in plan_indexes(repo):
-            wanted = _normal(plan.options)
-            same_name = present.get(plan.name)
-            same_keys = by_keys.get(plan.keys)
+        for ix in plan_indexes(repo):
+            wanted = _normal(ix.options)
+            same_name = present.get(ix.name)
+            same_keys = by_keys.get(ix.keys)
             if same_name is not None:
                 have = (_keys(same_name), _options_of(same_name))
-                if have != (plan.keys, wanted):
-                    raise _conflict(name, plan, plan.name, same_name)
+                if have != (ix.keys, wanted):
+                    raise _conflict(name, ix, ix.name, same_name)
+                _exists(plan, name, ix, ix.name)
                 continue
             if same_keys is not None:
                 other_name, info = same_keys
                 if _options_of(info) != wanted:
-                    raise _conflict(name, plan, other_name, info)
+                    raise _conflict(name, ix, other_name, info)
+                _exists(plan, name, ix, other_name)
                 continue  # an equivalent index under another name already serves
-            if plan.options.get("unique") and exists:
-                yield from _check_unique(repo, plan)
-            todo.append(plan)
+            if ix.options.get("unique") and exists:
+                yield from _check_unique(repo, ix)
+            todo.append(ix)
+        if exists and plan is not None:
+            plan.have("collection exists", name)
         if record is None:
             if not exists:
-                yield Call(None, "create_collection", name)
+                if not dry:
+                    yield Call(None, "create_collection", name)
                 actions.append(Action("created collection", name))
-            yield Call(SCHEMA_COLLECTION, "replace_one", {"_id": name}, {"_id": name, "keys": schema}, upsert=True)
-        for plan in todo:
-            try:
-                yield Call(name, "create_index", list(plan.keys), name=plan.name, **plan.options)
-            except DuplicateKeyError as exc:  # written concurrently since the check above
-                raise _duplicates(name, plan, (exc.details or {}).get("keyValue")) from exc
-            target = name if plan.what == "enabled TTL" else f"{name}.{plan.name}"
-            actions.append(Action(plan.what, target, plan.describe()))
+            if not dry:
+                yield Call(SCHEMA_COLLECTION, "replace_one", {"_id": name}, {"_id": name, "keys": schema}, upsert=True)
+        for ix in todo:
+            if not dry:
+                try:
+                    yield Call(name, "create_index", list(ix.keys), name=ix.name, **ix.options)
+                except DuplicateKeyError as exc:  # written concurrently since the check above
+                    raise _duplicates(name, ix, (exc.details or {}).get("keyValue")) from exc
+            target = name if ix.what == "enabled TTL" else f"{name}.{ix.name}"
+            actions.append(Action(ix.what, target, ix.describe()))
     return actions
+
+
+def _exists(plan: SyncPlan | None, collection: str, ix: IndexPlan, stored_name: str) -> None:
+    """Record an index already in place (for ``odm sync``'s plan)."""
+    if plan is None:
+        return
+    if ix.what == "enabled TTL":
+        plan.have("TTL enabled", collection, ix.describe())
+    else:
+        plan.have("index exists", f"{collection}.{stored_name}", ix.describe())
 
 
 def _check_unique(repo: MongoRepository, plan: IndexPlan) -> Op[None]:

@@ -24,7 +24,7 @@ from ...ops import Emit, Op, collect
 from ...pagination import value_at
 from ...transaction import _open
 from ...updates import UpdateAction
-from ..base import Action, QuerySpec, Repository, chunks
+from ..base import Action, QuerySpec, Repository, SyncPlan, chunks
 from ..codec import Codec, parse_iso_utc
 from .compiler import SQLCompiler
 from .jsonfast import dumps
@@ -156,13 +156,18 @@ class SQLRepository(Repository):
             out["range"] = [spec.range_key.dotted, getattr(spec.range_key.field, "kind", spec.extra.get("range_kind", "str"))]
         return out
 
-    def sync_op(self) -> Op[list[Action]]:
+    def sync_op(self, plan: SyncPlan | None = None) -> Op[list[Action]]:
         actions: list[Action] = []
         backend = self.backend
         schema = self.key_schema()
+        dry = plan is not None and plan.dry_run
         yield BEGIN
-        yield from backend.ensure_meta_op()
-        existing = yield from backend.stored_key_schema_op(self.spec.name)
+        if not dry:
+            yield from backend.ensure_meta_op()
+        if dry and not (yield from backend.table_exists_op("_odm_schema")):
+            existing = None  # a dry run creates nothing, not even odm's own schema table
+        else:
+            existing = yield from backend.stored_key_schema_op(self.spec.name)
         if existing is None and (yield from backend.table_exists_op(self.spec.name)):
             raise SchemaMismatch(f"A table named '{self.spec.name}' already exists but was not created by odm; "
                                  "choose another Meta.name. Nothing was changed.")
@@ -177,13 +182,22 @@ class SQLRepository(Repository):
                 cols.append(f"{col} {self.dialect.key_type(kind)} NOT NULL".replace("  ", " "))
             ddl = (f"CREATE TABLE {self.table} ({', '.join(cols)}, \"doc\" {self.dialect.DOC_TYPE} NOT NULL, "
                    f"\"_exp\" {self.dialect.EXP_TYPE}, PRIMARY KEY ({', '.join(self.key_columns)}))")
-            yield Execute(ddl)
-            yield from backend.store_key_schema_op(self.spec.name, schema)
+            if not dry:
+                yield Execute(ddl)
+                yield from backend.store_key_schema_op(self.spec.name, schema)
             actions.append(Action("created table", self.spec.name))
-        present = yield from backend.index_names_op(self.spec.name)
+        elif plan is not None:
+            plan.have("table exists", self.spec.name)
+        present = (yield from backend.index_names_op(self.spec.name)) if existing is not None or not dry else set()
         for ix in self.spec.all_index_specs():
             name = self.dialect.index_name(f"{self.spec.name}__{ix.name}")
+            what = ", ".join(p.dotted for p in ix.paths) + (" unique" if ix.unique else "")
             if name in present:
+                if plan is not None:
+                    plan.have("index exists", name, what)
+                continue
+            if dry:
+                actions.append(Action("created index", name, what))
                 continue
             comp = self.compiler()
             operands = [(comp.operand(p), p.field) for p in ix.paths]
@@ -192,15 +206,17 @@ class SQLRepository(Repository):
             except backend.integrity_errors as exc:
                 raise SchemaMismatch(f"Cannot create the unique index {name} on '{self.spec.name}': stored items already "
                                      "share a value; remove the duplicates first. Nothing was changed.") from exc
-            actions.append(Action("created index", name, ", ".join(p.dotted for p in ix.paths)
-                                  + (" unique" if ix.unique else "")))
+            actions.append(Action("created index", name, what))
         if self.ttl:
             name = self.dialect.index_name(f"{self.spec.name}___exp")
             if name not in present:
-                yield Execute(f'CREATE INDEX {self.dialect.quote(name)} ON {self.table} ("_exp")')
-                if existing is not None:
-                    yield from self._backfill_expiry_op()
+                if not dry:
+                    yield Execute(f'CREATE INDEX {self.dialect.quote(name)} ON {self.table} ("_exp")')
+                    if existing is not None:
+                        yield from self._backfill_expiry_op()
                 actions.append(Action("enabled TTL", self.spec.name, f"on {self.ttl}"))
+            elif plan is not None:
+                plan.have("TTL enabled", self.spec.name, f"on {self.ttl}")
         return actions
 
     def _backfill_expiry_op(self) -> Op[None]:
