@@ -29,7 +29,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType, ModuleType
-from typing import NoReturn, TextIO
+from typing import Any, NoReturn, TextIO
 
 from . import config
 from .backends.base import Action
@@ -239,13 +239,14 @@ def cmd_copy(args: argparse.Namespace, out: Out) -> int:
         raise UsageError(f"--batch-size must be at least 1, not {args.batch_size}")
     if args.models:  # by name: also models the module imports from elsewhere
         module = _import(args.module)
-        models = [getattr(module, n, None) for n in args.models]
-        unknown = [n for n, m in zip(args.models, models, strict=True)
+        named: list[Any] = [getattr(module, n, None) for n in args.models]
+        unknown = [n for n, m in zip(args.models, named, strict=True)
                    if not (isinstance(m, type) and issubclass(m, Model) and m._spec is not None)]
         if unknown:
             have = sorted(n for n, v in vars(module).items()
                           if isinstance(v, type) and issubclass(v, Model) and v._spec is not None)
             raise UsageError(f"no model named {', '.join(unknown)} in {args.module} (it has {', '.join(have) or 'none'})")
+        models: list[type[Model]] = named
     else:
         models = _models([args.module])
     source_path, target_path = os.path.abspath(args.source), os.path.abspath(args.target)
