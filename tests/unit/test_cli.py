@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import importlib.metadata
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -47,3 +49,84 @@ def test_usage_errors_are_exit_code_2(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["sync", str(cfg), "json"]) == EXIT_USAGE  # a module with no models
     assert "no models found in json" in capsys.readouterr().err
     assert not (tmp_path / "x.db").exists()  # nothing was opened
+
+
+# -- the command as a user runs it ----------------------------------------------------------------
+ODM = str(Path(sys.executable).with_name("odm"))  # the console script pip installed
+MODELS = ("from odm import Model, fields\n\n\nclass Gizmo(Model):\n    size = fields.Integer()\n\n"
+          "    class Meta:\n        name = 'gizmos'\n        indexes = ['size']\n")
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def sqlite_config(folder: Path, name: str = "cli.json") -> Path:
+    cfg = folder / name
+    cfg.write_text(json.dumps({"database": {"dbName": "sqlite", "dbInfo": {"path": str(folder / "app.db")}}}))
+    return cfg
+
+
+def test_version_is_the_installed_package_version() -> None:
+    done = run(ODM, "--version")
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"odm (microkubes-odm) {importlib.metadata.version('microkubes-odm')}"
+
+
+@pytest.mark.parametrize("command", [[], ["check"], ["sync"], ["copy"]])
+def test_every_subcommand_has_help(command: list[str]) -> None:
+    done = run(sys.executable, "-m", "odm.cli", *command, "--help")
+    assert done.returncode == 0 and done.stderr == ""
+    assert done.stdout.startswith("usage: odm") and ("exit codes" in done.stdout or command)
+
+
+@pytest.mark.parametrize("argv, says", [
+    ([], "the following arguments are required: COMMAND"),
+    (["copy", "--from", "a.json", "models"], "the following arguments are required: --to"),
+    (["sync", "cfg.json"], "the following arguments are required: MODULE"),
+    (["copy", "--from", "a.json", "--to", "b.json", "models", "--batch-size", "many"], "invalid int value: 'many'"),
+])
+def test_a_usage_error_is_one_line_and_exit_code_2(argv: list[str], says: str) -> None:
+    done = run(ODM, *argv)
+    assert done.returncode == EXIT_USAGE and done.stdout == ""
+    assert done.stderr.startswith("odm: ") and done.stderr.count("\n") == 1 and says in done.stderr
+
+
+def test_modules_are_found_from_the_current_directory(tmp_path: Path) -> None:
+    (tmp_path / "models.py").write_text(MODELS)
+    sqlite_config(tmp_path)
+    done = run(ODM, "sync", "cli.json", "models", cwd=tmp_path)  # the console script: cwd is not on sys.path by itself
+    assert done.returncode == 0, done.stderr
+    assert "create table gizmos" in done.stdout and "Traceback" not in done.stderr
+
+
+def test_a_module_may_be_a_file_path_importing_its_neighbours(tmp_path: Path) -> None:
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "base.py").write_text(MODELS)
+    (app / "models.py").write_text("from base import Gizmo  # a sibling module\n\n"
+                                   "from odm import Model, fields\n\n\nclass Widget(Model):\n    n = fields.Integer()\n\n"
+                                   "    class Meta:\n        name = 'widgets'\n")
+    cfg = sqlite_config(tmp_path)
+    done = run(ODM, "sync", str(cfg), "./app/models.py", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "create table widgets" in done.stdout and "gizmos" not in done.stdout  # models defined in that file only
+    missing = run(ODM, "sync", str(cfg), "./app/nothing.py", cwd=tmp_path)
+    assert missing.returncode == EXIT_USAGE and missing.stderr == "odm: no such module file: app/nothing.py\n"
+
+
+def test_an_odm_error_is_one_line_without_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "models.py").write_text(MODELS.replace("indexes = ['size']", "indexes = ['sise']"))
+    sqlite_config(tmp_path)
+    done = run(ODM, "sync", "cli.json", "models", cwd=tmp_path)
+    assert done.returncode == EXIT_ERROR and done.stdout == ""
+    assert done.stderr.startswith("odm: ") and done.stderr.count("\n") == 1 and "sise" in done.stderr
+
+
+def test_sync_dry_run_changes_nothing(tmp_path: Path) -> None:
+    (tmp_path / "models.py").write_text(MODELS)
+    sqlite_config(tmp_path)
+    dry = run(ODM, "sync", "cli.json", "models", "--dry-run", cwd=tmp_path)
+    assert dry.returncode == 0 and "+ create table gizmos" in dry.stdout and "nothing was changed" in dry.stdout
+    real = run(ODM, "sync", "cli.json", "models", cwd=tmp_path)
+    assert "+ create table gizmos" in real.stdout and "done: created table gizmos" in real.stdout  # dry changed nothing
