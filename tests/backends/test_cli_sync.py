@@ -103,3 +103,34 @@ def _write_part_module(tmp_path: Path) -> Path:
                     "    class Meta:\n        name = 'cli_sync_parts'\n        hash_key = 'pid'\n"
                     "        indexes = [Index('size')]\n")
     return path
+
+
+def test_a_new_index_on_an_existing_table_is_planned_and_dry_run_leaves_it_out(
+        target: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    if target.name == "sqlite-memory":
+        pytest.skip("a memory database lives only as long as the command's own connection")
+    cfg = config_of(target, tmp_path)
+    base = tmp_path / "base_parts.py"
+    base.write_text("from odm import Index, Model, fields\n\n\n"
+                    "class Spare(Model):\n    sid = fields.String(required=True)\n    size = fields.Integer()\n"
+                    "    label = fields.String()\n\n    class Meta:\n        name = 'cli_sync_spares'\n"
+                    "        hash_key = 'sid'\n        indexes = [Index('size')]\n")
+    grown = tmp_path / "grown_parts.py"  # the same table, one more index (a unique one: guards on DynamoDB)
+    grown.write_text(base.read_text().replace("indexes = [Index('size')]", "indexes = [Index('size'), Index('label', unique=True)]"))
+    try:
+        assert main(["sync", str(cfg), str(base)]) == EXIT_OK
+        capsys.readouterr()
+        for _ in range(2):  # the second dry run plans the same: the first created nothing
+            assert main(["sync", str(cfg), str(grown), "--dry-run"]) == EXIT_OK
+            plan = capsys.readouterr().out
+            assert re.search(r"= (table|collection) exists cli_sync_spares", plan)
+            assert re.search(r"\+ create (index|GSI) \S*label", plan), plan
+            assert re.search(r"= (index|GSI) exists \S*size", plan), plan
+        assert main(["sync", str(cfg), str(grown)]) == EXIT_OK
+        assert re.search(r"done: created (index|GSI) \S*label", capsys.readouterr().out)
+        assert main(["sync", str(cfg), str(grown)]) == EXIT_OK
+        assert "Nothing to do" in capsys.readouterr().out
+    finally:
+        sys.modules.pop("base_parts", None)
+        sys.modules.pop("grown_parts", None)
+        target.forget("cli_sync_spares")
