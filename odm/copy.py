@@ -89,8 +89,12 @@ class Checkpoint:
 
     def save(self) -> None:
         tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps(self.data, indent=1), encoding="utf-8")
-        os.replace(tmp, self.path)
+        try:
+            tmp.write_text(json.dumps(self.data, indent=1), encoding="utf-8")
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            raise CheckpointError(f"The checkpoint {self.path} cannot be written ({exc.strerror}); pass a writable "
+                                  "--checkpoint PATH.") from None
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)

@@ -99,3 +99,18 @@ def test_plain_progress_lines_when_not_on_a_terminal(tmp_path: Path) -> None:
         line for line in done.stderr.splitlines()[1:] if line.startswith(("Row: 25/100", "Row: 50/100", "Row: 75/100",
                                                                           "Row: 100/100"))]
     assert len(done.stderr.splitlines()) == 5
+
+
+def test_a_checkpoint_of_another_copy_and_an_unknown_model_are_refused(tmp_path: Path) -> None:
+    source, target = prepare(tmp_path, 3)
+    other = tmp_path / "other.json"
+    other.write_text(source.read_text())
+    (tmp_path / "b.json.odm-copy.json").write_text(json.dumps({"format": 1, "from": str(other), "to": str(target),
+                                                              "cursor_key": "00" * 32, "models": {}}))
+    done = subprocess.run([ODM, "copy", "--from", str(source), "--to", str(target), "rows"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1
+    assert done.stderr.startswith("odm: The checkpoint ") and "belongs to a copy from" in done.stderr
+    unknown = subprocess.run([ODM, "copy", "--from", str(source), "--to", str(target), "rows", "Rows"], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=120)
+    assert unknown.returncode == 2 and unknown.stderr == "odm: no model named Rows in rows (it has Row)\n"
