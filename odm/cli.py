@@ -279,7 +279,10 @@ def cmd_copy(args: argparse.Namespace, out: Out) -> int:
             ok &= count.ok
         if not ok:
             bad = "; ".join(f"{c.model} {c.source} in source vs {c.target} in target" for c in counts if not c.ok)
-            out.error(f"count check failed: {bad} (the target held other items, or the source changed during the copy)")
+            checkpoint.remove()  # a rerun then copies everything again: the items already there count as done
+            out.error(f"count check failed: {bad} (the target held other items, lost some, or the source changed "
+                      "during the copy; running the same command again copies every item again, and those already "
+                      "in the target count as done)")
             return EXIT_ERROR
         checkpoint.remove()
     return EXIT_OK

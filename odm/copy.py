@@ -168,6 +168,12 @@ def copy_models(source: Registry, target: Registry, models: Sequence[type[Model]
         reader, writer = readers[model], writers[model]
         if state["done"]:
             continue
+        if state["copied"] and (have := writer.repo.count(everything)) < state["copied"]:
+            # The target lost items the checkpoint counts as written (a server restored or restarted
+            # without them): start this model over; the items still there count as done.
+            progress.note(f"{name}: the target holds {have} items but the checkpoint counts {state['copied']} "
+                          "written; copying it again from the start")
+            state.update(cursor=None, copied=0)
         progress.start(name, reader.repo.count(everything), state["copied"])
         while True:
             docs, cursor = reader.repo.page(everything, batch_size, state["cursor"])

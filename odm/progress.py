@@ -68,6 +68,10 @@ class Progress:
         elif self.printed != self.done:
             self._line(self.text())
 
+    def note(self, text: str) -> None:
+        """A line of its own (between two models' bars on a terminal)."""
+        self._line(text)
+
     def rate(self) -> float:
         """Items per second in this run (the resumed part was copied earlier)."""
         elapsed = time.monotonic() - self.started
