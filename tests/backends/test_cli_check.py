@@ -46,3 +46,19 @@ def test_check_of_an_unreachable_server_fails_with_one_line(tmp_path: Path, caps
     out = capsys.readouterr()
     assert out.out == "" and out.err.startswith("odm: ") and out.err.count("\n") == 1
     assert str(port) in out.err and SECRET not in out.err
+
+
+def test_check_with_refused_credentials_fails_with_one_line(_targets: Any, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """A role the PostgreSQL server does not know: refused whatever its authentication method."""
+    import psycopg.conninfo
+
+    reg = _targets("postgres").registry()
+    params = psycopg.conninfo.conninfo_to_dict(reg.backend.info["dsn"])
+    reg.close()
+    params.update(user="odm_no_such_role", password=SECRET)
+    dsn = psycopg.conninfo.make_conninfo(**params)
+    assert main(["check", str(write(tmp_path, "postgres", {"dsn": dsn}))]) == EXIT_ERROR
+    out = capsys.readouterr()
+    assert out.out == "" and out.err.startswith("odm: ") and out.err.count("\n") == 1
+    assert "odm_no_such_role" in out.err and SECRET not in out.err
