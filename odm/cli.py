@@ -335,8 +335,11 @@ def parser() -> Parser:
     return top
 
 
-def _logging(verbosity: int, secrets: Secrets) -> None:
+@contextmanager
+def _logging(verbosity: int, secrets: Secrets) -> Iterator[None]:
+    """``-v``/``-vv``: the ``odm`` loggers to stderr (cleaned of secrets) for this command only."""
     if not verbosity:
+        yield
         return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
@@ -348,8 +351,14 @@ def _logging(verbosity: int, secrets: Secrets) -> None:
 
     handler.addFilter(Clean())
     logger = logging.getLogger("odm")
+    level = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.INFO if verbosity == 1 else logging.DEBUG)
+    try:
+        yield
+    finally:  # main() may be called again in the same process (tests, a wrapper script)
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -359,9 +368,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if path:
             secrets.add_config(path)
     out = Out(secrets)
-    _logging(args.verbose, secrets)
     try:
-        return int(args.run(args, out))
+        with _logging(args.verbose, secrets):
+            return int(args.run(args, out))
     except UsageError as exc:
         out.error(str(exc))
         return EXIT_USAGE

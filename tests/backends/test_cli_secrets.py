@@ -4,6 +4,7 @@ a log line (-vv) or an error."""
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import uuid
 from pathlib import Path
@@ -34,7 +35,9 @@ def test_a_copy_to_dynamodb_never_shows_the_aws_keys(_targets: Any, tmp_path: Pa
                                        "    class Meta:\n        name = 'boxes'\n")
     source = write(tmp_path / "a.json", "sqlite", {"path": str(tmp_path / "a.db")})
     target = write(tmp_path / "b.json", "dynamodb", info)
+    handlers = list(logging.getLogger("odm").handlers)
     assert main(["-vv", "sync", str(target), str(tmp_path / "vault.py"), "--dry-run"]) == EXIT_OK
+    assert logging.getLogger("odm").handlers == handlers  # -vv logs for that command only
     box = sys.modules.pop("vault").Box  # the module the command loaded from the file
     with odm.Registry.from_file(source) as src:
         src.register(box)
