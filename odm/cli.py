@@ -264,11 +264,14 @@ def cmd_copy(args: argparse.Namespace, out: Out) -> int:
                                  if actions else None)
         except (KeyboardInterrupt, Interrupted) as exc:
             signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
-            out.print("", sys.stderr)
+            if progress.tty:
+                out.print("", sys.stderr)  # end the bar's line
             out.error(f"interrupted ({signal.Signals(signum).name}); the checkpoint {path} keeps what was copied: "
                       "run the same command again to resume")
             return 128 + signum
         except ODMError as exc:
+            if progress.tty:
+                out.print("", sys.stderr)
             out.error(f"{_one_line(exc)} (the checkpoint {path} keeps what was copied: run the same command again "
                       "to resume)")
             return EXIT_ERROR
