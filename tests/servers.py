@@ -346,7 +346,11 @@ class PrivatePostgres:
             shutil.rmtree(self.root, ignore_errors=True)
             raise
         self.dsn = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-        self._wait_ready()
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
 
     def _wait_ready(self, timeout: float = 60) -> None:
         """The port opens a moment before the server takes sessions ("the database system is starting up")."""
@@ -359,7 +363,6 @@ class PrivatePostgres:
                 return
             except psycopg.OperationalError:
                 if time.monotonic() > deadline or self.proc.proc.poll() is not None:
-                    self.stop()
                     raise
                 time.sleep(0.1)
 

