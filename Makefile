@@ -97,5 +97,6 @@ bench: $(VENV)/.test servers
 	$(BIN)/python bench/bench_memory.py
 	$(BIN)/python bench/summary.py
 
+# Only the project's own .cache: a cache named by ODM_TEST_CACHE may be shared, so it is left alone.
 clean:
-	rm -rf $(VENV) $(CACHE) .pytest_cache .mypy_cache .ruff_cache site
+	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache site

@@ -3,8 +3,10 @@
 Writing goes through orjson first (about a tenth of the json module's time per row, issue 11),
 with each Decimal handed over as its exact text (``orjson.Fragment``). Anything orjson refuses or
 would write differently (an integer beyond 64 bits, a lone surrogate, a subclass of str or int,
-a datetime) raises there and the document is written by the json module as below, so the
-stored text never depends on which writer ran.
+a datetime) raises there and the document is written by the json module as below. The values
+stored never depend on which writer ran: Decimals are the same characters, and a float differs
+at most in how its exponent is spelt (``1e-7`` from orjson, ``1e-07`` from the json module),
+which SQLite and PostgreSQL read as the same number.
 
 The json module cannot write a Decimal as a number. A Decimal whose text is also the
 text of a float (``12.34``) or an int (``5``) is handed to the C encoder as that float or
