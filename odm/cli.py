@@ -29,7 +29,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType, ModuleType
-from typing import Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from . import config
 from .backends.base import Action
@@ -37,6 +37,10 @@ from .errors import ODMError
 from .model import Model
 from .redaction import mask_secrets, redact_aws
 from .registry import Registry
+
+if TYPE_CHECKING:
+    from .copy import Checkpoint
+    from .progress import Progress
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 #: dbInfo keys whose values are never shown (besides the credentials inside a DSN or URI).
@@ -173,8 +177,32 @@ def _models(modules: Sequence[str]) -> list[type[Model]]:
 
 
 # -- the commands --------------------------------------------------------------------------------
+def _registry(path: str, *, read_only: bool = False) -> Registry:
+    """The config's registry; ``read_only`` for ``check`` and ``sync --dry-run``, which change nothing.
+
+    Only SQLite needs it: opening a file creates it when missing and switches it to WAL (a
+    change to the file that outlives the command), so these commands open it with ``mode=ro``.
+    """
+    settings = config.read_file(path)
+    if not read_only or config.canonical_name(settings.name, settings.source) != "sqlite":
+        return Registry(settings.name, source=settings.source, cursor_secret=settings.cursor_secret, **settings.info)
+    from .backends.sql.sqlite import SQLiteBackend
+
+    backend = SQLiteBackend(config.check_info(SQLiteBackend, settings.info, settings.source), read_only=True)
+    return Registry(backend, source=settings.source, cursor_secret=settings.cursor_secret)
+
+
+def _missing_file(registry: Registry) -> str | None:
+    """The path of a SQLite database file that does not exist yet (opened read-only), else None."""
+    return registry.backend.path if getattr(registry.backend, "missing", False) else None  # type: ignore[attr-defined,no-any-return]
+
+
 def cmd_check(args: argparse.Namespace, out: Out) -> int:
-    with Registry.from_file(args.config) as registry:
+    with _registry(args.config, read_only=True) as registry:
+        missing = _missing_file(registry)
+        if missing is not None:
+            raise ODMError(f"{args.config}: the SQLite database file {missing!r} does not exist (check the path; "
+                           "'odm sync' creates it with the tables)")
         registry.ping()
         out.print(f"{args.config}: OK, connected to {registry.backend!r}")
     return EXIT_OK
@@ -190,11 +218,15 @@ def _future(action: Action) -> str:
 
 def cmd_sync(args: argparse.Namespace, out: Out) -> int:
     models = _models(args.modules)
-    with Registry.from_file(args.config) as registry:
+    with _registry(args.config, read_only=args.dry_run) as registry:
         registry.register(*models)
         plans = registry.plan()
         todo = sum(len(p.todo) for p in plans)
         out.print(f"Plan for {registry.backend!r}:")
+        missing = _missing_file(registry)
+        if missing is not None:  # only in a dry run: a real sync creates the file when it opens it
+            todo += 1
+            out.print(f"  + create database file {missing}")
         for plan in plans:
             out.print(f"  {plan.table}:")
             for action in plan.todo:
@@ -232,7 +264,7 @@ def _stop_on_sigterm() -> Iterator[None]:
 
 
 def cmd_copy(args: argparse.Namespace, out: Out) -> int:
-    from .copy import Checkpoint, copy_models, default_checkpoint
+    from .copy import Checkpoint, default_checkpoint
     from .progress import Progress
 
     if args.batch_size < 1:
@@ -255,13 +287,11 @@ def cmd_copy(args: argparse.Namespace, out: Out) -> int:
     path = Path(args.checkpoint) if args.checkpoint else default_checkpoint(args.target)
     checkpoint = Checkpoint(path, source_path, target_path)
     progress = Progress(CleanStream(sys.stderr, out.secrets), interval=args.progress_interval)  # type: ignore[arg-type]
-    with _stop_on_sigterm(), Registry.from_file(args.source) as source, Registry.from_file(args.target) as target:
-        out.print(f"Copying from {source.backend!r} to {target.backend!r}"
-                  + (f", resuming from {path}" if checkpoint.resumed else f", checkpoint {path}"))
+    # The handler covers the whole command (opening and closing the registries, the final counts):
+    # a signal anywhere in it is the one line and exit 130/143, never a traceback.
+    with _stop_on_sigterm():
         try:
-            counts = copy_models(source, target, models, checkpoint, progress, args.batch_size,
-                                 synced=lambda actions: out.print("\n".join(f"target schema: {a}" for a in actions))
-                                 if actions else None)
+            return _copy(args, out, models, checkpoint, progress)
         except (KeyboardInterrupt, Interrupted) as exc:
             signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
             if progress.tty:
@@ -269,6 +299,21 @@ def cmd_copy(args: argparse.Namespace, out: Out) -> int:
             out.error(f"interrupted ({signal.Signals(signum).name}); the checkpoint {path} keeps what was copied: "
                       "run the same command again to resume")
             return 128 + signum
+
+
+def _copy(args: argparse.Namespace, out: Out, models: list[type[Model]], checkpoint: Checkpoint,
+          progress: Progress) -> int:
+    """``odm copy`` once its arguments are checked: the copy, then the count check per model."""
+    from .copy import copy_models
+
+    path = checkpoint.path
+    with Registry.from_file(args.source) as source, Registry.from_file(args.target) as target:
+        out.print(f"Copying from {source.backend!r} to {target.backend!r}"
+                  + (f", resuming from {path}" if checkpoint.resumed else f", checkpoint {path}"))
+        try:
+            counts = copy_models(source, target, models, checkpoint, progress, args.batch_size,
+                                 synced=lambda actions: out.print("\n".join(f"target schema: {a}" for a in actions))
+                                 if actions else None)
         except ODMError as exc:
             if progress.tty:
                 out.print("", sys.stderr)
@@ -383,6 +428,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         out.error("interrupted")
         return 128 + signal.SIGINT
+    except Interrupted as exc:  # a second signal while the first was being reported
+        out.error(f"interrupted ({signal.Signals(exc.signum).name})")
+        return 128 + exc.signum
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -18,8 +20,8 @@ def test_check_and_sync(tmp_path: Path, capsys: pytest.CaptureFixture[str], monk
         "from odm import Model, fields\nclass Widget(Model):\n    size = fields.Integer()\n"
         "    class Meta:\n        name = 'widgets'\n        indexes = ['size']\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    assert main(["check", str(cfg)]) == 0
     assert main(["sync", str(cfg), "climodels"]) == 0
+    assert main(["check", str(cfg)]) == 0
     out = capsys.readouterr().out
     assert "created table widgets" in out and "widgets__ix_size" in out
     assert main(["sync", str(cfg), "climodels"]) == 0
@@ -130,3 +132,63 @@ def test_sync_dry_run_changes_nothing(tmp_path: Path) -> None:
     assert dry.returncode == 0 and "+ create table gizmos" in dry.stdout and "nothing was changed" in dry.stdout
     real = run(ODM, "sync", "cli.json", "models", cwd=tmp_path)
     assert "+ create table gizmos" in real.stdout and "done: created table gizmos" in real.stdout  # dry changed nothing
+
+
+# -- check and sync --dry-run write nothing, not even SQLite's journal mode ------------------------
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file in the folder with its checksum (the configs and models included)."""
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_a_dry_run_on_a_missing_sqlite_file_plans_the_file_and_creates_nothing(tmp_path: Path) -> None:
+    (tmp_path / "models.py").write_text(MODELS)
+    sqlite_config(tmp_path)
+    before = snapshot(tmp_path)
+    dry = run(ODM, "sync", "cli.json", "models", "--dry-run", cwd=tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    assert f"+ create database file {tmp_path / 'app.db'}" in dry.stdout
+    assert "+ create table gizmos" in dry.stdout and "+ create index gizmos__ix_size" in dry.stdout
+    assert "Dry run: 3 change(s) planned, nothing was changed." in dry.stdout
+    assert snapshot(tmp_path) == before  # no app.db, no -wal, no -shm
+
+
+def test_a_dry_run_leaves_an_existing_sqlite_file_byte_for_byte(tmp_path: Path) -> None:
+    (tmp_path / "models.py").write_text(MODELS)
+    sqlite_config(tmp_path)
+    with sqlite3.connect(tmp_path / "app.db") as conn:  # a database of another program: journal mode delete
+        conn.execute("CREATE TABLE other (x)")
+    conn.close()
+    before = snapshot(tmp_path)
+    dry = run(ODM, "sync", "cli.json", "models", "--dry-run", cwd=tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    assert "+ create table gizmos" in dry.stdout and "create database file" not in dry.stdout
+    assert snapshot(tmp_path) == before  # still journal mode delete: no -wal or -shm, same bytes
+    checked = run(ODM, "check", "cli.json", cwd=tmp_path)
+    assert checked.returncode == 0 and "OK" in checked.stdout, checked.stderr
+    assert snapshot(tmp_path) == before
+    with sqlite3.connect(tmp_path / "app.db") as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+    conn.close()
+
+
+def test_a_dry_run_reads_a_database_odm_made(tmp_path: Path) -> None:
+    """odm's own files are in WAL mode: read-only, the plan still sees what exists."""
+    (tmp_path / "models.py").write_text(MODELS)
+    sqlite_config(tmp_path)
+    assert run(ODM, "sync", "cli.json", "models", cwd=tmp_path).returncode == 0
+    before = snapshot(tmp_path)
+    dry = run(ODM, "sync", "cli.json", "models", "--dry-run", cwd=tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    assert "= table exists gizmos" in dry.stdout and "Nothing to do" in dry.stdout
+    assert snapshot(tmp_path) == before
+
+
+def test_check_of_a_missing_sqlite_file_says_so_and_creates_nothing(tmp_path: Path) -> None:
+    cfg = tmp_path / "typo.json"
+    cfg.write_text(json.dumps({"database": {"dbName": "sqlite", "dbInfo": {"path": str(tmp_path / "ap.db")}}}))
+    before = snapshot(tmp_path)
+    done = run(ODM, "check", str(cfg), cwd=tmp_path)
+    assert done.returncode == EXIT_ERROR and done.stdout == ""
+    assert done.stderr == (f"odm: {cfg}: the SQLite database file '{tmp_path / 'ap.db'}' does not exist (check the "
+                           "path; 'odm sync' creates it with the tables)\n")
+    assert snapshot(tmp_path) == before

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import math
+import os
 import re
 import sqlite3
 import threading
@@ -13,6 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal, InvalidOperation
 from time import perf_counter
 from typing import Any, ClassVar, TypeVar
+from urllib.request import pathname2url
 
 from ... import logs
 from ...errors import BackendUnavailable, ConfigError, ODMError, QueryError
@@ -102,6 +104,16 @@ def _widened(bound: float, direction: int) -> float:
     if math.isinf(bound):
         return bound
     return bound + direction * (abs(bound) * 2.0 ** -40 + 5e-324)
+
+
+def _is_wal(path: str) -> bool:
+    """Whether the file is an SQLite database in WAL mode (header bytes 18 and 19, the format versions, are 2)."""
+    try:
+        with open(path, "rb") as file:
+            header = file.read(20)
+    except OSError:
+        return False
+    return header[:16] == b"SQLite format 3\x00" and header[18:20] == b"\x02\x02"
 
 
 def _register(conn: sqlite3.Connection) -> None:
@@ -354,24 +366,46 @@ class SQLiteBackend(SQLBackend):
         "and is not '_odm_schema' (the ODM's catalog)",
         reserved_prefixes=("sqlite_",), reserved=(SQLBackend.META_TABLE,))
 
-    def __init__(self, info: dict[str, Any]) -> None:
+    def __init__(self, info: dict[str, Any], *, read_only: bool = False) -> None:
+        """``read_only``: set no journal mode and open the file without creating it (``odm check`` and
+        ``odm sync --dry-run`` must leave the file, even its journal mode, as it was): ``mode=ro``, or
+        for a WAL file ``mode=rw`` (the caller only reads), which removes the -wal and -shm files on
+        close as the last connection. A missing file is not created: ``missing`` is then True and the
+        database is an empty one in memory.
+        """
         super().__init__(info)
         path = info.get("path", ":memory:")
         if not isinstance(path, str) or not path:
             raise ConfigError("The sqlite backend's dbInfo key 'path' must be a file path or ':memory:'.")
         self.path = path
+        self.read_only = read_only
+        self.in_memory = path == ":memory:" or "mode=memory" in path
+        self.missing = False
+        # "file:..." paths are SQLite URIs (e.g. a named shared in-memory database).
+        self._target, self._uri = path, path.startswith("file:")
+        if read_only and not self.in_memory:
+            if self._uri:
+                self._target = (re.sub(r"mode=\w+", "mode=ro", path) if "mode=" in path
+                                else path + ("&" if "?" in path else "?") + "mode=ro")
+            elif not os.path.exists(path):
+                self.missing = self.in_memory = True
+                self._target = ":memory:"
+            else:  # a WAL file read with mode=ro would leave -wal and -shm behind: mode=rw (never creates) removes them
+                mode = "rw" if _is_wal(path) else "ro"
+                self._target, self._uri = f"file:{pathname2url(os.path.abspath(path))}?mode={mode}", True
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._workers: ThreadPoolExecutor | None = None
         self._readers: list[sqlite3.Connection] = []  # idle stream connections, reused
         try:
-            # "file:..." paths are SQLite URIs (e.g. a named shared in-memory database).
             self._conn = sqlite3.connect(
-                path, isolation_level=None, check_same_thread=False, timeout=30, uri=path.startswith("file:"))
+                self._target, isolation_level=None, check_same_thread=False, timeout=30, uri=self._uri)
             _register(self._conn)
-            self.in_memory = path == ":memory:" or "mode=memory" in path
-            self._conn.execute("PRAGMA journal_mode=MEMORY" if self.in_memory else "PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
+            if read_only:
+                self._conn.execute("SELECT count(*) FROM sqlite_master")  # reads the header: "not a database" now
+            else:
+                self._conn.execute("PRAGMA journal_mode=MEMORY" if self.in_memory else "PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.Error as exc:
             if self._conn is not None:
                 self._conn.close()  # opened but unusable (not a database): do not leak it
@@ -501,8 +535,8 @@ class SQLiteBackend(SQLBackend):
             return self._readers.pop()
         except IndexError:
             pass
-        reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30,
-                                 uri=self.path.startswith("file:"))
+        reader = sqlite3.connect(self._target, isolation_level=None, check_same_thread=False, timeout=30,
+                                 uri=self._uri)
         _register(reader)
         return reader
 
