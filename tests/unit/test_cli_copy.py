@@ -114,3 +114,49 @@ def test_a_checkpoint_of_another_copy_and_an_unknown_model_are_refused(tmp_path:
     unknown = subprocess.run([ODM, "copy", "--from", str(source), "--to", str(target), "rows", "Rows"], cwd=tmp_path,
                              capture_output=True, text=True, timeout=120)
     assert unknown.returncode == 2 and unknown.stderr == "odm: no model named Rows in rows (it has Row)\n"
+
+
+#: Runs ``odm copy`` with a stdout that signals the command itself once it writes a given text: the
+#: signal comes at that exact point (outside the copy step), not at a time the test guesses.
+SIGNAL_AT = """
+import os, signal, sys
+from odm.cli import main
+
+signum, text = int(sys.argv[1]), sys.argv[2]
+
+class SignalAt:
+    def __init__(self, stream):
+        self.stream, self.sent = stream, False
+    def write(self, data):
+        self.stream.write(data)
+        if text in data and not self.sent:
+            self.sent = True
+            self.stream.flush()
+            os.kill(os.getpid(), signum)
+        return len(data)
+    def flush(self):
+        self.stream.flush()
+
+sys.stdout = SignalAt(sys.stdout)
+raise SystemExit(main(sys.argv[3:]))
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("at", ["Copying from", "in target: OK"])  # registries just opened; the final counts
+def test_a_signal_outside_the_copy_step_is_one_line_and_exit_128_plus_signal(tmp_path: Path, signum: int,
+                                                                              at: str) -> None:
+    source, target = prepare(tmp_path, 10)
+    argv = ["copy", "--from", str(source), "--to", str(target), "rows"]
+    done = subprocess.run([sys.executable, "-c", SIGNAL_AT, str(int(signum)), at, *argv], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert at in done.stdout  # the signal came where it was meant to
+    assert done.returncode == 128 + signum, done.stderr
+    assert "Traceback" not in done.stderr
+    last = done.stderr.splitlines()[-1]  # after the progress lines, if the copy step ran
+    assert last.startswith(f"odm: interrupted ({signal.Signals(signum).name}); the checkpoint ")
+    assert last.endswith("run the same command again to resume")
+    again = subprocess.run([ODM, *argv], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert "Row: 10 in source, 10 in target: OK" in again.stdout
+    assert sorted(keys(tmp_path / "b.db")) == list(range(10))
