@@ -19,6 +19,7 @@ import atexit
 import glob
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
@@ -317,9 +318,11 @@ def run_as_unprivileged() -> tuple[list[str], pwd.struct_passwd | None]:
 class PrivatePostgres:
     """A PostgreSQL server of the test session's own: a temporary data directory, a free loopback port.
 
-    Trust authentication for user postgres, on 127.0.0.1 only and no Unix socket, for the session's
-    lifetime; durability is off (fsync), as nothing outlives the session. Stopped by PID (fast
-    shutdown) and its data directory removed.
+    User postgres with a random password (scram-sha-256; in ``dsn`` only, never printed): any local
+    user can reach 127.0.0.1, and a superuser session runs programs as the developer (COPY ... TO
+    PROGRAM). No Unix socket (peer authentication in pg_hba.conf should one be opened). Durability
+    is off (fsync), as nothing outlives the session. Stopped by PID (fast shutdown) and its data
+    directory removed.
     """
 
     def __init__(self, binaries: toolchain.Tool) -> None:
@@ -330,9 +333,19 @@ class PrivatePostgres:
         try:
             if user is not None:
                 os.chown(self.root, user.pw_uid, user.pw_gid)
-            initdb = [*prefix, str(binaries.path / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-                      "--no-locale", "-E", "UTF8", "--no-sync"]
-            done = subprocess.run(initdb, capture_output=True, text=True, cwd=self.root, stdin=subprocess.DEVNULL, timeout=300)
+            self.password = secrets.token_urlsafe(24)
+            pwfile = self.root / "pwfile"
+            pwfile.touch(mode=0o600)
+            pwfile.write_text(self.password + "\n")
+            if user is not None:
+                os.chown(pwfile, user.pw_uid, user.pw_gid)
+            initdb = [*prefix, str(binaries.path / "initdb"), "-D", str(data), "-U", "postgres", f"--pwfile={pwfile}",
+                      "--auth-host=scram-sha-256", "--auth-local=peer", "--no-locale", "-E", "UTF8", "--no-sync"]
+            try:
+                done = subprocess.run(initdb, capture_output=True, text=True, cwd=self.root, stdin=subprocess.DEVNULL,
+                                      timeout=300)
+            finally:
+                pwfile.unlink()
             if done.returncode != 0:
                 who = f" as user {self.user}" if self.user else ""
                 raise RuntimeError(f"initdb{who} failed (exit {done.returncode}) with binaries {binaries.describe()}"
@@ -345,7 +358,7 @@ class PrivatePostgres:
         except BaseException:
             shutil.rmtree(self.root, ignore_errors=True)
             raise
-        self.dsn = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self.dsn = f"postgresql://postgres:{self.password}@127.0.0.1:{self.port}/postgres"
         try:
             self._wait_ready()
         except BaseException:
@@ -365,6 +378,9 @@ class PrivatePostgres:
                 if time.monotonic() > deadline or self.proc.proc.poll() is not None:
                     raise
                 time.sleep(0.1)
+
+    def __repr__(self) -> str:
+        return f"<PrivatePostgres postgres:***@127.0.0.1:{self.port}>"
 
     def stop(self) -> None:
         self.proc.stop()
