@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 
@@ -25,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     except odm.ODMError as exc:  # a wrong config: one line, no traceback
         print(f"user_service: {exc}", file=sys.stderr)
         return 1
+    # The service's own records (a 5xx's detail under its request id) go to stderr beside uvicorn's.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     uvicorn.run(app, host=args.host, port=args.port)
     return 0
 

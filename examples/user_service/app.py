@@ -2,15 +2,20 @@
 
 Every odm error a route can raise has its status here (``ERROR_STATUS``), so none reaches the
 client as a bare 500: 422 for invalid data, 409 for a taken email or a stale version, 404 for a
-missing user, 400 for a bad page cursor, 503 when the database cannot be reached.
+missing user, 400 for a bad page cursor, 503 when the database cannot be reached. A 5xx answers
+a generic message and a request id; the detail (which names the database server) goes to the
+log only. Changing or deleting a user takes that user's own token (docs/service.md, Security).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
+import re
 import secrets
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,6 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 import odm
+from odm.redaction import SECRETS
 
 from .models import Token, TokenRequest, User, hash_password, register_schema, token_id, update_schema, verify_password
 
@@ -29,6 +35,13 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_CONFIG = HERE / "config.json"
 DEFAULT_TOKEN_TTL = 3600
 MAX_PAGE = 100
+#: A request body larger than this is refused (413) before it is read whole.
+MAX_BODY = 64 * 1024
+#: Longer than any id the service makes (a UUID is 36 characters): answered 404 without a lookup.
+MAX_ID = 64
+
+log = logging.getLogger("examples.user_service")
+log.addFilter(SECRETS)  # masks a configured password that reaches a message anyway
 
 # Most specific first: ConcurrentModification is a ConditionFailed.
 ERROR_STATUS: list[tuple[type[odm.ODMError], int]] = [
@@ -106,11 +119,46 @@ def validated(schema: marshmallow.Schema, body: Any, model: str) -> dict[str, An
         raise odm.ValidationError(messages, model) from None
 
 
+class TooLarge(Exception):
+    """A request body over MAX_BODY: answered 413 before the rest is read."""
+
+
 async def json_body(request: Request) -> Any:
+    """The parsed JSON body: at most MAX_BODY bytes, and only text that can be stored (no lone surrogate)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and len(declared) < 20 and int(declared) > MAX_BODY:
+        raise TooLarge
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY:
+            raise TooLarge
     try:
-        return await request.json()
-    except ValueError:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):  # also a number of more than 4300 digits, or [[[[... nested too deep
         raise odm.ValidationError({"_schema": ["The body is not valid JSON."]}) from None
+    if isinstance(body, dict):
+        for key, value in body.items():
+            if not _encodable(key) or not _encodable(value):
+                raise odm.ValidationError({str(key).encode("utf-8", "replace").decode()[:40]: [
+                    "Not valid Unicode text: it holds a lone surrogate escape such as \\ud800."]})
+    elif not _encodable(body):
+        raise odm.ValidationError({"_schema": ["Not valid Unicode text: it holds a lone surrogate escape such as \\ud800."]})
+    return body
+
+
+def _encodable(value: Any) -> bool:
+    """False when a string anywhere in ``value`` cannot be UTF-8 encoded (hashing or storing it would fail)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def whole_number(text: str, digits: int) -> int | None:
+    """``text`` as a whole number of at most ``digits`` ASCII digits, else None (``"²".isdigit()`` is True)."""
+    return int(text) if re.fullmatch(f"[0-9]{{1,{digits}}}", text) else None
 
 
 def expected_version(request: Request, body: dict[str, Any]) -> int | None:
@@ -118,16 +166,58 @@ def expected_version(request: Request, body: dict[str, Any]) -> int | None:
     raw: Any = request.headers.get("if-match", body.pop("version", None))
     if raw is None:
         return None
-    text = str(raw).strip().removeprefix("W/").strip('"')
-    if isinstance(raw, bool) or not text.isdigit():
+    version = None if isinstance(raw, bool) else whole_number(str(raw).strip().removeprefix("W/").strip('"'), 18)
+    if version is None:
         raise odm.ValidationError({"version": [f"Must be the whole number from the user's ETag, e.g. If-Match: \"1\"; got {str(raw)[:40]!r}."]},
                                   "User")
-    return int(text)
+    return version
 
 
 def bearer(request: Request) -> str | None:
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     return value.strip() or None if scheme.lower() == "bearer" else None
+
+
+async def authenticated(request: Request) -> User | None:
+    """The active user of the request's unexpired bearer token, else None (answer 401)."""
+    value = bearer(request)
+    token = await Token.aget_or_none(token_id(value)) if value and len(value) <= 200 else None
+    # odm already hides an expired token; the explicit check documents the rule.
+    user = await User.aget_or_none(token.user_id) if token and token.expires_at and token.expires_at > odm.utcnow() else None
+    return user if user is not None and user.active else None
+
+
+def unauthorized() -> JSONResponse:
+    return JSONResponse({"error": "Missing, unknown or expired token: send Authorization: Bearer <token> from POST /tokens."},
+                        status_code=401, headers={"WWW-Authenticate": "Bearer"})
+
+
+def forbidden(user_id: str) -> JSONResponse:
+    return error(403, f"Your token is not for user {user_id[:MAX_ID]!r}: a user can change or delete only their own account.")
+
+
+def profile(user: User) -> dict[str, Any]:
+    """Another user as a signed-in client sees them: the id and name, no email, roles or version."""
+    return {"id": user.id, "fullname": user.fullname}
+
+
+def error_response(exc: odm.ODMError) -> JSONResponse:
+    """The answer to an odm error: its status from ERROR_STATUS; a 5xx says nothing of the database."""
+    status = next(code for cls, code in ERROR_STATUS if isinstance(exc, cls))
+    if status >= 500:
+        return server_error(status, exc)
+    if isinstance(exc, odm.ValidationError):
+        return error(status, str(exc), fields=exc.messages)
+    return error(status, str(exc))
+
+
+def server_error(status: int, exc: BaseException) -> JSONResponse:
+    """Logs ``exc`` (it may name the database's host, port, user) under a request id; the client gets the id only."""
+    request_id = uuid.uuid4().hex[:16]
+    log.error("request %s: %s: %s", request_id, type(exc).__name__, exc)
+    message = ("The database is unavailable; try again later." if status == 503
+               else "Internal error: the service could not complete the request.")
+    return error(status, f"{message} Request id {request_id} (in the service's log).", request_id=request_id)
 
 
 def create_app(config: str | os.PathLike[str] | None = None) -> FastAPI:
@@ -155,10 +245,15 @@ def create_app(config: str | os.PathLike[str] | None = None) -> FastAPI:
 
     @app.exception_handler(odm.ODMError)
     async def odm_error(request: Request, exc: odm.ODMError) -> JSONResponse:
-        status = next(code for cls, code in ERROR_STATUS if isinstance(exc, cls))
-        if isinstance(exc, odm.ValidationError):
-            return error(status, str(exc), fields=exc.messages)
-        return error(status, str(exc) if status < 500 else f"{type(exc).__name__}: {exc}")
+        return error_response(exc)
+
+    @app.exception_handler(TooLarge)
+    async def too_large(request: Request, exc: TooLarge) -> JSONResponse:
+        return error(413, f"The body is larger than {MAX_BODY} bytes.")
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:  # a bug: logged, never shown
+        return server_error(500, exc)
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -176,29 +271,47 @@ def create_app(config: str | os.PathLike[str] | None = None) -> FastAPI:
         return response
 
     @app.get("/users/{user_id}")
-    async def fetch(user_id: str) -> Response:
-        return with_etag(await User.aget(user_id))
+    async def fetch(user_id: str, request: Request) -> Response:
+        me = await authenticated(request)
+        if me is None:
+            return unauthorized()
+        if me.id == user_id:
+            return with_etag(me)
+        if len(user_id) > MAX_ID:
+            raise odm.NotFound(f"No User has the key {user_id[:MAX_ID]!r}...")
+        return JSONResponse(profile(await User.aget(user_id)))
 
     @app.get("/users")
-    async def list_users(limit: str = "20", cursor: str | None = None) -> dict[str, Any]:
-        if not limit.isdigit() or not 1 <= int(limit) <= MAX_PAGE:
+    async def list_users(request: Request, limit: str = "20", cursor: str | None = None) -> Response:
+        size = whole_number(limit, 3)
+        if size is None or not 1 <= size <= MAX_PAGE:
             raise odm.ValidationError({"limit": [f"Must be a whole number from 1 to {MAX_PAGE}, got {limit[:20]!r}."]})
-        page = await User.query().apage(size=int(limit), cursor=cursor or None)
-        return {"items": [public(u) for u in page.items], "next_cursor": page.next_cursor}
+        if await authenticated(request) is None:
+            return unauthorized()
+        page = await User.query().apage(size=size, cursor=cursor or None)
+        return JSONResponse({"items": [profile(u) for u in page.items], "next_cursor": page.next_cursor})
 
     @app.patch("/users/{user_id}")
     async def update(user_id: str, request: Request) -> Response:
+        me = await authenticated(request)
+        if me is None:
+            return unauthorized()
+        if me.id != user_id:
+            return forbidden(user_id)
         body = await json_body(request)
         version = expected_version(request, body) if isinstance(body, dict) else None
         changes = validated(update_schema, body, "User")
         if version is None:
             return error(428, "Send the version you read, as If-Match: \"<version>\" (the ETag of GET /users/{id}) "
                               "or a body field \"version\", so a concurrent change is not overwritten.")
+        current = changes.pop("current_password", None)
         if not changes:
-            raise odm.ValidationError({"_schema": ["Nothing to change: send at least one of fullname, roles, active, password."]}, "User")
+            raise odm.ValidationError({"_schema": ["Nothing to change: send fullname, password (with current_password) or both."]}, "User")
         if "password" in changes:
+            if not await verify_password(current or "", me.password_hash):
+                return error(403, "current_password is not this user's password: a new password needs the current one.")
             changes["password_hash"] = await hash_password(changes.pop("password"))
-        user = await User.aget(user_id)
+        user = me  # read by authenticated() just now
         if user.version != version:
             return error(409, f"User {user_id} is at version {user.version}, not {version}: someone changed it since "
                               "you read it. GET it again and reapply your change.", current_version=user.version)
@@ -206,8 +319,12 @@ def create_app(config: str | os.PathLike[str] | None = None) -> FastAPI:
         return with_etag(user)
 
     @app.delete("/users/{user_id}", status_code=204)
-    async def delete(user_id: str) -> Response:
-        user = await User.aget(user_id)
+    async def delete(user_id: str, request: Request) -> Response:
+        user = await authenticated(request)
+        if user is None:
+            return unauthorized()
+        if user.id != user_id:
+            return forbidden(user_id)
         await user.adelete()
         await Token.query(Token.user_id == user_id).adelete()
         return Response(status_code=204)
@@ -227,13 +344,7 @@ def create_app(config: str | os.PathLike[str] | None = None) -> FastAPI:
 
     @app.get("/me")
     async def me(request: Request) -> Response:
-        value = bearer(request)
-        token = await Token.aget_or_none(token_id(value)) if value else None
-        # odm already hides an expired token; the explicit check documents the rule.
-        user = await User.aget_or_none(token.user_id) if token and token.expires_at and token.expires_at > odm.utcnow() else None
-        if user is None or not user.active:
-            return JSONResponse({"error": "Missing, unknown or expired token: send Authorization: Bearer <token> from POST /tokens."},
-                                status_code=401, headers={"WWW-Authenticate": "Bearer"})
-        return with_etag(user)
+        user = await authenticated(request)
+        return unauthorized() if user is None else with_etag(user)
 
     return app

@@ -21,7 +21,7 @@ from odm import Index, Model, fields
 class User(Model):
     """A registered user; the key is an automatic UUID, the email is unique on every backend."""
 
-    email = fields.String(required=True, validate=validate.Email())
+    email = fields.String(required=True, validate=[validate.Length(max=254), validate.Email()])  # 254: RFC 5321
     fullname = fields.String(validate=validate.Length(max=200))
     roles = fields.List(fields.String(validate=validate.Length(min=1, max=50)), default=list)
     active = fields.Boolean(default=True)
@@ -54,8 +54,9 @@ class Token(Model):
         ttl = {"attribute": "expires_at", "seconds": 3600}
 
 
-#: What a client may send; the server sets the rest.
-SERVER_FIELDS = ("id", "password_hash", "version", "created_at", "updated_at")
+#: What a client may never send; the server sets them. ``roles`` and ``active`` are the server's
+#: too: a client choosing them at registration or in its own PATCH would grant itself rights.
+SERVER_FIELDS = ("id", "password_hash", "version", "created_at", "updated_at", "roles", "active")
 
 
 class UserInput(User.schema_class()):  # type: ignore[misc]
@@ -64,17 +65,28 @@ class UserInput(User.schema_class()):  # type: ignore[misc]
     password = marshmallow.fields.String(required=True, load_only=True, validate=validate.Length(min=8, max=128))
 
 
-#: POST /users: every required field. Unknown fields (``id``, ``version``, a typo) are refused.
+#: POST /users: every required field. Unknown fields (``id``, ``version``, ``roles``, a typo) are refused.
 register_schema = UserInput(exclude=SERVER_FIELDS)
-#: PATCH /users/{id}: any subset; the email is the unique login name and does not change.
-update_schema = UserInput(exclude=(*SERVER_FIELDS, "email"), partial=True)
+class UpdateInput(UserInput):
+    """A new password must come with the current one: a stolen token alone cannot lock the owner out."""
+
+    current_password = marshmallow.fields.String(load_only=True, validate=validate.Length(max=128))
+
+    @marshmallow.validates_schema
+    def _current_password(self, data: dict[str, object], **_: object) -> None:
+        if "password" in data and "current_password" not in data:
+            raise marshmallow.ValidationError("Send the current password with a new one.", "current_password")
+
+
+#: PATCH /users/{id}: fullname and password; the email is the unique login name and does not change.
+update_schema = UpdateInput(exclude=(*SERVER_FIELDS, "email"), partial=True)
 
 
 class TokenRequest(marshmallow.Schema):
     """POST /tokens: the credentials, and optionally a shorter lifetime than the configured one."""
 
-    email = marshmallow.fields.String(required=True)
-    password = marshmallow.fields.String(required=True, load_only=True)
+    email = marshmallow.fields.String(required=True, validate=validate.Length(max=254))
+    password = marshmallow.fields.String(required=True, load_only=True, validate=validate.Length(max=128))
     ttl = marshmallow.fields.Integer(strict=True, validate=validate.Range(min=1))
 
 
