@@ -296,8 +296,7 @@ def cmd_copy(args: argparse.Namespace, out: Out) -> int:
             signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
             if progress.tty:
                 out.print("", sys.stderr)  # end the bar's line
-            out.error(f"interrupted ({signal.Signals(signum).name}); the checkpoint {path} keeps what was copied: "
-                      "run the same command again to resume")
+            out.error(f"interrupted ({signal.Signals(signum).name}); {checkpoint.kept()}")
             return 128 + signum
 
 
@@ -317,8 +316,7 @@ def _copy(args: argparse.Namespace, out: Out, models: list[type[Model]], checkpo
         except ODMError as exc:
             if progress.tty:
                 out.print("", sys.stderr)
-            out.error(f"{_one_line(exc)} (the checkpoint {path} keeps what was copied: run the same command again "
-                      "to resume)")
+            out.error(f"{_one_line(exc)} ({checkpoint.kept()})")
             return EXIT_ERROR
         ok = True
         for count in counts:

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .backends.base import Action, QuerySpec
+from .backends.base import Action, QuerySpec, Repository
 from .binding import Binding
-from .errors import DuplicateKey, ODMError
+from .errors import DuplicateKey, ODMError, ValidationError
 from .model import Model
 from .pagination import Cursors
 from .progress import Progress
@@ -78,6 +78,13 @@ class Checkpoint:
                                       f"{data.get('to')}, not this one; delete it or pass another --checkpoint.")
             self.data = data
         self.resumed = path.exists()
+
+    def kept(self) -> str:
+        """What an interrupted or failed copy tells the user about resuming (the file may not exist yet)."""
+        if self.path.exists():
+            return f"the checkpoint {self.path} keeps what was copied: run the same command again to resume"
+        return ("no batch was checkpointed yet: run the same command again to start over "
+                "(items already in the target count as done)")
 
     def model(self, name: str) -> dict[str, Any]:
         return self.data["models"].setdefault(name, {"cursor": None, "copied": 0, "done": False})  # type: ignore[no-any-return]
@@ -145,6 +152,16 @@ def write_batch(binding: Binding, docs: list[dict[str, Any]], items: list[Any]) 
         docs, items = [d for d, _ in rest], [i for _, i in rest]
 
 
+def _encoded(writer: Binding, item: Any, source: Repository, doc: dict[str, Any]) -> dict[str, Any]:
+    """The target's stored form of ``item``; a value the target cannot store (a number beyond its
+    range, say) is refused naming the item's key, so the row can be found in a large table."""
+    try:
+        return writer.encode(item)  # type: ignore[no-any-return]
+    except ValidationError as exc:
+        label = source.key_label(source.spec.key_of(doc))
+        raise ValidationError(exc.messages, f"{exc.model or type(item).__name__} {label}") from None
+
+
 def copy_models(source: Registry, target: Registry, models: Sequence[type[Model]], checkpoint: Checkpoint,
                 progress: Progress, batch_size: int = DEFAULT_BATCH,
                 synced: Callable[[list[Action]], None] | None = None) -> list[Counted]:
@@ -179,7 +196,7 @@ def copy_models(source: Registry, target: Registry, models: Sequence[type[Model]
             docs, cursor = reader.repo.page(everything, batch_size, state["cursor"])
             items = [reader.decode(doc) for doc in docs]
             if items:
-                write_batch(writer, [writer.encode(item) for item in items], items)
+                write_batch(writer, [_encoded(writer, item, reader.repo, doc) for doc, item in zip(docs, items, strict=True)], items)
             state["cursor"], state["copied"] = cursor, state["copied"] + len(items)
             state["done"] = cursor is None
             checkpoint.save()

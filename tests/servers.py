@@ -228,11 +228,11 @@ def guard_ttl_tables(endpoint: str) -> Callable[[], None]:
 
     original = TableSync.ttl
 
-    def ttl(self: Any) -> Any:
+    def ttl(self: Any, *args: Any) -> Any:
         backend = self.repo.backend
         if self.spec.ttl_attribute and backend.endpoint == endpoint:
             check_ttl_room(backend.client, self.table)
-        return (yield from original(self))
+        return (yield from original(self, *args))
 
     TableSync.ttl = ttl  # type: ignore[method-assign]
 

@@ -188,6 +188,28 @@ def test_a_different_item_under_the_same_key_is_never_overwritten(configs: tuple
     err = capsys.readouterr().err.splitlines()
     assert sum(line.startswith("odm:") for line in err) == 1
     assert "already holds a different item with key 'o0003'" in err[-1]
+    assert "no batch was checkpointed yet" in err[-1]  # the first batch failed: no checkpoint file to point to
     with odm.Registry.from_file(dest) as reg:
         reg.register(CliLedger, rebind=True)
         assert CliLedger.get("o0003").amount == Decimal("999")
+
+
+def test_a_value_the_target_cannot_store_names_the_item(target: Any, configs: tuple[Path, Path],
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """A number beyond the target's range (SQLite holds 1E+200; DynamoDB stops below 1E+126) stops the
+    copy with one line naming the item's key, so the row can be found in a large table."""
+    source, dest = configs
+    with odm.Registry.from_file(source) as reg:
+        reg.register(CliLedger, rebind=True)
+        reg.sync()
+        CliLedger.insert_many([CliLedger(owner="o-small", amount=Decimal("1.5")), CliLedger(owner="o-huge", amount=Decimal("1E+200"))])
+    code = main(["copy", "--from", str(source), "--to", str(dest), MODULE, "CliLedger"])
+    err = capsys.readouterr().err.splitlines()
+    with target.registry() as reg:
+        holds_it = reg.backend.features.max_number >= 1e200
+    if holds_it:
+        assert code == EXIT_OK
+        return
+    assert code == EXIT_ERROR
+    assert sum(line.startswith("odm:") for line in err) == 1
+    assert err[-1].startswith("odm: Invalid CliLedger 'o-huge': amount: ")

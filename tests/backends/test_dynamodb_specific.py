@@ -264,3 +264,28 @@ def test_expired_items_are_filtered_though_dynamodb_local_keeps_them(dynamo: Cal
     assert [x.code for x in DyItem.query(DyItem.cat == "z", DyItem.n > 0)] == ["new"]  # ...but never read
     assert DyItem.query(DyItem.cat == "z", DyItem.n > 0).count() == 1
     assert DyItem.create(code="old", n=9).n == 9
+
+
+def test_sync_refuses_ttl_on_another_attribute_before_any_change(dynamo: Callable[..., odm.Registry]) -> None:
+    """DynamoDB keeps one TTL attribute per table: a definition declaring it elsewhere is refused by
+    the plan and by sync before the missing GSI is added (it was refused only afterwards, half-way).
+    dy_items already has TTL on 'expires' (no new TTL-enabled table on the shared server)."""
+    reg = dynamo(DyItem)
+    table = DyItem._bound().repo.table
+
+    def moved(**meta: Any) -> type[Model]:
+        attrs = {"code": fields.String(required=True), "cat": fields.String(), "n": fields.Integer(),
+                 "until": fields.DateTime(), "Meta": type("Meta", (), {"name": "dy_items", "hash_key": "code", **meta})}
+        return type("DyItemMoved", (Model,), attrs)
+
+    Moved = moved(gsi={"by_cat": {"hash_key": "cat", "range_key": "n"}, "by_n": {"hash_key": "n"}},
+                  ttl={"attribute": "until", "seconds": 3600})
+    other = dynamo(Moved, sync=False, rebind=True)
+    with pytest.raises(odm.SchemaMismatch, match="TTL on the attribute 'expires'.*declares it on 'until'.*Nothing was changed"):
+        other.plan()
+    with pytest.raises(odm.SchemaMismatch, match="TTL on the attribute 'expires'"):
+        other.sync()
+    desc = client(reg).describe_table(TableName=table)["Table"]
+    assert [g["IndexName"] for g in desc["GlobalSecondaryIndexes"]] == ["by_cat"]  # the GSI was not added
+    ttl = client(reg).describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+    assert ttl["AttributeName"] == "expires"

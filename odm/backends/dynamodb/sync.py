@@ -58,8 +58,6 @@ class TableSync:
         #: ``odm sync``'s plan: what exists is recorded there; a dry run only reads.
         self.plan = plan
         self.dry = plan is not None and plan.dry_run
-        #: The table did not exist when this sync began (a dry run then cannot ask its TTL).
-        self.new_table = False
         self.spec: TableSpec = repo.spec
         self.table = repo.table
         self.call = repo.backend.call_op
@@ -107,6 +105,7 @@ class TableSync:
         lsis = [s for s in secondary if s.local]
         actions: list[Action] = []
         guards = GuardSync(self)
+        ttl_now: dict[str, Any] = {}  # a new table has no TTL yet
         if table is None:
             plan = yield from guards.check(fresh=True)
             actions.append((yield from self.create(gsis, lsis)))
@@ -114,6 +113,7 @@ class TableSync:
                 table = yield from self.wait()
         else:
             missing = self.check(table, gsis, lsis)
+            ttl_now = yield from self.ttl_state()  # refuses TTL on another attribute before any change
             plan = yield from guards.check(fresh=False)  # refuses clashing unique values before any change
             if self.plan is not None:
                 self.plan.have("table exists", self.spec.name, self.table)
@@ -122,8 +122,7 @@ class TableSync:
                                      for sec in gsis if sec not in missing]
             for sec in missing:
                 actions.append((yield from self.add_gsi(sec)))
-        self.new_table = table is None
-        actions += yield from self.ttl()
+        actions += yield from self.ttl(ttl_now)
         actions += yield from guards.apply(plan, self.plan)
         return actions
 
@@ -207,23 +206,43 @@ class TableSync:
         yield from self.wait()
         return Action("created GSI", f"{self.spec.name}.{sec.name}", keys)
 
-    def ttl(self) -> Op[list[Action]]:
+    def ttl_state(self) -> Op[dict[str, Any]]:
+        """The existing table's TTL setting (``TimeToLiveDescription``), read before any change.
+
+        DynamoDB keeps one TTL attribute per table and will not enable it while it is being
+        disabled: either case is refused here, so neither a sync nor its dry-run plan gets
+        half-way (GSIs added) before DynamoDB refuses the TTL.
+        """
+        attr = self.spec.ttl_attribute
+        if not attr:
+            return {}
+        desc: dict[str, Any] = (yield from self.call("describe_time_to_live", TableName=self.table)).get("TimeToLiveDescription", {})
+        status, current = desc.get("TimeToLiveStatus"), desc.get("AttributeName")
+        where = f"The DynamoDB table '{self.table}' (model table '{self.spec.name}')"
+        if status in ("ENABLED", "ENABLING") and current != attr:
+            raise SchemaMismatch(f"{where} has TTL on the attribute '{current}', but the definition declares it on '{attr}'; "
+                                 "DynamoDB keeps one TTL attribute per table: disable TTL on the table (DynamoDB takes up "
+                                 "to an hour) or declare Meta.ttl on that attribute. Nothing was changed.")
+        if status == "DISABLING":
+            raise SchemaMismatch(f"{where} is disabling its TTL, and DynamoDB refuses to enable TTL again until that ends "
+                                 "(up to an hour): run sync again later. Nothing was changed.")
+        return desc
+
+    def ttl(self, now: dict[str, Any]) -> Op[list[Action]]:
+        """Enable TTL unless ``now`` (from ``ttl_state``; empty for a new table) has it on already."""
         attr = self.spec.ttl_attribute
         if not attr:
             return []
-        done = [Action("enabled TTL", self.spec.name, f"on {attr}, epoch seconds")]
-        if self.dry and self.new_table:
-            return done  # the table is not there to ask
-        desc = (yield from self.call("describe_time_to_live", TableName=self.table)).get("TimeToLiveDescription", {})
-        if desc.get("TimeToLiveStatus") in ("ENABLED", "ENABLING") and desc.get("AttributeName") == attr:
+        if not now and not self.dry:  # a table just created, perhaps by a concurrent sync that enabled TTL already
+            now = yield from self.ttl_state()
+        if now.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):  # on this attribute: ttl_state refused any other
             if self.plan is not None:
                 self.plan.have("TTL enabled", self.spec.name, f"on {attr}")
             return []
-        if self.dry:
-            return done
-        yield from self.call("update_time_to_live", TableName=self.table,
-                  TimeToLiveSpecification={"Enabled": True, "AttributeName": attr})
-        return done
+        if not self.dry:
+            yield from self.call("update_time_to_live", TableName=self.table,
+                                 TimeToLiveSpecification={"Enabled": True, "AttributeName": attr})
+        return [Action("enabled TTL", self.spec.name, f"on {attr}, epoch seconds")]
 
     def wait(self, name: str | None = None) -> Op[dict[str, Any]]:
         """Poll until the table (or table ``name``) and all its GSIs are ACTIVE."""
