@@ -178,28 +178,16 @@ def _models(modules: Sequence[str]) -> list[type[Model]]:
 
 # -- the commands --------------------------------------------------------------------------------
 def _registry(path: str, *, read_only: bool = False) -> Registry:
-    """The config's registry; ``read_only`` for ``check`` and ``sync --dry-run``, which change nothing.
-
-    Only SQLite needs it: opening a file creates it when missing and switches it to WAL (a
-    change to the file that outlives the command), so these commands open it with ``mode=ro``.
-    """
+    """The config's registry; ``read_only`` for ``check`` and ``sync --dry-run``, which change nothing
+    (the backend opened by ``Backend.inspecting``: SQLite neither creates its file nor sets WAL)."""
     settings = config.read_file(path)
-    if not read_only or config.canonical_name(settings.name, settings.source) != "sqlite":
-        return Registry(settings.name, source=settings.source, cursor_secret=settings.cursor_secret, **settings.info)
-    from .backends.sql.sqlite import SQLiteBackend
-
-    backend = SQLiteBackend(config.check_info(SQLiteBackend, settings.info, settings.source), read_only=True)
+    backend = config.build_backend(settings.name, settings.info, settings.source, inspecting=read_only)
     return Registry(backend, source=settings.source, cursor_secret=settings.cursor_secret)
-
-
-def _missing_file(registry: Registry) -> str | None:
-    """The path of a SQLite database file that does not exist yet (opened read-only), else None."""
-    return registry.backend.path if getattr(registry.backend, "missing", False) else None  # type: ignore[attr-defined,no-any-return]
 
 
 def cmd_check(args: argparse.Namespace, out: Out) -> int:
     with _registry(args.config, read_only=True) as registry:
-        missing = _missing_file(registry)
+        missing = registry.backend.missing_database
         if missing is not None:
             raise ODMError(f"{args.config}: the SQLite database file {missing!r} does not exist (check the path; "
                            "'odm sync' creates it with the tables)")
@@ -223,7 +211,7 @@ def cmd_sync(args: argparse.Namespace, out: Out) -> int:
         plans = registry.plan()
         todo = sum(len(p.todo) for p in plans)
         out.print(f"Plan for {registry.backend!r}:")
-        missing = _missing_file(registry)
+        missing = registry.backend.missing_database
         if missing is not None:  # only in a dry run: a real sync creates the file when it opens it
             todo += 1
             out.print(f"  + create database file {missing}")

@@ -277,13 +277,14 @@ def backend_class(name: str, source: str = "<arguments>") -> type[Backend]:
     return getattr(module, class_name)  # type: ignore[no-any-return]
 
 
-def build_backend(name: str, info: Mapping[str, Any], source: str = "<arguments>") -> Backend:
+def build_backend(name: str, info: Mapping[str, Any], source: str = "<arguments>", *, inspecting: bool = False) -> Backend:
+    """The backend ``name`` on ``info`` (checked); ``inspecting``: opened to read only (Backend.inspecting)."""
     cls = backend_class(name, source)
     if not isinstance(info, Mapping):
         raise ConfigError(f"{source}: dbInfo for {name} must be an object.")
     checked = check_info(cls, info, source)
     try:
-        return cls(checked)
+        return cls.inspecting(checked) if inspecting else cls(checked)
     except ConfigError as exc:
         if str(exc).startswith(source):
             raise

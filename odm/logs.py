@@ -203,8 +203,9 @@ def sql_rows(kind: str, request: Any, response: Any) -> int | None:
 
 
 def sql_request(logger: logging.Logger, backend: str, request: Any, response: Any, start: float,
-                error: BaseException | None = None, stream_table: str | None = None) -> str | None:
-    """Log a SQL request (odm.backends.sql.requests) at DEBUG; the table of a ``Stream`` (for its Fetches)."""
+                error: BaseException | None = None, stream_table: str | None = None, *, percents: bool = False) -> str | None:
+    """Log a SQL request (odm.backends.sql.requests) at DEBUG; the table of a ``Stream`` (for its Fetches).
+    ``percents``: the driver's statements double ``%`` (see ``sql_table``)."""
     kind = type(request).__name__
     sql = getattr(request, "sql", None)
     if kind == "Fetch":
@@ -214,7 +215,7 @@ def sql_request(logger: logging.Logger, backend: str, request: Any, response: An
     elif kind == "Copy":
         op, table, values = "copy", request.table.strip('"'), request.rows
     elif sql is not None:
-        table = sql_table(sql, backend == "postgres")
+        table = sql_table(sql, percents)
         op = "query" if kind == "Stream" else sql_request_op(request)
         if kind == "ExecuteMany":
             op += "_many"

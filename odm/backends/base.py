@@ -407,6 +407,16 @@ class Backend:
         self.repositories: dict[str, Repository] = {}
         #: Signs page cursors; a Registry replaces it when a cursor secret is configured.
         self.cursors = Cursors()
+        #: The database the config names, where it does not exist yet and an ``inspecting`` backend
+        #: left it so (``odm check`` reports it, ``odm sync --dry-run`` plans its creation).
+        self.missing_database: str | None = None
+
+    @classmethod
+    def inspecting(cls, info: dict[str, Any]) -> Backend:
+        """A backend for reading only (``odm check``, ``odm sync --dry-run``): opening it changes
+        nothing. Most backends open without side effects; one whose opening writes (SQLite creates
+        its file and sets its journal mode) opens differently here."""
+        return cls(info)
 
     def stored_table_name(self, name: str) -> str:
         """The name the server sees for a table spec's ``name`` (DynamoDB adds its tablePrefix)."""

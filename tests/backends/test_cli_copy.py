@@ -162,14 +162,19 @@ def test_an_interrupted_copy_resumes_without_loss_or_doubles(configs: tuple[Path
     assert everything(dest) == everything(source)
 
 
+def ledgers_in(config: Path, *ledgers: CliLedger) -> None:
+    """Write ``ledgers`` on the backend of ``config`` (its table synced first)."""
+    with odm.Registry.from_file(config) as reg:
+        reg.register(CliLedger, rebind=True)
+        reg.sync()
+        CliLedger.insert_many(list(ledgers))
+
+
 def test_the_count_check_fails_when_the_target_held_other_items(configs: tuple[Path, Path],
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     source, dest = configs
     fill(source, 5)
-    with odm.Registry.from_file(dest) as reg:
-        reg.register(CliLedger, rebind=True)
-        reg.sync()
-        CliLedger.create(owner="zz-already-there", amount=Decimal(1))
+    ledgers_in(dest, CliLedger(owner="zz-already-there", amount=Decimal(1)))
     assert main(["copy", "--from", str(source), "--to", str(dest), MODULE, "CliLedger"]) == EXIT_ERROR
     out = capsys.readouterr()
     assert "CliLedger: 5 in source, 6 in target: MISMATCH" in out.out
@@ -180,10 +185,7 @@ def test_a_different_item_under_the_same_key_is_never_overwritten(configs: tuple
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     source, dest = configs
     fill(source, 5)
-    with odm.Registry.from_file(dest) as reg:
-        reg.register(CliLedger, rebind=True)
-        reg.sync()
-        CliLedger.create(owner="o0003", amount=Decimal("999"))
+    ledgers_in(dest, CliLedger(owner="o0003", amount=Decimal("999")))
     assert main(["copy", "--from", str(source), "--to", str(dest), MODULE, "CliLedger"]) == EXIT_ERROR
     err = capsys.readouterr().err.splitlines()
     assert sum(line.startswith("odm:") for line in err) == 1
@@ -199,10 +201,7 @@ def test_a_value_the_target_cannot_store_names_the_item(target: Any, configs: tu
     """A number beyond the target's range (SQLite holds 1E+200; DynamoDB stops below 1E+126) stops the
     copy with one line naming the item's key, so the row can be found in a large table."""
     source, dest = configs
-    with odm.Registry.from_file(source) as reg:
-        reg.register(CliLedger, rebind=True)
-        reg.sync()
-        CliLedger.insert_many([CliLedger(owner="o-small", amount=Decimal("1.5")), CliLedger(owner="o-huge", amount=Decimal("1E+200"))])
+    ledgers_in(source, CliLedger(owner="o-small", amount=Decimal("1.5")), CliLedger(owner="o-huge", amount=Decimal("1E+200")))
     code = main(["copy", "--from", str(source), "--to", str(dest), MODULE, "CliLedger"])
     err = capsys.readouterr().err.splitlines()
     with target.registry() as reg:

@@ -118,6 +118,25 @@ def test_debug_logs_each_request_with_table_operation_rows_and_duration_but_no_v
     assert "odm_values" not in shown
 
 
+def test_a_table_name_with_percent_and_quotes_is_logged_as_declared(make_registry: Callable[..., odm.Registry],
+                                                                    debug: pytest.LogCaptureFixture) -> None:
+    """PostgreSQL's statements double ``%`` for psycopg and SQL quotes double ``"``: the record shows
+    the table's own name, not the statement's spelling of it."""
+    name = 'log_100%_"q"'
+
+    Hostile = type("LogHostile", (Model,), {"k": fields.String(required=True),
+                                          "Meta": type("Meta", (), {"name": name, "hash_key": "k"})})
+    try:
+        make_registry(Hostile)
+    except odm.ConfigError as exc:
+        pytest.skip(f"this backend's table names cannot hold % or quotes: {exc}")
+    debug.clear()
+    Hostile.create(k="a")
+    tables = {r.odm_table for r in requests_of(debug)}  # type: ignore[attr-defined]
+    assert any(t is not None and t.endswith(name) for t in tables), tables
+    assert not any(t is not None and "%%" in t for t in tables), tables
+
+
 def test_values_appear_once_enabled(make_registry: Callable[..., odm.Registry], debug: pytest.LogCaptureFixture,
                                     target: Any) -> None:
     odm.logs.show_values(True)

@@ -70,18 +70,28 @@ class AsyncSession:
         raise NotImplementedError
 
 
-class LoggedSession(Session):
+class RequestLog:
+    """What the logged sessions share: the logger, and one DEBUG record per request (odm.logs)."""
+
+    logger: ClassVar[logging.Logger]
+    backend_name: ClassVar[str]
+    #: The driver doubles ``%`` in statements (psycopg's placeholders): table names are read undoubled.
+    percents: ClassVar[bool] = False
+    #: The table of the open stream (its Fetches name it).
+    stream_table: str | None = None
+
+    def log_request(self, request: Any, response: Any, start: float, error: BaseException | None = None) -> None:
+        self.stream_table = logs.sql_request(self.logger, self.backend_name, request, response, start, error,
+                                             self.stream_table, percents=self.percents)
+
+
+class LoggedSession(RequestLog, Session):
     """A session that logs each request at DEBUG (odm.logs), put first in a backend session's bases.
 
     A backend hands one out instead of its plain session while ``odm.requests.<backend>`` is at
     DEBUG: the level is checked once per session (per operation), and the plain session has no
     logging code at all.
     """
-
-    logger: ClassVar[logging.Logger]
-    backend_name: ClassVar[str]
-    #: The table of the open stream (its Fetches name it).
-    stream_table: str | None = None
 
     def logged(self, request: Any) -> bool:
         """Whether this session logs ``request`` (not where another layer does)."""
@@ -94,31 +104,23 @@ class LoggedSession(Session):
         try:
             response = super().send(request)
         except BaseException as exc:
-            self.stream_table = logs.sql_request(self.logger, self.backend_name, request, None, start, exc,
-                                                 self.stream_table)
+            self.log_request(request, None, start, exc)
             raise
-        self.stream_table = logs.sql_request(self.logger, self.backend_name, request, response, start, None,
-                                             self.stream_table)
+        self.log_request(request, response, start)
         return response
 
 
-class LoggedAsyncSession(AsyncSession):
+class LoggedAsyncSession(RequestLog, AsyncSession):
     """LoggedSession for the async driver."""
-
-    logger: ClassVar[logging.Logger]
-    backend_name: ClassVar[str]
-    stream_table: str | None = None
 
     async def send(self, request: Any) -> Any:
         start = perf_counter()
         try:
             response = await super().send(request)
         except BaseException as exc:
-            self.stream_table = logs.sql_request(self.logger, self.backend_name, request, None, start, exc,
-                                                 self.stream_table)
+            self.log_request(request, None, start, exc)
             raise
-        self.stream_table = logs.sql_request(self.logger, self.backend_name, request, response, start, None,
-                                             self.stream_table)
+        self.log_request(request, response, start)
         return response
 
 

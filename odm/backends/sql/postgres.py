@@ -1103,8 +1103,10 @@ class _LoggedSession(LoggedSession, _Session):
 
     logger = _REQUESTS
     backend_name = "postgres"
+    percents = True  # psycopg's placeholders: PostgresDialect doubles % in names
 
 
 class _LoggedAsyncSession(LoggedAsyncSession, _AsyncSession):
     logger = _REQUESTS
     backend_name = "postgres"
+    percents = True

@@ -366,12 +366,17 @@ class SQLiteBackend(SQLBackend):
         "and is not '_odm_schema' (the ODM's catalog)",
         reserved_prefixes=("sqlite_",), reserved=(SQLBackend.META_TABLE,))
 
+    @classmethod
+    def inspecting(cls, info: dict[str, Any]) -> SQLiteBackend:
+        """Opened read-only: a missing file is not created, nor is the journal mode set."""
+        return cls(info, read_only=True)
+
     def __init__(self, info: dict[str, Any], *, read_only: bool = False) -> None:
         """``read_only``: set no journal mode and open the file without creating it (``odm check`` and
         ``odm sync --dry-run`` must leave the file, even its journal mode, as it was): ``mode=ro``, or
         for a WAL file ``mode=rw`` (the caller only reads), which removes the -wal and -shm files on
-        close as the last connection. A missing file is not created: ``missing`` is then True and the
-        database is an empty one in memory.
+        close as the last connection. A missing file is not created: ``missing_database`` then names it
+        and the database is an empty one in memory.
         """
         super().__init__(info)
         path = info.get("path", ":memory:")
@@ -380,7 +385,6 @@ class SQLiteBackend(SQLBackend):
         self.path = path
         self.read_only = read_only
         self.in_memory = path == ":memory:" or "mode=memory" in path
-        self.missing = False
         # "file:..." paths are SQLite URIs (e.g. a named shared in-memory database).
         self._target, self._uri = path, path.startswith("file:")
         if read_only and not self.in_memory:
@@ -388,7 +392,7 @@ class SQLiteBackend(SQLBackend):
                 self._target = (re.sub(r"mode=\w+", "mode=ro", path) if "mode=" in path
                                 else path + ("&" if "?" in path else "?") + "mode=ro")
             elif not os.path.exists(path):
-                self.missing = self.in_memory = True
+                self.missing_database, self.in_memory = path, True
                 self._target = ":memory:"
             else:  # a WAL file read with mode=ro would leave -wal and -shm behind: mode=rw (never creates) removes them
                 mode = "rw" if _is_wal(path) else "ro"
