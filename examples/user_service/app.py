@@ -196,6 +196,14 @@ def forbidden(user_id: str) -> JSONResponse:
     return error(403, f"Your token is not for user {user_id[:MAX_ID]!r}: a user can change or delete only their own account.")
 
 
+async def account_owner(request: Request, user_id: str) -> User | JSONResponse:
+    """The signed-in user when ``user_id`` is their own account, else the 401 or 403 to answer."""
+    me = await authenticated(request)
+    if me is None:
+        return unauthorized()
+    return me if me.id == user_id else forbidden(user_id)
+
+
 def profile(user: User) -> dict[str, Any]:
     """Another user as a signed-in client sees them: the id and name, no email, roles or version."""
     return {"id": user.id, "fullname": user.fullname}
@@ -293,11 +301,9 @@ def create_app(config: str | os.PathLike[str] | None = None) -> FastAPI:
 
     @app.patch("/users/{user_id}")
     async def update(user_id: str, request: Request) -> Response:
-        me = await authenticated(request)
-        if me is None:
-            return unauthorized()
-        if me.id != user_id:
-            return forbidden(user_id)
+        me = await account_owner(request, user_id)
+        if isinstance(me, JSONResponse):
+            return me
         body = await json_body(request)
         version = expected_version(request, body) if isinstance(body, dict) else None
         changes = validated(update_schema, body, "User")
@@ -320,11 +326,9 @@ def create_app(config: str | os.PathLike[str] | None = None) -> FastAPI:
 
     @app.delete("/users/{user_id}", status_code=204)
     async def delete(user_id: str, request: Request) -> Response:
-        user = await authenticated(request)
-        if user is None:
-            return unauthorized()
-        if user.id != user_id:
-            return forbidden(user_id)
+        user = await account_owner(request, user_id)
+        if isinstance(user, JSONResponse):
+            return user
         await user.adelete()
         await Token.query(Token.user_id == user_id).adelete()
         return Response(status_code=204)
